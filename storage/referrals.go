@@ -1,0 +1,375 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// ReferralFilter selects referrals; every condition given must hold.
+type ReferralFilter struct {
+	Status          []ReferralStatus
+	ReferralSource  []ReferralSource
+	CreatedDateTime *TimeRange
+	UpdatedDateTime *TimeRange
+	ClosingDate     *TimeRange
+	DealValue       *MoneyRange
+	Requirements    *RequirementsFilter
+	Participant     *ParticipantMatch
+	CustomerName    *string
+	CustomerCountry []string
+}
+
+// TimeRange is [From, To): From inclusive, To exclusive.
+type TimeRange struct {
+	From *time.Time
+	To   *time.Time
+}
+
+// MoneyRange is [Min, Max], both inclusive.
+type MoneyRange struct {
+	Min *Money
+	Max *Money
+}
+
+// RequirementsFilter holds one tag condition per category.
+type RequirementsFilter struct {
+	IndustryFocus *TagMatch
+	Products      *TagMatch
+	ServiceTypes  *TagMatch
+	Solutions     *TagMatch
+}
+
+// TagMatch matches referrals with any of AnyOf and all of AllOf.
+type TagMatch struct {
+	AnyOf []string
+	AllOf []string
+}
+
+// ParticipantMatch matches referrals with one participant meeting every part.
+type ParticipantMatch struct {
+	OrganizationID *string
+	Status         []ParticipantStatus
+}
+
+// ReferralOrderField is a field referrals can be sorted by; its value is the
+// document path.
+type ReferralOrderField string
+
+// The referral sort fields.
+const (
+	OrderByCreatedDateTime ReferralOrderField = "createdDateTime"
+	OrderByUpdatedDateTime ReferralOrderField = "updatedDateTime"
+	OrderByClosingDate     ReferralOrderField = "details.closingDate"
+	OrderByDealValue       ReferralOrderField = "details.dealValueCents"
+	OrderByCustomerName    ReferralOrderField = "customerProfile.name"
+)
+
+// OrderDirection is ascending or descending.
+type OrderDirection string
+
+// The sort directions.
+const (
+	Ascending  OrderDirection = "ASC"
+	Descending OrderDirection = "DESC"
+)
+
+// ReferralOrder is a sort order of referrals; ties are broken by id.
+type ReferralOrder struct {
+	Field     ReferralOrderField
+	Direction *OrderDirection
+}
+
+// referralSortKeys reads each sort field's value from a decoded referral,
+// for the cursor. A nil result means null or missing.
+var referralSortKeys = map[ReferralOrderField]func(*Referral) any{
+	OrderByCreatedDateTime: func(r *Referral) any { return r.CreatedDateTime },
+	OrderByUpdatedDateTime: func(r *Referral) any { return r.UpdatedDateTime },
+	OrderByClosingDate: func(r *Referral) any {
+		if r.Details == nil || r.Details.ClosingDate == nil {
+			return nil
+		}
+		return *r.Details.ClosingDate
+	},
+	OrderByDealValue: func(r *Referral) any {
+		if r.Details == nil || r.Details.DealValue == nil {
+			return nil
+		}
+		return *r.Details.DealValue
+	},
+	OrderByCustomerName: func(r *Referral) any {
+		if r.CustomerProfile == nil {
+			return nil
+		}
+		return r.CustomerProfile.Name
+	},
+}
+
+var referralSortFields = []string{
+	string(OrderByCreatedDateTime), string(OrderByUpdatedDateTime), string(OrderByClosingDate),
+	string(OrderByDealValue), string(OrderByCustomerName),
+}
+
+// ReferralPage is one page of referrals.
+type ReferralPage struct {
+	Edges    []*ReferralEdge
+	PageInfo PageInfo
+}
+
+// ReferralEdge is a referral with its cursor.
+type ReferralEdge struct {
+	Cursor string
+	Node   *Referral
+}
+
+// Nodes returns the page's referrals.
+func (p *ReferralPage) Nodes() []*Referral {
+	out := make([]*Referral, len(p.Edges))
+	for i, e := range p.Edges {
+		out[i] = e.Node
+	}
+	return out
+}
+
+// Referrals returns one page of the referrals matching f in order o
+// (newest created first when nil). Bad filters, orders, cursors and sizes
+// are CodeBadUserInput errors naming the argument.
+func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrder, args PageArgs) (*ReferralPage, error) {
+	filter, err := s.referralQuery(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	order := sortOrder{Field: string(OrderByCreatedDateTime), Desc: true}
+	if o != nil {
+		order = sortOrder{Field: string(o.Field), Desc: o.Direction == nil || *o.Direction == Descending}
+	}
+	key, ok := referralSortKeys[ReferralOrderField(order.Field)]
+	if !ok {
+		return nil, Errorf(CodeBadUserInput, "orderBy.field: unknown field %q", order.Field)
+	}
+	p, err := pageQuery[Referral]{
+		coll: s.referrals, filter: filter, order: order, args: args,
+		key: func(r *Referral) (any, string) { return key(r), r.ID },
+	}.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &ReferralPage{PageInfo: p.info, Edges: make([]*ReferralEdge, len(p.items))}
+	for i, r := range p.items {
+		out.Edges[i] = &ReferralEdge{Cursor: p.cursors[i], Node: r}
+	}
+	return out, nil
+}
+
+// CountReferrals counts the referrals matching f.
+func (s *Store) CountReferrals(ctx context.Context, f *ReferralFilter) (int, error) {
+	filter, err := s.referralQuery(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.referrals.CountDocuments(ctx, filter)
+	if err != nil {
+		return 0, fmt.Errorf("count referrals: %w", err)
+	}
+	return int(n), nil
+}
+
+// ReferralsByID returns the referrals with the given ids, keyed by id;
+// unknown ids are absent.
+func (s *Store) ReferralsByID(ctx context.Context, ids []string) (map[string]*Referral, error) {
+	return findByKey(ctx, s.referrals, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(ids),
+		func(r *Referral) string { return r.ID })
+}
+
+// referralQuery is the single place that turns a filter into a MongoDB
+// query; scoping by the caller's identity will be ANDed in here.
+func (s *Store) referralQuery(_ context.Context, f *ReferralFilter) (bson.D, error) {
+	if f == nil {
+		return bson.D{}, nil
+	}
+	return f.query()
+}
+
+func (f *ReferralFilter) query() (bson.D, error) {
+	var conds []bson.D
+	add := func(c bson.D, err error) error {
+		conds = append(conds, c)
+		return err
+	}
+	if f.Status != nil {
+		conds = append(conds, in("status", storedForms(f.Status, referralStatusPositions)))
+	}
+	if f.ReferralSource != nil {
+		conds = append(conds, in("referralSource", storedForms(f.ReferralSource, referralSourcePositions)))
+	}
+	for _, r := range []struct {
+		arg, path string
+		rng       *TimeRange
+	}{
+		{"createdDateTime", "createdDateTime", f.CreatedDateTime},
+		{"updatedDateTime", "updatedDateTime", f.UpdatedDateTime},
+		{"closingDate", "details.closingDate", f.ClosingDate},
+	} {
+		if r.rng != nil {
+			if err := add(r.rng.query("filter."+r.arg, r.path)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f.DealValue != nil {
+		if err := add(f.DealValue.query("filter.dealValue", string(OrderByDealValue))); err != nil {
+			return nil, err
+		}
+	}
+	if f.Requirements != nil {
+		if err := add(f.Requirements.query()); err != nil {
+			return nil, err
+		}
+	}
+	if f.Participant != nil {
+		if err := add(f.Participant.query()); err != nil {
+			return nil, err
+		}
+	}
+	if f.CustomerName != nil {
+		conds = append(conds, bson.D{{Key: "customerProfile.name", Value: bson.D{
+			{Key: "$regex", Value: regexp.QuoteMeta(*f.CustomerName)}, {Key: "$options", Value: "i"},
+		}}})
+	}
+	if f.CustomerCountry != nil {
+		if err := add(countryQuery(f.CustomerCountry)); err != nil {
+			return nil, err
+		}
+	}
+	return and(conds...), nil
+}
+
+func in(path string, values bson.A) bson.D {
+	return bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: values}}}}
+}
+
+func (r *TimeRange) query(arg, path string) (bson.D, error) {
+	if r.From == nil && r.To == nil {
+		return nil, Errorf(CodeBadUserInput, "%s: give from, to or both", arg)
+	}
+	if r.From != nil && r.To != nil && !r.From.Before(*r.To) {
+		return nil, Errorf(CodeBadUserInput, "%s: from (%s) must be before to (%s)", arg,
+			r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano))
+	}
+	var c bson.D
+	if r.From != nil {
+		c = append(c, bson.E{Key: "$gte", Value: r.From.UTC()})
+	}
+	if r.To != nil {
+		c = append(c, bson.E{Key: "$lt", Value: r.To.UTC()})
+	}
+	return bson.D{{Key: path, Value: c}}, nil
+}
+
+func (r *MoneyRange) query(arg, path string) (bson.D, error) {
+	if r.Min == nil && r.Max == nil {
+		return nil, Errorf(CodeBadUserInput, "%s: give min, max or both", arg)
+	}
+	if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
+		return nil, Errorf(CodeBadUserInput, "%s: min (%s) must not exceed max (%s)", arg, r.Min, r.Max)
+	}
+	var c bson.D
+	if r.Min != nil {
+		c = append(c, bson.E{Key: "$gte", Value: int64(*r.Min)})
+	}
+	if r.Max != nil {
+		c = append(c, bson.E{Key: "$lte", Value: int64(*r.Max)})
+	}
+	return bson.D{{Key: path, Value: c}}, nil
+}
+
+func (r *RequirementsFilter) query() (bson.D, error) {
+	var conds []bson.D
+	for _, m := range []struct {
+		name  string
+		match *TagMatch
+	}{
+		{"industryFocus", r.IndustryFocus}, {"products", r.Products},
+		{"serviceTypes", r.ServiceTypes}, {"solutions", r.Solutions},
+	} {
+		if m.match == nil {
+			continue
+		}
+		if m.match.AnyOf == nil && m.match.AllOf == nil {
+			return nil, Errorf(CodeBadUserInput, "filter.requirements.%s: give anyOf, allOf or both", m.name)
+		}
+		path := "details.requirements." + m.name
+		if m.match.AnyOf != nil {
+			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: m.match.AnyOf}}}})
+		}
+		if m.match.AllOf != nil {
+			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$all", Value: m.match.AllOf}}}})
+		}
+	}
+	return and(conds...), nil
+}
+
+func (m *ParticipantMatch) query() (bson.D, error) {
+	var elem bson.D
+	if m.OrganizationID != nil {
+		elem = append(elem, bson.E{Key: "organizationId", Value: *m.OrganizationID})
+	}
+	if m.Status != nil {
+		elem = append(elem, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(m.Status, participantStatusPositions)}}})
+	}
+	if len(elem) == 0 {
+		return nil, Errorf(CodeBadUserInput, "filter.participant: give organizationId, status or both")
+	}
+	return bson.D{{Key: "participation", Value: bson.D{{Key: "$elemMatch", Value: elem}}}}, nil
+}
+
+func countryQuery(codes []string) (bson.D, error) {
+	values := make(bson.A, len(codes))
+	for i, c := range codes {
+		if len(c) != 2 || !isASCIILetters(c) {
+			return nil, Errorf(CodeBadUserInput, "filter.customerCountry: %q is not an ISO 3166-1 alpha-2 code such as \"US\"", c)
+		}
+		values[i] = strings.ToUpper(c)
+	}
+	return in("customerProfile.address.country", values), nil
+}
+
+func isASCIILetters(s string) bool {
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// findByKey runs one find and returns the documents keyed by key. The
+// batch size covers every expected document, so the result arrives in one
+// round trip instead of the driver's default first batch of 101.
+func findByKey[T any, K comparable](ctx context.Context, coll *mongo.Collection, filter bson.D, expected int, key func(*T) K) (map[K]*T, error) {
+	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(batchSizeFor(expected)))
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", coll.Name(), err)
+	}
+	var docs []*T
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read %s: %w", coll.Name(), err)
+	}
+	out := make(map[K]*T, len(docs))
+	for _, d := range docs {
+		out[key(d)] = d
+	}
+	return out, nil
+}
+
+// batchSizeFor returns a first-batch size for a query expected to return
+// about n documents, with room for more. MongoDB still caps a batch at 16 MiB.
+func batchSizeFor(n int) int32 {
+	return int32(max(101, 8*n))
+}

@@ -1,0 +1,135 @@
+// Package storage is everything that talks to MongoDB: the documents, the
+// queries and their indexes, the embedded FerretDB store and the demo data.
+// It speaks the portable core of the MongoDB wire protocol that MongoDB,
+// Atlas, FerretDB, DocumentDB and Cosmos DB share.
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Store reads and writes referrals, participants and tags in one database.
+type Store struct {
+	client       *mongo.Client
+	db           *mongo.Database
+	referrals    *mongo.Collection
+	participants *mongo.Collection
+	tags         *mongo.Collection
+}
+
+// Options configures Connect.
+type Options struct {
+	URI      string
+	Database string
+	// Monitor, when set, sees every command the driver sends.
+	Monitor *event.CommandMonitor
+}
+
+// Connect opens a client for opts.URI and checks that the server answers.
+func Connect(ctx context.Context, opts Options) (*Store, error) {
+	co := options.Client().ApplyURI(opts.URI).SetTimeout(30 * time.Second)
+	if opts.Monitor != nil {
+		co.SetMonitor(opts.Monitor)
+	}
+	client, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("connect to MongoDB: %w", err)
+	}
+	s := newStore(client, opts.Database)
+	if err := s.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(client *mongo.Client, database string) *Store {
+	db := client.Database(database)
+	return &Store{
+		client:       client,
+		db:           db,
+		referrals:    db.Collection("referrals"),
+		participants: db.Collection("participants"),
+		tags:         db.Collection("tags"),
+	}
+}
+
+// WithDatabase returns a Store on another database of the same client
+// (tests use one database per test).
+func (s *Store) WithDatabase(database string) *Store { return newStore(s.client, database) }
+
+// Close disconnects the client.
+func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+
+// Ping checks that the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
+		return fmt.Errorf("ping MongoDB: %w", err)
+	}
+	return nil
+}
+
+// Drop removes the whole database (tests clean up with it).
+func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
+
+// Prepare creates the indexes and loads the tag catalog. It is idempotent
+// and runs on every start.
+func (s *Store) Prepare(ctx context.Context) error {
+	for coll, models := range map[*mongo.Collection][]mongo.IndexModel{
+		s.referrals:    referralIndexes(),
+		s.participants: participantIndexes(),
+		s.tags:         {{Keys: bson.D{{Key: "category", Value: 1}, {Key: "tagId", Value: 1}}}},
+	} {
+		if _, err := coll.Indexes().CreateMany(ctx, models); err != nil {
+			return fmt.Errorf("create indexes on %s: %w", coll.Name(), err)
+		}
+	}
+	return s.loadCatalog(ctx)
+}
+
+// referralIndexes serves every filter and order of ReferralFilter and
+// ReferralOrder. Sort fields are paired with _id, the tie-breaker.
+func referralIndexes() []mongo.IndexModel {
+	var models []mongo.IndexModel
+	for _, f := range referralSortFields {
+		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}, {Key: "_id", Value: 1}}})
+	}
+	for _, f := range []string{
+		"status", "referralSource", "customerProfile.address.country",
+		"details.requirements.industryFocus", "details.requirements.products",
+		"details.requirements.serviceTypes", "details.requirements.solutions",
+		"participation.organizationId", "participation.status",
+	} {
+		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}}})
+	}
+	return models
+}
+
+func participantIndexes() []mongo.IndexModel {
+	return []mongo.IndexModel{
+		{Keys: bson.D{{Key: "referralId", Value: 1}}},
+		{Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "createdDateTime", Value: -1}, {Key: "_id", Value: -1}}},
+		{Keys: bson.D{{Key: "createdDateTime", Value: -1}, {Key: "_id", Value: -1}}},
+	}
+}
+
+// loadCatalog upserts the specification's tags, leaving other tags alone.
+func (s *Store) loadCatalog(ctx context.Context) error {
+	var writes []mongo.WriteModel
+	for _, t := range Catalog() {
+		writes = append(writes, mongo.NewReplaceOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: TagKey{t.Category, t.ID}.docID()}}).
+			SetReplacement(t).SetUpsert(true))
+	}
+	if _, err := s.tags.BulkWrite(ctx, writes); err != nil {
+		return fmt.Errorf("load tag catalog: %w", err)
+	}
+	return nil
+}
