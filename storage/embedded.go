@@ -20,7 +20,8 @@ type Embedded struct {
 
 // StartEmbedded starts FerretDB with its SQLite files in dir, listening on
 // listen ("127.0.0.1:0" picks a free loopback port). It logs through logger
-// at warning level and above only: FerretDB is chatty at info.
+// at error level only: FerretDB warns about routine client commands it
+// does not implement (endSessions on every disconnect).
 func StartEmbedded(dir, listen string, logger *slog.Logger) (*Embedded, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -33,7 +34,7 @@ func StartEmbedded(dir, listen string, logger *slog.Logger) (*Embedded, error) {
 		Listener:  ferretdb.ListenerConfig{TCP: listen},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
-		Logger:    slog.New(warnOnly{logger.Handler()}),
+		Logger:    slog.New(errorsOnly{logger.Handler()}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start embedded FerretDB: %w", err)
@@ -56,12 +57,12 @@ func (e *Embedded) Stop() {
 	<-e.done
 }
 
-// warnOnly passes on records of warning level and above.
-type warnOnly struct{ slog.Handler }
+// errorsOnly passes on records of error level and above.
+type errorsOnly struct{ slog.Handler }
 
-func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+func (h errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && h.Handler.Enabled(ctx, l)
 }
 
-func (h warnOnly) WithAttrs(a []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(a)} }
-func (h warnOnly) WithGroup(n string) slog.Handler      { return warnOnly{h.Handler.WithGroup(n)} }
+func (h errorsOnly) WithAttrs(a []slog.Attr) slog.Handler { return errorsOnly{h.Handler.WithAttrs(a)} }
+func (h errorsOnly) WithGroup(n string) slog.Handler      { return errorsOnly{h.Handler.WithGroup(n)} }

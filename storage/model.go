@@ -24,6 +24,18 @@ type Participation struct {
 	ParticipantID  string            `bson:"participantId"`
 	OrganizationID string            `bson:"organizationId"`
 	Status         ParticipantStatus `bson:"status"`
+	// OrgStatus is "organizationId/Status": matching organization and status
+	// of the same participant needs one value, because $elemMatch on
+	// subdocument fields is not portable (FerretDB rejects it).
+	OrgStatus string `bson:"orgStatus"`
+}
+
+// participationOf returns what a referral keeps of one of its participants.
+func participationOf(p *Participant) Participation {
+	return Participation{
+		ParticipantID: p.ID, OrganizationID: p.OrganizationID, Status: p.Status,
+		OrgStatus: p.OrganizationID + "/" + string(p.Status),
+	}
 }
 
 // CustomerProfile is the customer's contact information.

@@ -316,17 +316,27 @@ func (r *RequirementsFilter) query() (bson.D, error) {
 }
 
 func (m *ParticipantMatch) query() (bson.D, error) {
-	var elem bson.D
-	if m.OrganizationID != nil {
-		elem = append(elem, bson.E{Key: "organizationId", Value: *m.OrganizationID})
+	switch {
+	case m.OrganizationID != nil && m.Status != nil:
+		keys := make(bson.A, len(m.Status))
+		for i, st := range m.Status {
+			keys[i] = *m.OrganizationID + "/" + string(st)
+		}
+		return in("participation.orgStatus", keys), nil
+	case m.OrganizationID != nil:
+		return bson.D{{Key: "participation.organizationId", Value: *m.OrganizationID}}, nil
+	case m.Status != nil:
+		return in("participation.status", toA(m.Status)), nil
 	}
-	if m.Status != nil {
-		elem = append(elem, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(m.Status, participantStatusPositions)}}})
+	return nil, Errorf(CodeBadUserInput, "filter.participant: give organizationId, status or both")
+}
+
+func toA[E ~string](values []E) bson.A {
+	out := make(bson.A, len(values))
+	for i, v := range values {
+		out[i] = string(v)
 	}
-	if len(elem) == 0 {
-		return nil, Errorf(CodeBadUserInput, "filter.participant: give organizationId, status or both")
-	}
-	return bson.D{{Key: "participation", Value: bson.D{{Key: "$elemMatch", Value: elem}}}}, nil
+	return out
 }
 
 func countryQuery(codes []string) (bson.D, error) {

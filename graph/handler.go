@@ -1,0 +1,125 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"referrals/storage"
+)
+
+// queryCacheSize is how many parsed and validated documents are kept;
+// clients send few distinct documents, so this covers them all.
+const queryCacheSize = 1000
+
+// NewHandler returns the GraphQL endpoint: plain HTTP, Server-Sent Events
+// and WebSocket on one path, with per-operation loaders, a query cache,
+// request ids, and errors presented with the codes of the API.
+func NewHandler(store *storage.Store, logger *slog.Logger, metrics *Metrics) http.Handler {
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store}}))
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second})
+	srv.AddTransport(HTTPTransport{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	srv.Use(extension.Introspection{})
+	if metrics != nil {
+		srv.Use(metrics)
+	}
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(WithLoaders(ctx, NewLoaders(store)))
+	})
+	srv.SetErrorPresenter(presentError(logger))
+	srv.SetRecoverFunc(recoverPanic(logger))
+	return withRequestID(srv)
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the HTTP request running in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// withRequestID gives each request an id, taken from a sane X-Request-Id
+// header (set by a proxy) or made up, and echoes it in the response.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !saneRequestID(id) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// presentError gives every error one of the API's codes. Errors whose cause
+// is known keep their message; anything else is logged with the request id
+// and shown only as "internal error", so no driver text reaches a client.
+func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var known *storage.Error
+		switch {
+		case errors.As(err, &known):
+			gqlErr.Message = known.Message
+			setCode(gqlErr, known.Code)
+		case gqlErr.Extensions["code"] != nil:
+			// gqlgen's own parse, validation and variable errors: the
+			// client's request is at fault and the message says how.
+			setCode(gqlErr, storage.CodeBadUserInput)
+		default:
+			id := RequestID(ctx)
+			logger.ErrorContext(ctx, "internal error", "request_id", id, "path", gqlErr.Path.String(), "error", err)
+			gqlErr.Message = fmt.Sprintf("internal error (request id %s)", id)
+			gqlErr.Extensions = nil
+			setCode(gqlErr, storage.CodeInternal)
+		}
+		return gqlErr
+	}
+}
+
+func setCode(e *gqlerror.Error, code storage.ErrorCode) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = string(code)
+}
+
+// recoverPanic turns a panic in a resolver into an internal error, logged
+// with its stack; the process keeps serving.
+func recoverPanic(logger *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
+		return errors.New("panic in resolver") // presented as internal
+	}
+}

@@ -1,0 +1,189 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+
+	"referrals/storage"
+)
+
+// One embedded store serves the whole package; each test gets its own
+// database on it.
+var (
+	testStore *storage.Store
+	testDBSeq atomic.Int64
+	commands  = &commandLog{}
+)
+
+// demoSize is the number of demo referrals seeded for a test.
+const demoSize = 200
+
+// testSeed is the demo seed the tests use.
+const testSeed = 7
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "referrals-graph-test")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	embedded, err := storage.StartEmbedded(dir, "127.0.0.1:0", slog.Default())
+	if err != nil {
+		panic(err)
+	}
+	defer embedded.Stop()
+	testStore, err = storage.Connect(context.Background(), storage.Options{
+		URI: embedded.URI(), Database: "unused", Monitor: commands.monitor(),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer testStore.Close(context.Background())
+	return m.Run()
+}
+
+// commandLog records the commands the driver sends, by database.
+type commandLog struct {
+	mu   sync.Mutex
+	byDB map[string][]string
+}
+
+func (c *commandLog) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.byDB == nil {
+			c.byDB = map[string][]string{}
+		}
+		c.byDB[e.DatabaseName] = append(c.byDB[e.DatabaseName], e.CommandName)
+	}}
+}
+
+// take returns and forgets the commands sent to db so far.
+func (c *commandLog) take(db string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.byDB[db]
+	delete(c.byDB, db)
+	return out
+}
+
+// env is one test's database, its seeded data and the HTTP handler over it.
+type env struct {
+	db        string
+	store     *storage.Store
+	handler   http.Handler
+	referrals []storage.Referral
+	parts     []storage.Participant
+}
+
+// newEnv prepares a fresh database holding n demo referrals.
+func newEnv(t *testing.T, n int) *env {
+	t.Helper()
+	ctx := context.Background()
+	db := fmt.Sprintf("test_%d", testDBSeq.Add(1))
+	store := testStore.WithDatabase(db)
+	t.Cleanup(func() { _ = store.Drop(context.Background()) })
+	if err := store.Prepare(ctx); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	refs, parts := storage.GenerateDemo(testSeed, n)
+	if err := store.InsertReferrals(ctx, refs, parts); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := &env{db: db, store: store, handler: NewHandler(store, logger, nil), referrals: refs, parts: parts}
+	commands.take(db)
+	return e
+}
+
+// gqlError is one error of a GraphQL response.
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// gqlResponse is a decoded GraphQL response with its HTTP status.
+type gqlResponse struct {
+	Status int
+	Data   json.RawMessage `json:"data"`
+	Errors []gqlError      `json:"errors"`
+	raw    []byte
+}
+
+// post sends a GraphQL document with variables as a JSON POST.
+func (e *env) post(t *testing.T, query string, vars map[string]any) gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return e.do(t, req)
+}
+
+func (e *env) do(t *testing.T, req *http.Request) gqlResponse {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	resp := gqlResponse{Status: rec.Code, raw: rec.Body.Bytes()}
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("response is not JSON (status %d): %v\n%s", rec.Code, err, rec.Body.String())
+	}
+	return resp
+}
+
+// mustData decodes the data of a response that must have no errors.
+func (r gqlResponse) mustData(t *testing.T, v any) {
+	t.Helper()
+	if len(r.Errors) > 0 || r.Status != http.StatusOK {
+		t.Fatalf("status %d, errors: %s", r.Status, r.raw)
+	}
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		t.Fatalf("decode data: %v\n%s", err, r.Data)
+	}
+}
+
+// code returns the extensions.code of the only error, failing otherwise.
+func (r gqlResponse) code(t *testing.T) (code, message string) {
+	t.Helper()
+	if len(r.Errors) != 1 {
+		t.Fatalf("want exactly one error, got %s", r.raw)
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c, r.Errors[0].Message
+}
+
+// wantBadInput checks that r failed with BAD_USER_INPUT and a message
+// containing every one of mentions.
+func (r gqlResponse) wantBadInput(t *testing.T, mentions ...string) {
+	t.Helper()
+	if r.Status >= 500 {
+		t.Fatalf("status %d for a client mistake: %s", r.Status, r.raw)
+	}
+	code, msg := r.code(t)
+	if code != string(storage.CodeBadUserInput) {
+		t.Fatalf("code = %q, want BAD_USER_INPUT (message %q)", code, msg)
+	}
+	for _, m := range mentions {
+		if !strings.Contains(msg, m) {
+			t.Errorf("message %q does not mention %q", msg, m)
+		}
+	}
+}

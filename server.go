@@ -1,0 +1,175 @@
+// Command referrals serves Partner Center style sales referrals from
+// MongoDB as a GraphQL API, with GraphiQL at / for exploring it.
+//
+// With no MongoDB URI it starts an embedded FerretDB (SQLite files under
+// --data-dir) and fills it with demo referrals, so `go run .` is enough.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"referrals/graph"
+	"referrals/storage"
+)
+
+// demoSeed fixes the demo data: every fresh store gets the same referrals.
+const demoSeed = 2026
+
+// config is the runtime contract of the server (flags override environment).
+type config struct {
+	addr           string
+	mongoURI       string
+	database       string
+	dataDir        string
+	embeddedListen string
+	demo           int // < 0: 200 when embedded, 0 otherwise
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, os.Args[1:], os.Getenv, logger); err != nil {
+		logger.Error("server stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	demoDefault := -1
+	if v := getenv("DEMO_REFERRALS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return config{}, fmt.Errorf("DEMO_REFERRALS: %q is not a whole number", v)
+		}
+		demoDefault = n
+	}
+	var c config
+	fs := flag.NewFlagSet("referrals", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", env("ADDR", ":8080"), "listen address (env ADDR)")
+	fs.StringVar(&c.mongoURI, "mongodb-uri", env("MONGODB_URI", ""), "MongoDB URI; empty starts the embedded store (env MONGODB_URI)")
+	fs.StringVar(&c.database, "db", env("MONGODB_DB", "referrals"), "database name (env MONGODB_DB)")
+	fs.StringVar(&c.dataDir, "data-dir", env("DATA_DIR", "./data"), "embedded store directory (env DATA_DIR)")
+	fs.StringVar(&c.embeddedListen, "embedded-listen", env("EMBEDDED_LISTEN", ""), "also expose the embedded store on this MongoDB address, e.g. 127.0.0.1:27017 (env EMBEDDED_LISTEN)")
+	fs.IntVar(&c.demo, "demo", demoDefault, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise (env DEMO_REFERRALS)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if c.demo < 0 {
+		c.demo = 0
+		if c.mongoURI == "" {
+			c.demo = 200
+		}
+	}
+	return c, nil
+}
+
+// run serves until ctx is cancelled, then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) error {
+	cfg, err := parseConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	uri := cfg.mongoURI
+	if uri == "" {
+		listen := cfg.embeddedListen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		embedded, err := storage.StartEmbedded(cfg.dataDir, listen, logger)
+		if err != nil {
+			return err
+		}
+		defer embedded.Stop()
+		uri = embedded.URI()
+		logger.Info("embedded store started", "data_dir", cfg.dataDir, "uri", uri, "exposed", cfg.embeddedListen != "")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg)})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close(context.Background()) }()
+	if err := store.Prepare(ctx); err != nil {
+		return err
+	}
+	if seeded, err := store.SeedDemo(ctx, demoSeed, cfg.demo); err != nil {
+		return err
+	} else if seeded {
+		logger.Info("demo referrals generated", "count", cfg.demo)
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.addr,
+		Handler:           routes(store, logger, reg),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	logger.Info("serving", "addr", cfg.addr, "graphiql", "http://"+displayAddr(cfg.addr)+"/")
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// routes wires the endpoints of the runtime contract.
+func routes(store *storage.Store, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/query", graph.NewHandler(store, logger, graph.NewMetrics(reg)))
+	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
+		playground.WithGraphiqlEnablePluginExplorer(true)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			logger.Warn("not ready", "error", err)
+			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// displayAddr turns ":8080" into "localhost:8080" for the log line.
+func displayAddr(addr string) string {
+	if len(addr) > 0 && addr[0] == ':' {
+		return "localhost" + addr
+	}
+	return addr
+}
