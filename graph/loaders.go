@@ -5,22 +5,25 @@ import (
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
+	"golang.org/x/sync/errgroup"
 
 	"referrals/storage"
 )
 
-// Loader tuning. Every nesting level of a query waits loaderWait once, so
-// it is a latency floor per level; gqlgen starts sibling resolvers
-// concurrently, so a short wait already gathers a whole page's keys (see
-// BenchmarkNestedPage). loaderMaxBatch bounds one $in; it exceeds the keys a
-// page of MaxPageSize can produce, so a page never needs a second batch.
+// Loader tuning. Every nesting level that goes through a loader waits
+// loaderWait once, so it is a latency floor per level. Pages do not rely on
+// it (see PrefetchPage): it batches what a page cannot foresee, such as
+// aliased referral(id) fields or the referrals of a participants page.
+// loaderMaxBatch bounds one $in.
 const (
-	loaderWait     = 250 * time.Microsecond
+	loaderWait     = 1 * time.Millisecond
 	loaderMaxBatch = 1000
 )
 
 // Loaders batch and cache the reads of one GraphQL operation.
 type Loaders struct {
+	store *storage.Store
+
 	ReferralByID           *dataloader.Loader[string, *storage.Referral]
 	ParticipantByID        *dataloader.Loader[string, *storage.Participant]
 	ParticipantsByReferral *dataloader.Loader[string, []*storage.Participant]
@@ -30,6 +33,7 @@ type Loaders struct {
 // NewLoaders returns fresh loaders over store.
 func NewLoaders(store *storage.Store) *Loaders {
 	return &Loaders{
+		store:                  store,
 		ReferralByID:           newLoader(store.ReferralsByID),
 		ParticipantByID:        newLoader(store.ParticipantsByID),
 		ParticipantsByReferral: newLoader(store.ParticipantsByReferral),
@@ -87,4 +91,74 @@ func loadTags(ctx context.Context, c storage.TagCategory, ids []string) ([]*stor
 		tags[i] = t
 	}
 	return tags, nil
+}
+
+// PrefetchPage reads, in one query each and concurrently, the participants
+// and tags that the selection will ask of a page of referrals, and primes
+// the loaders with them. A page then costs the same commands whatever its
+// size, without depending on a batching window catching every key: on a
+// busy machine resolving 100 nodes can outlast any short window.
+func (l *Loaders) PrefetchPage(ctx context.Context, refs []*storage.Referral, want pageSelection) error {
+	for _, r := range refs {
+		l.ReferralByID.Prime(ctx, r.ID, r)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if want.participants {
+		g.Go(func() error { return l.prefetchParticipants(gctx, refs) })
+	}
+	if want.tags {
+		g.Go(func() error { return l.prefetchTags(gctx, refs) })
+	}
+	return g.Wait()
+}
+
+func (l *Loaders) prefetchParticipants(ctx context.Context, refs []*storage.Referral) error {
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+	}
+	byReferral, err := l.store.ParticipantsByReferral(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		l.ParticipantsByReferral.Prime(ctx, id, byReferral[id])
+		for _, p := range byReferral[id] {
+			l.ParticipantByID.Prime(ctx, p.ID, p)
+		}
+	}
+	return nil
+}
+
+func (l *Loaders) prefetchTags(ctx context.Context, refs []*storage.Referral) error {
+	seen := map[storage.TagKey]bool{}
+	var keys []storage.TagKey
+	for _, r := range refs {
+		if r.Details == nil {
+			continue
+		}
+		q := r.Details.Requirements
+		for c, ids := range map[storage.TagCategory][]string{
+			storage.TagIndustryFocus: q.IndustryFocus, storage.TagProducts: q.Products,
+			storage.TagServiceTypes: q.ServiceTypes, storage.TagSolutions: q.Solutions,
+		} {
+			for _, id := range ids {
+				if k := (storage.TagKey{Category: c, ID: id}); !seen[k] {
+					seen[k] = true
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	tags, err := l.store.TagsByKey(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		l.TagByKey.Prime(ctx, k, tags[k]) // nil for an id missing from the catalog
+	}
+	return nil
 }

@@ -59,7 +59,8 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// commandLog records the commands the driver sends, by database.
+// commandLog records the commands the driver sends, by database, as
+// "name collection" ("find referrals").
 type commandLog struct {
 	mu   sync.Mutex
 	byDB map[string][]string
@@ -72,7 +73,11 @@ func (c *commandLog) monitor() *event.CommandMonitor {
 		if c.byDB == nil {
 			c.byDB = map[string][]string{}
 		}
-		c.byDB[e.DatabaseName] = append(c.byDB[e.DatabaseName], e.CommandName)
+		coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+		if e.CommandName == "getMore" {
+			coll, _ = e.Command.Lookup("collection").StringValueOK()
+		}
+		c.byDB[e.DatabaseName] = append(c.byDB[e.DatabaseName], e.CommandName+" "+coll)
 	}}
 }
 

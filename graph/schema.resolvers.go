@@ -56,6 +56,9 @@ func (r *queryResolver) Referrals(ctx context.Context, filter *storage.ReferralF
 	if err != nil {
 		return nil, err
 	}
+	if err := For(ctx).PrefetchPage(ctx, page.Nodes(), referralPageSelection(ctx)); err != nil {
+		return nil, err
+	}
 	return &model.ReferralConnection{ReferralPage: page, Filter: filter}, nil
 }
 

@@ -151,7 +151,9 @@ type page[T any] struct {
 	info    PageInfo
 }
 
-// run reads one page with a single find: limit n+1 tells whether more follow.
+// run reads one page with a single find: limit n+1 tells whether more
+// follow. The limit is negative to ask for a single batch: the server then
+// closes the cursor at once (FerretDB otherwise keeps it open for a getMore).
 func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 	n, backward, err := q.args.size()
 	if err != nil {
@@ -172,7 +174,7 @@ func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 	}
 	opts := options.Find().
 		SetSort(bson.D{{Key: q.order.Field, Value: dir}, {Key: "_id", Value: dir}}).
-		SetLimit(int64(n + 1)).SetBatchSize(int32(n + 1))
+		SetLimit(-int64(n + 1))
 	cur, err := q.coll.Find(ctx, filter, opts)
 	if err != nil {
 		return page[T]{}, fmt.Errorf("find %s page: %w", q.coll.Name(), err)

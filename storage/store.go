@@ -7,6 +7,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -87,11 +88,47 @@ func (s *Store) Prepare(ctx context.Context) error {
 		s.participants: participantIndexes(),
 		s.tags:         {{Keys: bson.D{{Key: "category", Value: 1}, {Key: "tagId", Value: 1}}}},
 	} {
-		if _, err := coll.Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll.Name(), err)
+		if err := ensureIndexes(ctx, coll, models); err != nil {
+			return err
 		}
 	}
 	return s.loadCatalog(ctx)
+}
+
+// ensureIndexes creates the indexes of models that coll lacks. Asking only
+// for the missing ones saves work on every start, and FerretDB v1.24 drops
+// the connection when one createIndexes names only existing indexes.
+func ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return fmt.Errorf("list indexes on %s: %w", coll.Name(), err)
+	}
+	existing := map[string]bool{}
+	for _, s := range specs {
+		existing[s.Name] = true
+	}
+	var missing []mongo.IndexModel
+	for _, m := range models {
+		if !existing[indexName(m.Keys.(bson.D))] {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("create indexes on %s: %w", coll.Name(), err)
+	}
+	return nil
+}
+
+// indexName is the name MongoDB gives an index by default: "a_1_b_-1".
+func indexName(keys bson.D) string {
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s_%v", k.Key, k.Value))
+	}
+	return strings.Join(parts, "_")
 }
 
 // referralIndexes serves every filter and order of ReferralFilter and
