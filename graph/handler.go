@@ -92,10 +92,16 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		switch {
 		case errors.As(err, &known):
 			gqlErr.Message = known.Message
+			if arg := argumentPath(ctx, gqlErr.Path); arg != "" {
+				gqlErr.Message = arg + ": " + known.Message
+			}
 			setCode(gqlErr, known.Code)
 		case gqlErr.Extensions["code"] != nil:
 			// gqlgen's own parse, validation and variable errors: the
 			// client's request is at fault and the message says how.
+			if len(gqlErr.Path) > 1 && gqlErr.Path[0] == ast.PathName("variable") {
+				gqlErr.Message = "$" + gqlErr.Path[1:].String() + ": " + gqlErr.Message
+			}
 			setCode(gqlErr, storage.CodeBadUserInput)
 		default:
 			id := RequestID(ctx)
@@ -106,6 +112,21 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return gqlErr
 	}
+}
+
+// argumentPath names the argument an input error is about ("filter.dealValue.min"):
+// gqlgen reports such errors at the field's path followed by the argument's.
+// It returns "" for errors of the field itself.
+func argumentPath(ctx context.Context, p ast.Path) string {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return ""
+	}
+	n := len(fc.Path())
+	if len(p) <= n {
+		return ""
+	}
+	return p[n:].String()
 }
 
 func setCode(e *gqlerror.Error, code storage.ErrorCode) {
