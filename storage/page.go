@@ -43,16 +43,20 @@ type sortOrder struct {
 	Desc  bool
 }
 
-func (o sortOrder) name() string {
+// cursorScope names the list and order a cursor belongs to, so a cursor of
+// one list or order is refused by another instead of silently misplacing
+// the page.
+func cursorScope(collection string, o sortOrder) string {
+	dir := "asc"
 	if o.Desc {
-		return o.Field + " desc"
+		dir = "desc"
 	}
-	return o.Field + " asc"
+	return collection + " by " + o.Field + " " + dir
 }
 
 // cursor is the keyset position of one item: its sort value and _id. T says
 // which BSON type the value had: "d" date (N in ms), "n" integer, "s"
-// string (S), "0" null or missing.
+// string (S), "0" null or missing. Order is the cursorScope.
 type cursor struct {
 	Order string `json:"o"`
 	T     string `json:"t"`
@@ -61,8 +65,8 @@ type cursor struct {
 	ID    string `json:"i"`
 }
 
-func encodeCursor(o sortOrder, value any, id string) string {
-	c := cursor{Order: o.name(), ID: id, T: "0"}
+func encodeCursor(scope string, value any, id string) string {
+	c := cursor{Order: scope, ID: id, T: "0"}
 	switch v := value.(type) {
 	case time.Time:
 		c.T, c.N = "d", v.UnixMilli()
@@ -75,9 +79,9 @@ func encodeCursor(o sortOrder, value any, id string) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeCursor returns the sort value and id of a cursor made for order o.
+// decodeCursor returns the sort value and id of a cursor made for scope.
 // arg names the argument for the error message.
-func decodeCursor(o sortOrder, arg, s string) (value any, id string, err error) {
+func decodeCursor(scope, arg, s string) (value any, id string, err error) {
 	invalid := Errorf(CodeBadUserInput, "%s: not a cursor of this list; pass a cursor from this query's pageInfo or edges", arg)
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
@@ -87,8 +91,8 @@ func decodeCursor(o sortOrder, arg, s string) (value any, id string, err error) 
 	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
 		return nil, "", invalid
 	}
-	if c.Order != o.name() {
-		return nil, "", Errorf(CodeBadUserInput, "%s: the cursor was made for another order (%s); page with the orderBy it came from", arg, c.Order)
+	if c.Order != scope {
+		return nil, "", Errorf(CodeBadUserInput, "%s: the cursor was made for another list or order (%s); page with the query and orderBy it came from", arg, c.Order)
 	}
 	switch c.T {
 	case "d":
@@ -160,9 +164,10 @@ func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 		return page[T]{}, err
 	}
 	desc := q.order.Desc != backward
+	scope := cursorScope(q.coll.Name(), q.order)
 	filter := q.filter
 	if c, arg := q.args.cursor(); c != nil {
-		value, id, err := decodeCursor(q.order, arg, *c)
+		value, id, err := decodeCursor(scope, arg, *c)
 		if err != nil {
 			return page[T]{}, err
 		}
@@ -191,7 +196,7 @@ func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 	p := page[T]{items: items, cursors: make([]string, len(items))}
 	for i, it := range items {
 		v, id := q.key(it)
-		p.cursors[i] = encodeCursor(q.order, v, id)
+		p.cursors[i] = encodeCursor(scope, v, id)
 	}
 	if len(items) > 0 {
 		p.info.StartCursor, p.info.EndCursor = &p.cursors[0], &p.cursors[len(items)-1]
