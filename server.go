@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -122,15 +123,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		logger.Info("demo referrals generated", "count", cfg.demo)
 	}
 
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Addr:              cfg.addr,
 		Handler:           routes(store, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	logger.Info("serving", "addr", cfg.addr, "graphiql", "http://"+displayAddr(cfg.addr)+"/")
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("serving", "addr", ln.Addr().String(), "graphiql", "http://"+displayAddr(ln.Addr())+"/")
 
 	select {
 	case err := <-errc:
@@ -166,10 +170,11 @@ func routes(store *storage.Store, logger *slog.Logger, reg *prometheus.Registry)
 	return mux
 }
 
-// displayAddr turns ":8080" into "localhost:8080" for the log line.
-func displayAddr(addr string) string {
-	if len(addr) > 0 && addr[0] == ':' {
-		return "localhost" + addr
+// displayAddr turns a wildcard listen address ("[::]:8080") into one a
+// browser can open ("localhost:8080").
+func displayAddr(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return "localhost:" + strconv.Itoa(tcp.Port)
 	}
-	return addr
+	return addr.String()
 }

@@ -23,10 +23,12 @@ const (
 
 // HTTPTransport serves GraphQL over plain HTTP (GET for queries, POST with
 // a JSON body) following the GraphQL-over-HTTP specification, its SHOULDs
-// included: the response media type follows Accept (the newer
-// application/graphql-response+json when the client accepts anything), a
-// request that cannot execute answers 4xx without a `data` entry under that
-// type, and application/json keeps the legacy 200 for well-formed requests.
+// included: the response media type follows Accept (application/json when
+// the client accepts anything or says nothing, as the specification asks
+// until clients have moved to application/graphql-response+json); under
+// application/graphql-response+json a request that cannot execute answers
+// 4xx without a `data` entry, and application/json keeps 200 for every
+// well-formed request.
 type HTTPTransport struct{}
 
 var _ graphql.Transport = HTTPTransport{}
@@ -78,7 +80,7 @@ func (HTTPTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 // responseMedia picks the response media type from the Accept header.
 func responseMedia(accept string) (string, bool) {
 	if strings.TrimSpace(accept) == "" {
-		return mediaGraphQLResponse, true
+		return mediaJSON, true
 	}
 	for part := range strings.SplitSeq(accept, ",") {
 		t, _, err := mime.ParseMediaType(strings.TrimSpace(part))
@@ -86,9 +88,9 @@ func responseMedia(accept string) (string, bool) {
 			continue
 		}
 		switch t {
-		case mediaGraphQLResponse, "*/*", "application/*":
+		case mediaGraphQLResponse:
 			return mediaGraphQLResponse, true
-		case mediaJSON:
+		case mediaJSON, "*/*", "application/*":
 			return mediaJSON, true
 		}
 	}
