@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -80,11 +81,14 @@ const (
 var TagCategories = []TagCategory{TagIndustryFocus, TagProducts, TagServiceTypes, TagSolutions}
 
 // unmarshalEnum decodes a string name or an integer position into *dst.
-// Unknown names are kept as they are, so one odd document does not make a
-// whole page unreadable; the API edge reports them as errors for that field.
+// Anything else is an error: a document the API cannot describe truthfully
+// fails loudly rather than showing a blank or wrong value.
 func unmarshalEnum[E ~string](dst *E, positions []E, t byte, data []byte) error {
 	v := bson.RawValue{Type: bson.Type(t), Value: data}
 	if name, ok := v.StringValueOK(); ok {
+		if !slices.Contains(positions, E(name)) {
+			return fmt.Errorf("unknown enum name %q", name)
+		}
 		*dst = E(name)
 		return nil
 	}

@@ -53,12 +53,14 @@ func TestStoredIntegerEnums(t *testing.T) {
 			t.Errorf("count = %d, %v; want 1 (Lost stored as 3 with source 3)", n, err)
 		}
 	})
-	t.Run("ErrPositionOutOfRange", func(t *testing.T) {
-		if _, err := s.referrals.InsertOne(ctx, bson.D{{Key: "_id", Value: "bad"}, {Key: "status", Value: 9}, {Key: "createdDateTime", Value: t0.AddDate(1, 0, 0)}}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ReferralsByID(ctx, []string{"bad"}); err == nil {
-			t.Error("status 9 was read without error")
-		}
-	})
+	for name, status := range map[string]any{"ErrPositionOutOfRange": 9, "ErrUnknownName": "Open", "ErrWrongType": true} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := s.referrals.InsertOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "status", Value: status}, {Key: "createdDateTime", Value: t0.AddDate(1, 0, 0)}}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.ReferralsByID(ctx, []string{name}); err == nil {
+				t.Errorf("status %v was read without error as %+v", status, got[name])
+			}
+		})
+	}
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"referrals/storage"
+)
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want config
+	}{
+		{"Defaults", nil, nil, config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200}},
+		{"Env", nil, map[string]string{"ADDR": ":9000", "MONGODB_URI": "mongodb://db", "MONGODB_DB": "leads", "DATA_DIR": "/d", "EMBEDDED_LISTEN": "127.0.0.1:27017"},
+			config{addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0}},
+		{"FlagsOverrideEnv", []string{"--addr", ":7000", "--demo", "5", "--db", "x"}, map[string]string{"ADDR": ":9000", "DEMO_REFERRALS": "9"},
+			config{addr: ":7000", database: "x", dataDir: "./data", demo: 5}},
+		{"DemoFromEnvWithURI", nil, map[string]string{"MONGODB_URI": "mongodb://db", "DEMO_REFERRALS": "30"},
+			config{addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseConfig(tt.args, func(k string) string { return tt.env[k] })
+			if err != nil || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+	t.Run("ErrDemoNotANumber", func(t *testing.T) {
+		if _, err := parseConfig(nil, func(k string) string { return map[string]string{"DEMO_REFERRALS": "many"}[k] }); err == nil {
+			t.Error("DEMO_REFERRALS=many accepted")
+		}
+	})
+}
+
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer runs the server with args until the test ends and returns
+// its base URL.
+func startServer(t *testing.T, args ...string) string {
+	t.Helper()
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, slog.New(slog.NewTextHandler(logs, nil)))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	addrLine := regexp.MustCompile(`msg=serving addr=(\S+)`)
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := addrLine.FindStringSubmatch(logs.String()); m != nil {
+			return "http://" + m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server stopped: %v\n%s", err, logs)
+		default:
+		}
+	}
+	t.Fatalf("server did not start:\n%s", logs)
+	return ""
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func totalCount(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/query", "application/json", strings.NewReader(`{"query":"{ referrals { totalCount } }"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestServer(t *testing.T) {
+	dataDir := t.TempDir()
+	base := startServer(t, "--data-dir", dataDir, "--demo", "25")
+
+	for path, want := range map[string]string{
+		"/healthz": "ok", "/readyz": "ok",
+		"/": "graphiql", // the GraphiQL page
+	} {
+		if code, body := httpGet(t, base+path); code != 200 || !strings.Contains(strings.ToLower(body), want) {
+			t.Errorf("GET %s = %d %.200q, want 200 containing %q", path, code, body, want)
+		}
+	}
+	if code, _ := httpGet(t, base+"/nope"); code != http.StatusNotFound {
+		t.Errorf("GET /nope = %d, want 404", code)
+	}
+	if got := totalCount(t, base); got != `{"data":{"referrals":{"totalCount":25}}}` {
+		t.Errorf("demo data: %s, want 25 referrals", got)
+	}
+	_, metrics := httpGet(t, base+"/metrics")
+	for _, want := range []string{
+		`mongodb_commands_total{command="find"}`, `mongodb_commands_total{command="aggregate"}`,
+		`graphql_requests_total{operation="query",outcome="ok"} 1`, `graphql_request_duration_seconds_count{operation="query"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestServerKeepsExistingData restarts on the same data directory with
+// another --demo: the store already holds referrals, so nothing is added.
+func TestServerKeepsExistingData(t *testing.T) {
+	dataDir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := ln.Addr().String()
+	ln.Close()
+
+	t.Run("First", func(t *testing.T) {
+		base := startServer(t, "--data-dir", dataDir, "--demo", "12", "--embedded-listen", exposed)
+		if got := totalCount(t, base); !strings.Contains(got, `"totalCount":12`) {
+			t.Fatalf("first start: %s", got)
+		}
+		// The exposed port serves the same data to any MongoDB client.
+		s, err := storage.Connect(t.Context(), storage.Options{URI: "mongodb://" + exposed + "/", Database: "referrals"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(context.Background())
+		if n, err := s.CountReferrals(t.Context(), nil); err != nil || n != 12 {
+			t.Errorf("through --embedded-listen: %d, %v; want 12", n, err)
+		}
+	})
+	t.Run("Second", func(t *testing.T) {
+		base := startServer(t, "--data-dir", dataDir, "--demo", "40")
+		if got := totalCount(t, base); !strings.Contains(got, `"totalCount":12`) {
+			t.Errorf("second start changed the store: %s", got)
+		}
+	})
+}
