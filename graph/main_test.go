@@ -23,6 +23,7 @@ import (
 // One embedded store serves the whole package; each test gets its own
 // database on it.
 var (
+	testURI   string
 	testStore *storage.Store
 	testDBSeq atomic.Int64
 	commands  = &commandLog{}
@@ -49,8 +50,9 @@ func runTests(m *testing.M) int {
 		panic(err)
 	}
 	defer embedded.Stop()
+	testURI = embedded.URI()
 	testStore, err = storage.Connect(context.Background(), storage.Options{
-		URI: embedded.URI(), Database: "unused", Monitor: commands.monitor(),
+		URI: testURI, Database: "unused", Monitor: commands.monitor(),
 	})
 	if err != nil {
 		panic(err)
@@ -100,7 +102,7 @@ type env struct {
 }
 
 // newEnv prepares a fresh database holding n demo referrals.
-func newEnv(t *testing.T, n int) *env {
+func newEnv(t testing.TB, n int) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := fmt.Sprintf("test_%d", testDBSeq.Add(1))
@@ -135,7 +137,7 @@ type gqlResponse struct {
 }
 
 // post sends a GraphQL document with variables as a JSON POST.
-func (e *env) post(t *testing.T, query string, vars map[string]any) gqlResponse {
+func (e *env) post(t testing.TB, query string, vars map[string]any) gqlResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
@@ -143,7 +145,7 @@ func (e *env) post(t *testing.T, query string, vars map[string]any) gqlResponse 
 	return e.do(t, req)
 }
 
-func (e *env) do(t *testing.T, req *http.Request) gqlResponse {
+func (e *env) do(t testing.TB, req *http.Request) gqlResponse {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
@@ -155,7 +157,7 @@ func (e *env) do(t *testing.T, req *http.Request) gqlResponse {
 }
 
 // mustData decodes the data of a response that must have no errors.
-func (r gqlResponse) mustData(t *testing.T, v any) {
+func (r gqlResponse) mustData(t testing.TB, v any) {
 	t.Helper()
 	if len(r.Errors) > 0 || r.Status != http.StatusOK {
 		t.Fatalf("status %d, errors: %s", r.Status, r.raw)
