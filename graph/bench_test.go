@@ -41,13 +41,13 @@ func BenchmarkNestedPage(b *testing.B) {
 	db := client.Database(e.db)
 
 	for _, n := range []int{1, 20, 100} {
-		b.Run(fmt.Sprintf("raw/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("variant=raw/N=%d", n), func(b *testing.B) {
 			benchLoop(b, e, n, func(ctx context.Context) error { return rawPage(ctx, db, n, false) })
 		})
-		b.Run(fmt.Sprintf("naive/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("variant=naive/N=%d", n), func(b *testing.B) {
 			benchLoop(b, e, n, func(ctx context.Context) error { return rawPage(ctx, db, n, true) })
 		})
-		b.Run(fmt.Sprintf("graphql/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("variant=graphql/N=%d", n), func(b *testing.B) {
 			body, _ := json.Marshal(map[string]any{"query": nestedPageQuery, "variables": map[string]any{"first": n}})
 			benchLoop(b, e, n, func(context.Context) error {
 				req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
