@@ -821,7 +821,10 @@ type Query {
   ): ParticipantConnection!
 
   "The tag catalog: every tag of one category, or of all four when ` + "`" + `category` + "`" + ` is omitted."
-  tags(category: TagCategory): [Tag!]!
+  tags(
+    "The category to list; all four when omitted."
+    category: TagCategory
+  ): [Tag!]!
 }
 
 "Represents the referral: a sales lead from a customer or Microsoft, shared with partner organizations."

@@ -1,12 +1,14 @@
 package graph
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -44,7 +46,7 @@ func NewHandler(store *storage.Store, logger *slog.Logger, metrics *Metrics) htt
 	})
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
-	return withRequestID(srv)
+	return withRequestID(logger, srv)
 }
 
 type requestIDKey struct{}
@@ -56,9 +58,11 @@ func RequestID(ctx context.Context) string {
 }
 
 // withRequestID gives each request an id, taken from a sane X-Request-Id
-// header (set by a proxy) or made up, and echoes it in the response.
-func withRequestID(next http.Handler) http.Handler {
+// header (set by a proxy) or made up, echoes it in the response, and logs
+// the request with it when it ends.
+func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
 		if !saneRequestID(id) {
 			var b [8]byte
@@ -66,8 +70,35 @@ func withRequestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
+			slog.String("method", r.Method), slog.Int("status", rec.status),
+			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// statusRecorder remembers the status written. Unwrap lets
+// http.ResponseController reach the connection for flushing (SSE) and
+// hijacking (WebSocket).
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush passes flushes on for streaming transports that assert http.Flusher.
+func (r *statusRecorder) Flush() { _ = http.NewResponseController(r.ResponseWriter).Flush() }
+
+// Hijack hands the connection over for transports that assert http.Hijacker.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(r.ResponseWriter).Hijack()
 }
 
 func saneRequestID(id string) bool {
