@@ -29,6 +29,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Mutation() MutationResolver
 	Participant() ParticipantResolver
 	ParticipantConnection() ParticipantConnectionResolver
 	Query() QueryResolver
@@ -63,6 +64,14 @@ type ComplexityRoot struct {
 		ID       func(childComplexity int) int
 		Name     func(childComplexity int) int
 		Size     func(childComplexity int) int
+	}
+
+	Mutation struct {
+		ChangeReferralStatus func(childComplexity int, id string, expectedVersion int, status storage.ReferralStatus, reason *string) int
+		CreateReferral       func(childComplexity int, input storage.ReferralInput) int
+		InviteParticipant    func(childComplexity int, referralID string, input storage.InviteInput) int
+		RespondToInvitation  func(childComplexity int, participantID string, response storage.InvitationResponse) int
+		UpdateReferral       func(childComplexity int, id string, expectedVersion int, patch storage.ReferralPatch) int
 	}
 
 	PageInfo struct {
@@ -123,7 +132,9 @@ type ComplexityRoot struct {
 		Participants    func(childComplexity int) int
 		ReferralSource  func(childComplexity int) int
 		Status          func(childComplexity int) int
+		StatusReason    func(childComplexity int) int
 		UpdatedDateTime func(childComplexity int) int
+		Version         func(childComplexity int) int
 	}
 
 	ReferralConnection struct {
@@ -163,7 +174,16 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type MutationResolver interface {
+	CreateReferral(ctx context.Context, input storage.ReferralInput) (*storage.Referral, error)
+	UpdateReferral(ctx context.Context, id string, expectedVersion int, patch storage.ReferralPatch) (*storage.Referral, error)
+	ChangeReferralStatus(ctx context.Context, id string, expectedVersion int, status storage.ReferralStatus, reason *string) (*storage.Referral, error)
+	InviteParticipant(ctx context.Context, referralID string, input storage.InviteInput) (*storage.Participant, error)
+	RespondToInvitation(ctx context.Context, participantID string, response storage.InvitationResponse) (*storage.Participant, error)
+}
 type ParticipantResolver interface {
+	Status(ctx context.Context, obj *storage.Participant) (storage.ParticipantStatus, error)
+
 	InvitedBy(ctx context.Context, obj *storage.Participant) (*storage.Participant, error)
 
 	Referral(ctx context.Context, obj *storage.Participant) (*storage.Referral, error)
@@ -301,6 +321,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerProfile.Size(childComplexity), true
+
+	case "Mutation.changeReferralStatus":
+		if e.ComplexityRoot.Mutation.ChangeReferralStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changeReferralStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangeReferralStatus(childComplexity, args["id"].(string), args["expectedVersion"].(int), args["status"].(storage.ReferralStatus), args["reason"].(*string)), true
+	case "Mutation.createReferral":
+		if e.ComplexityRoot.Mutation.CreateReferral == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createReferral_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateReferral(childComplexity, args["input"].(storage.ReferralInput)), true
+	case "Mutation.inviteParticipant":
+		if e.ComplexityRoot.Mutation.InviteParticipant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_inviteParticipant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InviteParticipant(childComplexity, args["referralId"].(string), args["input"].(storage.InviteInput)), true
+	case "Mutation.respondToInvitation":
+		if e.ComplexityRoot.Mutation.RespondToInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_respondToInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RespondToInvitation(childComplexity, args["participantId"].(string), args["response"].(storage.InvitationResponse)), true
+	case "Mutation.updateReferral":
+		if e.ComplexityRoot.Mutation.UpdateReferral == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateReferral_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateReferral(childComplexity, args["id"].(string), args["expectedVersion"].(int), args["patch"].(storage.ReferralPatch)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -567,12 +643,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Referral.Status(childComplexity), true
+	case "Referral.statusReason":
+		if e.ComplexityRoot.Referral.StatusReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Referral.StatusReason(childComplexity), true
 	case "Referral.updatedDateTime":
 		if e.ComplexityRoot.Referral.UpdatedDateTime == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Referral.UpdatedDateTime(childComplexity), true
+	case "Referral.version":
+		if e.ComplexityRoot.Referral.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Referral.Version(childComplexity), true
 
 	case "ReferralConnection.edges":
 		if e.ComplexityRoot.ReferralConnection.Edges == nil {
@@ -690,13 +778,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AddressInput", ec.unmarshalInputAddressInput),
+			graphql.NewInputUnmarshaler("ContactInput", ec.unmarshalInputContactInput),
+			graphql.NewInputUnmarshaler("CreateReferralInput", ec.unmarshalInputCreateReferralInput),
+			graphql.NewInputUnmarshaler("CustomerProfileInput", ec.unmarshalInputCustomerProfileInput),
+			graphql.NewInputUnmarshaler("CustomerProfilePatch", ec.unmarshalInputCustomerProfilePatch),
 			graphql.NewInputUnmarshaler("DateTimeRange", ec.unmarshalInputDateTimeRange),
 			graphql.NewInputUnmarshaler("DecimalRange", ec.unmarshalInputDecimalRange),
+			graphql.NewInputUnmarshaler("InviteParticipantInput", ec.unmarshalInputInviteParticipantInput),
 			graphql.NewInputUnmarshaler("ParticipantFilter", ec.unmarshalInputParticipantFilter),
 			graphql.NewInputUnmarshaler("ParticipantMatch", ec.unmarshalInputParticipantMatch),
+			graphql.NewInputUnmarshaler("ParticipantUserInput", ec.unmarshalInputParticipantUserInput),
+			graphql.NewInputUnmarshaler("ReferralDetailsInput", ec.unmarshalInputReferralDetailsInput),
 			graphql.NewInputUnmarshaler("ReferralFilter", ec.unmarshalInputReferralFilter),
 			graphql.NewInputUnmarshaler("ReferralOrder", ec.unmarshalInputReferralOrder),
+			graphql.NewInputUnmarshaler("ReferralPatch", ec.unmarshalInputReferralPatch),
 			graphql.NewInputUnmarshaler("RequirementsFilter", ec.unmarshalInputRequirementsFilter),
+			graphql.NewInputUnmarshaler("RequirementsInput", ec.unmarshalInputRequirementsInput),
 			graphql.NewInputUnmarshaler("TagMatch", ec.unmarshalInputTagMatch),
 		)
 	}
@@ -732,6 +830,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -827,6 +940,190 @@ type Query {
   ): [Tag!]!
 }
 
+"""
+Changes to referrals. Every change sets ` + "`" + `updatedDateTime` + "`" + ` and increments
+` + "`" + `version` + "`" + ` in the same MongoDB update. Invalid input is ` + "`" + `BAD_USER_INPUT` + "`" + `
+naming the field, an unknown id ` + "`" + `NOT_FOUND` + "`" + `, a stale ` + "`" + `expectedVersion` + "`" + `
+` + "`" + `CONFLICT` + "`" + `; a failed mutation changes nothing.
+"""
+type Mutation {
+  "Creates a referral in status PENDING with version 1."
+  createReferral(input: CreateReferralInput!): Referral!
+
+  """
+  Changes the given parts of a referral's customer profile and details;
+  fields left out (or null) keep their value. A given ` + "`" + `address` + "`" + ` or
+  ` + "`" + `contacts` + "`" + ` replaces the old one whole, and so does each given tag list.
+  """
+  updateReferral(
+    "The referral to change."
+    id: ID!
+    "The version you read; the update fails with CONFLICT if it is no longer current."
+    expectedVersion: Int!
+    "The parts to change."
+    patch: ReferralPatch!
+  ): Referral!
+
+  """
+  Moves a referral to another status. Allowed moves: PENDING to ACTIVE, LOST
+  or ARCHIVED; ACTIVE to WON, LOST or ARCHIVED; WON and LOST to ARCHIVED;
+  nothing leaves ARCHIVED. Any other move is BAD_USER_INPUT naming both states.
+  """
+  changeReferralStatus(
+    "The referral to change."
+    id: ID!
+    "The version you read; the change fails with CONFLICT if it is no longer current."
+    expectedVersion: Int!
+    "The new status."
+    status: ReferralStatus!
+    "Why, for the record (at most 1000 characters)."
+    reason: String
+  ): Referral!
+
+  """
+  Invites an organization to a referral. The invitation expires after
+  ` + "`" + `expirationDateTime` + "`" + `, 14 days from now when not given. An organization
+  takes part in a referral at most once (CONFLICT otherwise).
+  """
+  inviteParticipant(referralId: ID!, input: InviteParticipantInput!): Participant!
+
+  """
+  Accepts or rejects an invitation. Only an INVITED participant can answer;
+  an invitation past its expiration reads as EXPIRED and cannot be accepted.
+  """
+  respondToInvitation(participantId: ID!, response: InvitationResponse!): Participant!
+}
+
+"A new referral."
+input CreateReferralInput {
+  "Where the referral came from."
+  referralSource: ReferralSource!
+  "The customer; ` + "`" + `name` + "`" + ` and ` + "`" + `address.country` + "`" + ` are required."
+  customerProfile: CustomerProfileInput!
+  "Notes, deal value, closing date and requirement tags."
+  details: ReferralDetailsInput
+}
+
+"The customer of a new referral."
+input CustomerProfileInput {
+  "The customer's name (not blank, at most 200 characters)."
+  name: String!
+  "The customer's address."
+  address: AddressInput!
+  "The number of employees, as text (for example ` + "`" + `\"50-249\"` + "`" + `)."
+  size: String
+  "People to contact at the customer."
+  contacts: [ContactInput!]
+}
+
+"Changes to a customer profile; fields left out keep their value."
+input CustomerProfilePatch {
+  "The customer's name (not blank)."
+  name: String
+  "Replaces the whole address."
+  address: AddressInput
+  "The number of employees, as text."
+  size: String
+  "Replaces the whole list of contacts."
+  contacts: [ContactInput!]
+}
+
+"An address."
+input AddressInput {
+  "The first line of the address."
+  addressLine1: String!
+  "The second line of the address."
+  addressLine2: String
+  "The city."
+  city: String!
+  "The state or region."
+  state: String
+  "The ZIP or postal code."
+  postalCode: String
+  "An ISO 3166-1 alpha-2 country code such as ` + "`" + `US` + "`" + ` (case-insensitive)."
+  country: String!
+}
+
+"A person to contact."
+input ContactInput {
+  "First name."
+  firstName: String!
+  "Last name."
+  lastName: String!
+  "E-mail address, such as ` + "`" + `ana@example.com` + "`" + `."
+  email: String
+  "Phone number: digits, spaces, ` + "`" + `+ ( ) - .` + "`" + `, at least 7 digits."
+  phoneNumber: String
+}
+
+"Referral details; in a patch, fields left out keep their value."
+input ReferralDetailsInput {
+  "Notes from the customer or sales agent."
+  notes: String
+  "Estimated value: not negative, at most two decimals."
+  dealValue: Decimal
+  "Expected closing date."
+  closingDate: DateTime
+  "Requirement tags; each list given replaces the old one."
+  requirements: RequirementsInput
+}
+
+"Tag ids per category; every id must exist in the catalog for its category."
+input RequirementsInput {
+  "Industry tag ids."
+  industryFocus: [ID!]
+  "Product tag ids."
+  products: [ID!]
+  "Service type tag ids."
+  serviceTypes: [ID!]
+  "Solution tag ids."
+  solutions: [ID!]
+}
+
+"Changes to a referral; give at least one part."
+input ReferralPatch {
+  "Changes to the customer profile."
+  customerProfile: CustomerProfilePatch
+  "Changes to the details."
+  details: ReferralDetailsInput
+}
+
+"An organization to invite to a referral."
+input InviteParticipantInput {
+  "The invited organization's id."
+  organizationId: ID!
+  "The invited organization's name."
+  organizationName: String!
+  "The organization's location id."
+  locationId: ID
+  "People at the organization who will work the referral."
+  users: [ParticipantUserInput!]
+  "When the invitation expires (in the future); 14 days from now when left out."
+  expirationDateTime: DateTime
+  "The participant of this referral who invites; must take part in the same referral."
+  invitedByParticipantId: ID
+}
+
+"A person at a participating organization."
+input ParticipantUserInput {
+  "First name."
+  firstName: String!
+  "Last name."
+  lastName: String!
+  "E-mail address."
+  email: String
+  "Phone number."
+  phoneNumber: String
+}
+
+"An answer to an invitation."
+enum InvitationResponse {
+  "Take part in the referral."
+  ACCEPT
+  "Decline the referral."
+  REJECT
+}
+
 "Represents the referral: a sales lead from a customer or Microsoft, shared with partner organizations."
 type Referral {
   "The ID for this referral."
@@ -835,8 +1132,15 @@ type Referral {
   createdDateTime: DateTime!
   "The date the referral was last updated."
   updatedDateTime: DateTime!
+  """
+  Incremented by every change, like an ETag: pass it as ` + "`" + `expectedVersion` + "`" + `
+  to change the referral only if nobody changed it since you read it.
+  """
+  version: Int!
   "The referral status."
   status: ReferralStatus!
+  "Why the status last changed, as given to ` + "`" + `changeReferralStatus` + "`" + `."
+  statusReason: String
   "Where the referral came from."
   referralSource: ReferralSource!
   "Customer contact information."
@@ -1338,8 +1642,12 @@ func (ec *executionContext) childFields_Referral(ctx context.Context, field grap
 		return ec.fieldContext_Referral_createdDateTime(ctx, field)
 	case "updatedDateTime":
 		return ec.fieldContext_Referral_updatedDateTime(ctx, field)
+	case "version":
+		return ec.fieldContext_Referral_version(ctx, field)
 	case "status":
 		return ec.fieldContext_Referral_status(ctx, field)
+	case "statusReason":
+		return ec.fieldContext_Referral_statusReason(ctx, field)
 	case "referralSource":
 		return ec.fieldContext_Referral_referralSource(ctx, field)
 	case "customerProfile":
@@ -1531,6 +1839,132 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Mutation_changeReferralStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (storage.ReferralStatus, error) {
+			return ec.unmarshalNReferralStatus2referralsᚋstorageᚐReferralStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (storage.ReferralInput, error) {
+			return ec.unmarshalNCreateReferralInput2referralsᚋstorageᚐReferralInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_inviteParticipant_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "referralId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["referralId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (storage.InviteInput, error) {
+			return ec.unmarshalNInviteParticipantInput2referralsᚋstorageᚐInviteInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_respondToInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "participantId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["participantId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "response",
+		func(ctx context.Context, v any) (storage.InvitationResponse, error) {
+			return ec.unmarshalNInvitationResponse2referralsᚋstorageᚐInvitationResponse(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["response"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "patch",
+		func(ctx context.Context, v any) (storage.ReferralPatch, error) {
+			return ec.unmarshalNReferralPatch2referralsᚋstorageᚐReferralPatch(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["patch"] = arg2
+	return args, nil
+}
 
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -2109,6 +2543,226 @@ func (ec *executionContext) fieldContext_CustomerProfile_contacts(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createReferral(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createReferral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateReferral(ctx, fc.Args["input"].(storage.ReferralInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖreferralsᚋstorageᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createReferral(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createReferral_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateReferral(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateReferral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateReferral(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(int), fc.Args["patch"].(storage.ReferralPatch))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖreferralsᚋstorageᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateReferral(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateReferral_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_changeReferralStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changeReferralStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangeReferralStatus(ctx, fc.Args["id"].(string), fc.Args["expectedVersion"].(int), fc.Args["status"].(storage.ReferralStatus), fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖreferralsᚋstorageᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changeReferralStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changeReferralStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_inviteParticipant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_inviteParticipant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InviteParticipant(ctx, fc.Args["referralId"].(string), fc.Args["input"].(storage.InviteInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Participant) graphql.Marshaler {
+			return ec.marshalNParticipant2ᚖreferralsᚋstorageᚐParticipant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_inviteParticipant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_inviteParticipant_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_respondToInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_respondToInvitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RespondToInvitation(ctx, fc.Args["participantId"].(string), fc.Args["response"].(storage.InvitationResponse))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Participant) graphql.Marshaler {
+			return ec.marshalNParticipant2ᚖreferralsᚋstorageᚐParticipant(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_respondToInvitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_respondToInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *storage.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2380,7 +3034,7 @@ func (ec *executionContext) _Participant_status(ctx context.Context, field graph
 			return ec.fieldContext_Participant_status(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Status, nil
+			return ec.Resolvers.Participant().Status(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v storage.ParticipantStatus) graphql.Marshaler {
@@ -2391,7 +3045,7 @@ func (ec *executionContext) _Participant_status(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Participant_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Participant", field, false, false, "ParticipantStatus")
+	return graphql.NewScalarFieldContext("Participant", field, true, true, "ParticipantStatus")
 }
 
 func (ec *executionContext) _Participant_invitedByParticipantId(ctx context.Context, field graphql.CollectedField, obj *storage.Participant) (ret graphql.Marshaler) {
@@ -3158,6 +3812,29 @@ func (ec *executionContext) fieldContext_Referral_updatedDateTime(_ context.Cont
 	return graphql.NewScalarFieldContext("Referral", field, false, false, "DateTime")
 }
 
+func (ec *executionContext) _Referral_version(ctx context.Context, field graphql.CollectedField, obj *storage.Referral) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Referral_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Referral_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Referral", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Referral_status(ctx context.Context, field graphql.CollectedField, obj *storage.Referral) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3179,6 +3856,29 @@ func (ec *executionContext) _Referral_status(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Referral_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Referral", field, false, false, "ReferralStatus")
+}
+
+func (ec *executionContext) _Referral_statusReason(ctx context.Context, field graphql.CollectedField, obj *storage.Referral) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Referral_statusReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatusReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Referral_statusReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Referral", field, false, false, "String")
 }
 
 func (ec *executionContext) _Referral_referralSource(ctx context.Context, field graphql.CollectedField, obj *storage.Referral) (ret graphql.Marshaler) {
@@ -4845,6 +5545,328 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAddressInput(ctx context.Context, obj any) (storage.Address, error) {
+	var it storage.Address
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"addressLine1", "addressLine2", "city", "state", "postalCode", "country"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "addressLine1":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLine1"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AddressLine1 = data
+		case "addressLine2":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLine2"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AddressLine2 = data
+		case "city":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("city"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.City = data
+		case "state":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.State = data
+		case "postalCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCode"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PostalCode = data
+		case "country":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("country"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Country = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddressInput unmarshals raw into the AddressInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddressInput(ctx context.Context, raw any) (storage.Address, error) {
+	var out storage.Address
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddressInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputContactInput(ctx context.Context, obj any) (storage.Contact, error) {
+	var it storage.Contact
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"firstName", "lastName", "email", "phoneNumber"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "firstName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("firstName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FirstName = data
+		case "lastName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastName = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "phoneNumber":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNumber"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PhoneNumber = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalContactInput unmarshals raw into the ContactInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalContactInput(ctx context.Context, raw any) (storage.Contact, error) {
+	var out storage.Contact
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ContactInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateReferralInput(ctx context.Context, obj any) (storage.ReferralInput, error) {
+	var it storage.ReferralInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"referralSource", "customerProfile", "details"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "referralSource":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referralSource"))
+			data, err := ec.unmarshalNReferralSource2referralsᚋstorageᚐReferralSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferralSource = data
+		case "customerProfile":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerProfile"))
+			data, err := ec.unmarshalNCustomerProfileInput2ᚖreferralsᚋstorageᚐCustomerProfileInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerProfile = data
+		case "details":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("details"))
+			data, err := ec.unmarshalOReferralDetailsInput2ᚖreferralsᚋstorageᚐDetailsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Details = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateReferralInput unmarshals raw into the CreateReferralInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateReferralInput(ctx context.Context, raw any) (storage.ReferralInput, error) {
+	var out storage.ReferralInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateReferralInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCustomerProfileInput(ctx context.Context, obj any) (storage.CustomerProfileInput, error) {
+	var it storage.CustomerProfileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "address", "size", "contacts"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "address":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
+			data, err := ec.unmarshalNAddressInput2ᚖreferralsᚋstorageᚐAddress(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address = data
+		case "size":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("size"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Size = data
+		case "contacts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contacts"))
+			data, err := ec.unmarshalOContactInput2ᚕreferralsᚋstorageᚐContactᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Contacts = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCustomerProfileInput unmarshals raw into the CustomerProfileInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCustomerProfileInput(ctx context.Context, raw any) (storage.CustomerProfileInput, error) {
+	var out storage.CustomerProfileInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CustomerProfileInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCustomerProfilePatch(ctx context.Context, obj any) (storage.CustomerProfileInput, error) {
+	var it storage.CustomerProfileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "address", "size", "contacts"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "address":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
+			data, err := ec.unmarshalOAddressInput2ᚖreferralsᚋstorageᚐAddress(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address = data
+		case "size":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("size"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Size = data
+		case "contacts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contacts"))
+			data, err := ec.unmarshalOContactInput2ᚕreferralsᚋstorageᚐContactᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Contacts = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCustomerProfilePatch unmarshals raw into the CustomerProfilePatch input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCustomerProfilePatch(ctx context.Context, raw any) (storage.CustomerProfileInput, error) {
+	var out storage.CustomerProfileInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CustomerProfilePatch", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDateTimeRange(ctx context.Context, obj any) (storage.TimeRange, error) {
 	var it storage.TimeRange
 	if obj == nil {
@@ -4943,6 +5965,83 @@ func UnmarshalDecimalRange(ctx context.Context, raw any) (storage.MoneyRange, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputInviteParticipantInput(ctx context.Context, obj any) (storage.InviteInput, error) {
+	var it storage.InviteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"organizationId", "organizationName", "locationId", "users", "expirationDateTime", "invitedByParticipantId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "organizationName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationName = data
+		case "locationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locationId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocationID = data
+		case "users":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("users"))
+			data, err := ec.unmarshalOParticipantUserInput2ᚕreferralsᚋstorageᚐParticipantUserᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Users = data
+		case "expirationDateTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expirationDateTime"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpirationDateTime = data
+		case "invitedByParticipantId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invitedByParticipantId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvitedByParticipantID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInviteParticipantInput unmarshals raw into the InviteParticipantInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInviteParticipantInput(ctx context.Context, raw any) (storage.InviteInput, error) {
+	var out storage.InviteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InviteParticipantInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputParticipantFilter(ctx context.Context, obj any) (storage.ParticipantFilter, error) {
 	var it storage.ParticipantFilter
 	if obj == nil {
@@ -5038,6 +6137,132 @@ func (ec *executionContext) unmarshalInputParticipantMatch(ctx context.Context, 
 func UnmarshalParticipantMatch(ctx context.Context, raw any) (storage.ParticipantMatch, error) {
 	var out storage.ParticipantMatch
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ParticipantMatch", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputParticipantUserInput(ctx context.Context, obj any) (storage.ParticipantUser, error) {
+	var it storage.ParticipantUser
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"firstName", "lastName", "email", "phoneNumber"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "firstName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("firstName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FirstName = data
+		case "lastName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastName = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "phoneNumber":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNumber"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PhoneNumber = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalParticipantUserInput unmarshals raw into the ParticipantUserInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalParticipantUserInput(ctx context.Context, raw any) (storage.ParticipantUser, error) {
+	var out storage.ParticipantUser
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ParticipantUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReferralDetailsInput(ctx context.Context, obj any) (storage.DetailsInput, error) {
+	var it storage.DetailsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"notes", "dealValue", "closingDate", "requirements"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "notes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notes"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Notes = data
+		case "dealValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dealValue"))
+			data, err := ec.unmarshalODecimal2ᚖreferralsᚋstorageᚐMoney(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DealValue = data
+		case "closingDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closingDate"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosingDate = data
+		case "requirements":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requirements"))
+			data, err := ec.unmarshalORequirementsInput2ᚖreferralsᚋstorageᚐRequirements(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Requirements = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReferralDetailsInput unmarshals raw into the ReferralDetailsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReferralDetailsInput(ctx context.Context, raw any) (storage.DetailsInput, error) {
+	var out storage.DetailsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReferralDetailsInput", raw, &out)
 	return out, err
 }
 
@@ -5199,6 +6424,55 @@ func UnmarshalReferralOrder(ctx context.Context, raw any) (storage.ReferralOrder
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReferralPatch(ctx context.Context, obj any) (storage.ReferralPatch, error) {
+	var it storage.ReferralPatch
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"customerProfile", "details"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "customerProfile":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerProfile"))
+			data, err := ec.unmarshalOCustomerProfilePatch2ᚖreferralsᚋstorageᚐCustomerProfileInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerProfile = data
+		case "details":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("details"))
+			data, err := ec.unmarshalOReferralDetailsInput2ᚖreferralsᚋstorageᚐDetailsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Details = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReferralPatch unmarshals raw into the ReferralPatch input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReferralPatch(ctx context.Context, raw any) (storage.ReferralPatch, error) {
+	var out storage.ReferralPatch
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReferralPatch", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRequirementsFilter(ctx context.Context, obj any) (storage.RequirementsFilter, error) {
 	var it storage.RequirementsFilter
 	if obj == nil {
@@ -5259,6 +6533,69 @@ func (ec *executionContext) unmarshalInputRequirementsFilter(ctx context.Context
 func UnmarshalRequirementsFilter(ctx context.Context, raw any) (storage.RequirementsFilter, error) {
 	var out storage.RequirementsFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequirementsFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRequirementsInput(ctx context.Context, obj any) (storage.Requirements, error) {
+	var it storage.Requirements
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"industryFocus", "products", "serviceTypes", "solutions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "industryFocus":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("industryFocus"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IndustryFocus = data
+		case "products":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("products"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Products = data
+		case "serviceTypes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceTypes"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceTypes = data
+		case "solutions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("solutions"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Solutions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRequirementsInput unmarshals raw into the RequirementsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRequirementsInput(ctx context.Context, raw any) (storage.Requirements, error) {
+	var out storage.Requirements
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequirementsInput", raw, &out)
 	return out, err
 }
 
@@ -5478,6 +6815,77 @@ func (ec *executionContext) _CustomerProfile(ctx context.Context, sel ast.Select
 	return out
 }
 
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "createReferral":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createReferral(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateReferral":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateReferral(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changeReferralStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changeReferralStatus(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inviteParticipant":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_inviteParticipant(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "respondToInvitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_respondToInvitation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *storage.PageInfo) graphql.Marshaler {
@@ -5573,10 +6981,11 @@ func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionS
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
-			out.Values[i] = ec._Participant_status(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Participant_status(ctx, field, obj)
+				})
 		case "invitedByParticipantId":
 			out.Values[i] = ec._Participant_invitedByParticipantId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -5862,9 +7271,19 @@ func (ec *executionContext) _Referral(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "version":
+			out.Values[i] = ec._Referral_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "status":
 			out.Values[i] = ec._Referral_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "statusReason":
+			out.Values[i] = ec._Referral_statusReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "referralSource":
@@ -6497,6 +7916,11 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNAddressInput2ᚖreferralsᚋstorageᚐAddress(ctx context.Context, v any) (*storage.Address, error) {
+	res, err := ec.unmarshalInputAddressInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6529,6 +7953,21 @@ func (ec *executionContext) marshalNContact2ᚕreferralsᚋstorageᚐContactᚄ(
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNContactInput2referralsᚋstorageᚐContact(ctx context.Context, v any) (storage.Contact, error) {
+	res, err := ec.unmarshalInputContactInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateReferralInput2referralsᚋstorageᚐReferralInput(ctx context.Context, v any) (storage.ReferralInput, error) {
+	res, err := ec.unmarshalInputCreateReferralInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCustomerProfileInput2ᚖreferralsᚋstorageᚐCustomerProfileInput(ctx context.Context, v any) (*storage.CustomerProfileInput, error) {
+	res, err := ec.unmarshalInputCustomerProfileInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNDateTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -6571,6 +8010,51 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNInvitationResponse2referralsᚋstorageᚐInvitationResponse(ctx context.Context, v any) (storage.InvitationResponse, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNInvitationResponse2referralsᚋstorageᚐInvitationResponse[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInvitationResponse2referralsᚋstorageᚐInvitationResponse(ctx context.Context, sel ast.SelectionSet, v storage.InvitationResponse) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNInvitationResponse2referralsᚋstorageᚐInvitationResponse[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "InvitationResponse!")
+	}
+	return res
+}
+
+var (
+	unmarshalNInvitationResponse2referralsᚋstorageᚐInvitationResponse = map[string]storage.InvitationResponse{
+		"ACCEPT": storage.Accept,
+		"REJECT": storage.Reject,
+	}
+	marshalNInvitationResponse2referralsᚋstorageᚐInvitationResponse = map[storage.InvitationResponse]string{
+		storage.Accept: "ACCEPT",
+		storage.Reject: "REJECT",
+	}
+)
+
+func (ec *executionContext) unmarshalNInviteParticipantInput2referralsᚋstorageᚐInviteInput(ctx context.Context, v any) (storage.InviteInput, error) {
+	res, err := ec.unmarshalInputInviteParticipantInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNPageInfo2referralsᚋstorageᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v storage.PageInfo) graphql.Marshaler {
@@ -6685,6 +8169,11 @@ func (ec *executionContext) marshalNParticipantUser2ᚕreferralsᚋstorageᚐPar
 	return ret
 }
 
+func (ec *executionContext) unmarshalNParticipantUserInput2referralsᚋstorageᚐParticipantUser(ctx context.Context, v any) (storage.ParticipantUser, error) {
+	res, err := ec.unmarshalInputParticipantUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNReferral2ᚕᚖreferralsᚋstorageᚐReferralᚄ(ctx context.Context, sel ast.SelectionSet, v []*storage.Referral) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -6773,6 +8262,11 @@ var (
 	}
 )
 
+func (ec *executionContext) unmarshalNReferralPatch2referralsᚋstorageᚐReferralPatch(ctx context.Context, v any) (storage.ReferralPatch, error) {
+	res, err := ec.unmarshalInputReferralPatch(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNReferralRequirements2referralsᚋstorageᚐRequirements(ctx context.Context, sel ast.SelectionSet, v storage.Requirements) graphql.Marshaler {
 	return ec._ReferralRequirements(ctx, sel, &v)
 }
@@ -6847,6 +8341,24 @@ func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) 
 func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚖstring(ctx context.Context, v any) (*string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "String!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalString(*v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
@@ -7056,6 +8568,14 @@ func (ec *executionContext) marshalOAddress2ᚖreferralsᚋstorageᚐAddress(ctx
 	return ec._Address(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOAddressInput2ᚖreferralsᚋstorageᚐAddress(ctx context.Context, v any) (*storage.Address, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAddressInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7086,11 +8606,36 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOContactInput2ᚕreferralsᚋstorageᚐContactᚄ(ctx context.Context, v any) ([]storage.Contact, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]storage.Contact, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNContactInput2referralsᚋstorageᚐContact(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOCustomerProfile2ᚖreferralsᚋstorageᚐCustomerProfile(ctx context.Context, sel ast.SelectionSet, v *storage.CustomerProfile) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._CustomerProfile(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCustomerProfilePatch2ᚖreferralsᚋstorageᚐCustomerProfileInput(ctx context.Context, v any) (*storage.CustomerProfileInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCustomerProfilePatch(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalODateTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
@@ -7317,6 +8862,23 @@ func (ec *executionContext) marshalOParticipantStatus2ᚕreferralsᚋstorageᚐP
 	return ret
 }
 
+func (ec *executionContext) unmarshalOParticipantUserInput2ᚕreferralsᚋstorageᚐParticipantUserᚄ(ctx context.Context, v any) ([]storage.ParticipantUser, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]storage.ParticipantUser, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNParticipantUserInput2referralsᚋstorageᚐParticipantUser(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOReferral2ᚖreferralsᚋstorageᚐReferral(ctx context.Context, sel ast.SelectionSet, v *storage.Referral) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -7329,6 +8891,14 @@ func (ec *executionContext) marshalOReferralDetails2ᚖreferralsᚋstorageᚐRef
 		return graphql.Null
 	}
 	return ec._ReferralDetails(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOReferralDetailsInput2ᚖreferralsᚋstorageᚐDetailsInput(ctx context.Context, v any) (*storage.DetailsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReferralDetailsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOReferralFilter2ᚖreferralsᚋstorageᚐReferralFilter(ctx context.Context, v any) (*storage.ReferralFilter, error) {
@@ -7424,6 +8994,14 @@ func (ec *executionContext) unmarshalORequirementsFilter2ᚖreferralsᚋstorage�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputRequirementsFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORequirementsInput2ᚖreferralsᚋstorageᚐRequirements(ctx context.Context, v any) (*storage.Requirements, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRequirementsInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

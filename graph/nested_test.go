@@ -128,7 +128,7 @@ func expectReferral(t *testing.T, r storage.Referral, parts []storage.Participan
 		pj := participantJSON{
 			ID: p.ID, CreatedDateTime: ts(p.CreatedDateTime), ExpirationDateTime: ts(*p.ExpirationDateTime),
 			OrganizationID: p.OrganizationID, LocationID: *p.LocationID, OrganizationName: p.OrganizationName,
-			Status: enum[string(p.Status)], InvitedByParticipantID: p.InvitedByParticipantID, ReferralView: p.ReferralView,
+			Status: enum[string(p.EffectiveStatus(time.Now()))], InvitedByParticipantID: p.InvitedByParticipantID, ReferralView: p.ReferralView,
 		}
 		for _, u := range p.Users {
 			pj.Users = append(pj.Users, userJSON{u.ID, u.FirstName, u.LastName, u.Email, u.PhoneNumber})

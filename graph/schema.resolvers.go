@@ -9,7 +9,38 @@ import (
 	"context"
 	"referrals/graph/model"
 	"referrals/storage"
+	"time"
 )
+
+// CreateReferral is the resolver for the createReferral field.
+func (r *mutationResolver) CreateReferral(ctx context.Context, input storage.ReferralInput) (*storage.Referral, error) {
+	return r.Store.CreateReferral(ctx, input)
+}
+
+// UpdateReferral is the resolver for the updateReferral field.
+func (r *mutationResolver) UpdateReferral(ctx context.Context, id string, expectedVersion int, patch storage.ReferralPatch) (*storage.Referral, error) {
+	return r.Store.UpdateReferral(ctx, id, int64(expectedVersion), patch)
+}
+
+// ChangeReferralStatus is the resolver for the changeReferralStatus field.
+func (r *mutationResolver) ChangeReferralStatus(ctx context.Context, id string, expectedVersion int, status storage.ReferralStatus, reason *string) (*storage.Referral, error) {
+	return r.Store.ChangeReferralStatus(ctx, id, int64(expectedVersion), status, reason)
+}
+
+// InviteParticipant is the resolver for the inviteParticipant field.
+func (r *mutationResolver) InviteParticipant(ctx context.Context, referralID string, input storage.InviteInput) (*storage.Participant, error) {
+	return r.Store.InviteParticipant(ctx, referralID, input)
+}
+
+// RespondToInvitation is the resolver for the respondToInvitation field.
+func (r *mutationResolver) RespondToInvitation(ctx context.Context, participantID string, response storage.InvitationResponse) (*storage.Participant, error) {
+	return r.Store.RespondToInvitation(ctx, participantID, response)
+}
+
+// Status is the resolver for the status field.
+func (r *participantResolver) Status(ctx context.Context, obj *storage.Participant) (storage.ParticipantStatus, error) {
+	return obj.EffectiveStatus(time.Now()), nil
+}
 
 // InvitedBy is the resolver for the invitedBy field.
 func (r *participantResolver) InvitedBy(ctx context.Context, obj *storage.Participant) (*storage.Participant, error) {
@@ -110,6 +141,9 @@ func (r *referralRequirementsResolver) Solutions(ctx context.Context, obj *stora
 	return loadTags(ctx, storage.TagSolutions, obj.Solutions)
 }
 
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Participant returns ParticipantResolver implementation.
 func (r *Resolver) Participant() ParticipantResolver { return &participantResolver{r} }
 
@@ -135,6 +169,7 @@ func (r *Resolver) ReferralRequirements() ReferralRequirementsResolver {
 }
 
 type (
+	mutationResolver              struct{ *Resolver }
 	participantResolver           struct{ *Resolver }
 	participantConnectionResolver struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }

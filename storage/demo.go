@@ -173,7 +173,7 @@ func (g *demoGen) referral() (Referral, []Participant) {
 	}
 	notes := g.pick(demoNotes)
 	r := Referral{
-		ID: g.id(), CreatedDateTime: created, UpdatedDateTime: updated,
+		ID: g.id(), CreatedDateTime: created, UpdatedDateTime: updated, Version: 1,
 		Status:         statuses[g.rng.IntN(len(statuses))],
 		ReferralSource: referralSourcePositions[g.rng.IntN(len(referralSourcePositions))],
 		CustomerProfile: &CustomerProfile{

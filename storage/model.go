@@ -5,10 +5,14 @@ import "time"
 // Referral is a sales lead, stored in the `referrals` collection with its
 // customer profile and details embedded.
 type Referral struct {
-	ID              string           `bson:"_id"`
-	CreatedDateTime time.Time        `bson:"createdDateTime"`
-	UpdatedDateTime time.Time        `bson:"updatedDateTime"`
+	ID              string    `bson:"_id"`
+	CreatedDateTime time.Time `bson:"createdDateTime"`
+	UpdatedDateTime time.Time `bson:"updatedDateTime"`
+	// Version counts changes (0 for documents written without one); writes
+	// name the version they expect, like an HTTP ETag.
+	Version         int64            `bson:"version"`
 	Status          ReferralStatus   `bson:"status"`
+	StatusReason    *string          `bson:"statusReason,omitempty"`
 	ReferralSource  ReferralSource   `bson:"referralSource"`
 	CustomerProfile *CustomerProfile `bson:"customerProfile,omitempty"`
 	Details         *ReferralDetails `bson:"details,omitempty"`
@@ -79,6 +83,14 @@ type Requirements struct {
 	Products      []string `bson:"products"`
 	ServiceTypes  []string `bson:"serviceTypes"`
 	Solutions     []string `bson:"solutions"`
+}
+
+// ByCategory returns the tag id lists keyed by category.
+func (r Requirements) ByCategory() map[TagCategory][]string {
+	return map[TagCategory][]string{
+		TagIndustryFocus: r.IndustryFocus, TagProducts: r.Products,
+		TagServiceTypes: r.ServiceTypes, TagSolutions: r.Solutions,
+	}
 }
 
 // Participant is one organization's participation in a referral, stored in

@@ -23,6 +23,7 @@ type Store struct {
 	referrals    *mongo.Collection
 	participants *mongo.Collection
 	tags         *mongo.Collection
+	changes      *mongo.Collection
 }
 
 // Options configures Connect.
@@ -59,6 +60,7 @@ func newStore(client *mongo.Client, database string) *Store {
 		referrals:    db.Collection("referrals"),
 		participants: db.Collection("participants"),
 		tags:         db.Collection("tags"),
+		changes:      db.Collection("changes"),
 	}
 }
 

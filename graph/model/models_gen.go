@@ -2,6 +2,13 @@
 
 package model
 
+// Changes to referrals. Every change sets `updatedDateTime` and increments
+// `version` in the same MongoDB update. Invalid input is `BAD_USER_INPUT`
+// naming the field, an unknown id `NOT_FOUND`, a stale `expectedVersion`
+// `CONFLICT`; a failed mutation changes nothing.
+type Mutation struct {
+}
+
 // The read API of referrals: sales leads shared between partner organizations.
 type Query struct {
 }

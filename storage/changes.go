@@ -1,0 +1,40 @@
+package storage
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// ChangeType says what happened to a referral.
+type ChangeType string
+
+// The kinds of change.
+const (
+	ChangeCreated     ChangeType = "CREATED"
+	ChangeUpdated     ChangeType = "UPDATED"
+	ChangeStatus      ChangeType = "STATUS_CHANGED"
+	ChangeParticipant ChangeType = "PARTICIPANT_CHANGED"
+)
+
+// Change is one event of the change feed: which referral changed, how,
+// which fields (as the API names them) and when.
+type Change struct {
+	ID         bson.ObjectID `bson:"_id"`
+	ReferralID string        `bson:"referralId"`
+	Type       ChangeType    `bson:"type"`
+	Fields     []string      `bson:"fields"`
+	At         time.Time     `bson:"at"`
+}
+
+// recordChange appends a change to the feed. The write it describes has
+// already happened, so a failure here is logged, not returned: subscribers
+// miss one event, but the caller's change stands.
+func (s *Store) recordChange(ctx context.Context, referralID string, t ChangeType, fields []string) {
+	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: now()}
+	if _, err := s.changes.InsertOne(context.WithoutCancel(ctx), c); err != nil {
+		slog.ErrorContext(ctx, "record change", "referral_id", referralID, "type", t, "error", err)
+	}
+}

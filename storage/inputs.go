@@ -1,0 +1,177 @@
+package storage
+
+import (
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/language"
+)
+
+// ReferralInput is a new referral as a client describes it.
+type ReferralInput struct {
+	ReferralSource  ReferralSource
+	CustomerProfile *CustomerProfileInput
+	Details         *DetailsInput
+}
+
+// CustomerProfileInput is a customer profile to create, or the parts of
+// one to change (nil fields stay as they are).
+type CustomerProfileInput struct {
+	Name     *string
+	Address  *Address
+	Size     *string
+	Contacts []Contact
+}
+
+// DetailsInput is referral details to set; nil fields stay as they are.
+type DetailsInput struct {
+	Notes        *string
+	DealValue    *Money
+	ClosingDate  *time.Time
+	// Requirements lists that are nil stay as they are.
+	Requirements *Requirements
+}
+
+// ReferralPatch is a partial update of a referral.
+type ReferralPatch struct {
+	CustomerProfile *CustomerProfileInput
+	Details         *DetailsInput
+}
+
+// InviteInput describes an organization to invite to a referral.
+type InviteInput struct {
+	OrganizationID         string
+	OrganizationName       string
+	LocationID             *string
+	Users                  []ParticipantUser
+	ExpirationDateTime     *time.Time
+	InvitedByParticipantID *string
+}
+
+// InvitationResponse is an answer to an invitation.
+type InvitationResponse string
+
+// The answers to an invitation.
+const (
+	Accept InvitationResponse = "ACCEPT"
+	Reject InvitationResponse = "REJECT"
+)
+
+// Limits on free text, so one client cannot store megabytes in a field.
+const (
+	maxNameLength  = 200
+	maxNotesLength = 10_000
+	maxListLength  = 50
+)
+
+// check collects the first validation problem, with the path of its field.
+type check struct{ err *Error }
+
+func (c *check) fail(path, format string, args ...any) {
+	if c.err == nil {
+		c.err = Errorf(CodeBadUserInput, path+": "+format, args...)
+	}
+}
+
+// text checks a free-text field: not blank when required, not too long.
+func (c *check) text(path string, s *string, required bool, maxLen int) {
+	switch {
+	case s == nil:
+		if required {
+			c.fail(path, "is required")
+		}
+	case strings.TrimSpace(*s) == "":
+		c.fail(path, "must not be blank")
+	case utf8.RuneCountInString(*s) > maxLen:
+		c.fail(path, "must be at most %d characters", maxLen)
+	}
+}
+
+func (c *check) profile(path string, p *CustomerProfileInput, create bool) {
+	if p == nil {
+		if create {
+			c.fail(path, "is required")
+		}
+		return
+	}
+	c.text(path+".name", p.Name, create, maxNameLength)
+	if p.Size != nil {
+		c.text(path+".size", p.Size, false, maxNameLength)
+	}
+	if p.Address != nil {
+		c.address(path+".address", p.Address)
+	} else if create {
+		c.fail(path+".address", "is required")
+	}
+	if len(p.Contacts) > maxListLength {
+		c.fail(path+".contacts", "at most %d contacts", maxListLength)
+	}
+	for i, ct := range p.Contacts {
+		at := path + ".contacts[" + strconv.Itoa(i) + "]"
+		c.person(at, ct.FirstName, ct.LastName, ct.Email, ct.PhoneNumber)
+	}
+}
+
+// address checks and normalizes an address (the country to upper case).
+func (c *check) address(path string, a *Address) {
+	c.text(path+".addressLine1", &a.AddressLine1, true, maxNameLength)
+	c.text(path+".city", &a.City, true, maxNameLength)
+	a.Country = strings.ToUpper(strings.TrimSpace(a.Country))
+	if !isCountry(a.Country) {
+		c.fail(path+".country", "%q is not an ISO 3166-1 alpha-2 country code such as \"US\"", a.Country)
+	}
+}
+
+func isCountry(code string) bool {
+	if len(code) != 2 || !isASCIILetters(code) {
+		return false
+	}
+	r, err := language.ParseRegion(code)
+	return err == nil && r.IsCountry()
+}
+
+func (c *check) person(path, first, last, email, phone string) {
+	c.text(path+".firstName", &first, true, maxNameLength)
+	c.text(path+".lastName", &last, true, maxNameLength)
+	if email != "" && !isEmail(email) {
+		c.fail(path+".email", "%q is not an e-mail address such as \"ana@example.com\"", email)
+	}
+	if phone != "" && !isPhone(phone) {
+		c.fail(path+".phoneNumber", "%q is not a phone number (digits, spaces and + ( ) - ., at least 7 digits)", phone)
+	}
+}
+
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == "" && strings.Contains(s[strings.LastIndex(s, "@"):], ".")
+}
+
+func isPhone(s string) bool {
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '+' && i == 0, r == ' ', r == '(', r == ')', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return digits >= 7 && digits <= 15
+}
+
+func (c *check) details(path string, d *DetailsInput) {
+	if d == nil {
+		return
+	}
+	if d.Notes != nil && utf8.RuneCountInString(*d.Notes) > maxNotesLength {
+		c.fail(path+".notes", "must be at most %d characters", maxNotesLength)
+	}
+	if d.DealValue != nil && *d.DealValue < 0 {
+		c.fail(path+".dealValue", "must not be negative, got %s", d.DealValue)
+	}
+}
+

@@ -1,0 +1,153 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// EffectiveStatus is the status as readers see it at t: an invitation past
+// its expiration reads as Expired.
+func (p *Participant) EffectiveStatus(t time.Time) ParticipantStatus {
+	if p.Status == ParticipantInvited && p.ExpirationDateTime != nil && !t.Before(*p.ExpirationDateTime) {
+		return ParticipantExpired
+	}
+	return p.Status
+}
+
+// InviteParticipant invites an organization to the referral referralID.
+// The referral's participation list, updatedDateTime and version change
+// in one update that also refuses a second participation of the same
+// organization (CodeConflict); then the participant is stored.
+func (s *Store) InviteParticipant(ctx context.Context, referralID string, in InviteInput) (*Participant, error) {
+	t := now()
+	var c check
+	c.text("input.organizationId", &in.OrganizationID, true, maxNameLength)
+	c.text("input.organizationName", &in.OrganizationName, true, maxNameLength)
+	if len(in.Users) > maxListLength {
+		c.fail("input.users", "at most %d users", maxListLength)
+	}
+	for i, u := range in.Users {
+		c.person(fmt.Sprintf("input.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
+	}
+	expires := t.Add(DefaultInvitationLifetime)
+	if in.ExpirationDateTime != nil {
+		expires = in.ExpirationDateTime.UTC()
+		if !expires.After(t) {
+			c.fail("input.expirationDateTime", "must be in the future")
+		}
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	if in.InvitedByParticipantID != nil {
+		inviter, err := s.ParticipantsByID(ctx, []string{*in.InvitedByParticipantID})
+		if err != nil {
+			return nil, err
+		}
+		if p := inviter[*in.InvitedByParticipantID]; p == nil || p.ReferralID != referralID {
+			return nil, Errorf(CodeBadUserInput, "input.invitedByParticipantId: %q does not take part in referral %s", *in.InvitedByParticipantID, referralID)
+		}
+	}
+	p := &Participant{
+		ID: uuid.NewString(), ReferralID: referralID, CreatedDateTime: t, ExpirationDateTime: &expires,
+		OrganizationID: strings.TrimSpace(in.OrganizationID), OrganizationName: strings.TrimSpace(in.OrganizationName),
+		LocationID: in.LocationID, Users: in.Users, Status: ParticipantInvited, InvitedByParticipantID: in.InvitedByParticipantID,
+	}
+	if p.Users == nil {
+		p.Users = []ParticipantUser{}
+	}
+	for i := range p.Users {
+		p.Users[i].ID = uuid.NewString()
+	}
+	res, err := s.referrals.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: referralID}, {Key: "participation.organizationId", Value: bson.D{{Key: "$ne", Value: p.OrganizationID}}}},
+		bson.D{
+			{Key: "$push", Value: bson.D{{Key: "participation", Value: participationOf(p)}}},
+			{Key: "$set", Value: bson.D{{Key: "updatedDateTime", Value: t}}},
+			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+		})
+	if err != nil {
+		return nil, fmt.Errorf("add participation: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		if _, err := s.referralByID(ctx, referralID); err != nil {
+			return nil, err
+		}
+		return nil, Errorf(CodeConflict, "organization %s already takes part in referral %s", p.OrganizationID, referralID)
+	}
+	if _, err := s.participants.InsertOne(ctx, p); err != nil {
+		// Undo the participation so no half-written invitation remains.
+		_, _ = s.referrals.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: referralID}},
+			bson.D{{Key: "$pull", Value: bson.D{{Key: "participation", Value: bson.D{{Key: "participantId", Value: p.ID}}}}}})
+		return nil, fmt.Errorf("insert participant: %w", err)
+	}
+	s.recordChange(ctx, referralID, ChangeParticipant, []string{"participants"})
+	return p, nil
+}
+
+// RespondToInvitation accepts or rejects the invitation of participant id.
+// Only an Invited, unexpired participant can answer (CodeBadUserInput
+// otherwise); a concurrent answer makes the later one CodeConflict.
+func (s *Store) RespondToInvitation(ctx context.Context, id string, response InvitationResponse) (*Participant, error) {
+	var p Participant
+	err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, Errorf(CodeNotFound, "no participant with id %q", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read participant: %w", err)
+	}
+	t := now()
+	switch st := p.EffectiveStatus(t); {
+	case st == ParticipantExpired && p.Status == ParticipantInvited:
+		return nil, Errorf(CodeBadUserInput, "participantId: the invitation expired at %s and can no longer be answered", p.ExpirationDateTime.Format(time.RFC3339))
+	case st != ParticipantInvited:
+		return nil, Errorf(CodeBadUserInput, "participantId: only an INVITED participant can answer; this one is %s", strings.ToUpper(string(st)))
+	}
+	to := ParticipantAccepted
+	if response == Reject {
+		to = ParticipantRejected
+	}
+	res, err := s.participants.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: to}}}})
+	if err != nil {
+		return nil, fmt.Errorf("answer invitation: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return nil, Errorf(CodeConflict, "participant %s answered the invitation meanwhile", id)
+	}
+	p.Status = to
+	if err := s.setParticipation(ctx, &p); err != nil {
+		return nil, err
+	}
+	s.recordChange(ctx, p.ReferralID, ChangeParticipant, []string{"participants"})
+	return &p, nil
+}
+
+// setParticipation copies a participant's status into its referral's
+// participation entry, with updatedDateTime and version+1 in the same update.
+func (s *Store) setParticipation(ctx context.Context, p *Participant) error {
+	entry := participationOf(p)
+	_, err := s.referrals.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: p.ReferralID}, {Key: "participation.participantId", Value: p.ID}},
+		bson.D{
+			{Key: "$set", Value: bson.D{
+				{Key: "participation.$.status", Value: entry.Status},
+				{Key: "participation.$.orgStatus", Value: entry.OrgStatus},
+				{Key: "updatedDateTime", Value: now()},
+			}},
+			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+		})
+	if err != nil {
+		return fmt.Errorf("update participation: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// DefaultInvitationLifetime is how long an invitation stays open when the
+// inviter does not say, as in Partner Center.
+const DefaultInvitationLifetime = 14 * 24 * time.Hour
+
+// statusMoves is the referral status transition table.
+var statusMoves = map[ReferralStatus][]ReferralStatus{
+	ReferralPending: {ReferralActive, ReferralLost, ReferralArchived},
+	ReferralActive:  {ReferralWon, ReferralLost, ReferralArchived},
+	ReferralWon:     {ReferralArchived},
+	ReferralLost:    {ReferralArchived},
+}
+
+// tagFields names each category's requirements field in the API.
+var tagFields = map[TagCategory]string{
+	TagIndustryFocus: "industryFocus", TagProducts: "products",
+	TagServiceTypes: "serviceTypes", TagSolutions: "solutions",
+}
+
+// now is the time writes record, truncated to what BSON dates keep.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// CreateReferral validates in and stores a new PENDING referral at
+// version 1. Invalid input is CodeBadUserInput naming the field.
+func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral, error) {
+	var c check
+	c.profile("input.customerProfile", in.CustomerProfile, true)
+	c.details("input.details", in.Details)
+	if err := s.checkTags(ctx, &c, "input.details", in.Details); err != nil {
+		return nil, err
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	t := now()
+	p := in.CustomerProfile
+	r := &Referral{
+		ID: uuid.NewString(), CreatedDateTime: t, UpdatedDateTime: t, Version: 1,
+		Status: ReferralPending, ReferralSource: in.ReferralSource,
+		CustomerProfile: &CustomerProfile{ID: uuid.NewString(), Name: strings.TrimSpace(*p.Name), Address: p.Address, Contacts: p.Contacts},
+		Details:         &ReferralDetails{Requirements: Requirements{}},
+		Participation:   []Participation{},
+	}
+	if p.Size != nil {
+		r.CustomerProfile.Size = *p.Size
+	}
+	if r.CustomerProfile.Contacts == nil {
+		r.CustomerProfile.Contacts = []Contact{}
+	}
+	if d := in.Details; d != nil {
+		r.Details.Notes, r.Details.DealValue, r.Details.ClosingDate = d.Notes, d.DealValue, d.ClosingDate
+		if d.Requirements != nil {
+			r.Details.Requirements = *d.Requirements
+		}
+	}
+	if _, err := s.referrals.InsertOne(ctx, r); err != nil {
+		return nil, fmt.Errorf("insert referral: %w", err)
+	}
+	s.recordChange(ctx, r.ID, ChangeCreated, []string{"referralSource", "customerProfile", "details", "status"})
+	return r, nil
+}
+
+// UpdateReferral applies patch to the referral id if it is still at
+// expectedVersion, in one MongoDB update that also sets updatedDateTime and
+// increments the version. Errors: CodeBadUserInput, CodeNotFound, CodeConflict.
+func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion int64, patch ReferralPatch) (*Referral, error) {
+	var c check
+	if patch.CustomerProfile == nil && patch.Details == nil {
+		c.fail("patch", "give customerProfile, details or both")
+	}
+	c.profile("patch.customerProfile", patch.CustomerProfile, false)
+	c.details("patch.details", patch.Details)
+	if err := s.checkTags(ctx, &c, "patch.details", patch.Details); err != nil {
+		return nil, err
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	set, fields := patchSet(patch)
+	if len(fields) == 0 {
+		return nil, Errorf(CodeBadUserInput, "patch: nothing to change; give at least one field")
+	}
+	r, err := s.updateVersioned(ctx, id, expectedVersion, set)
+	if err != nil {
+		return nil, err
+	}
+	s.recordChange(ctx, id, ChangeUpdated, fields)
+	return r, nil
+}
+
+// patchSet turns a patch into $set paths and the API names of the fields.
+func patchSet(patch ReferralPatch) (bson.D, []string) {
+	var set bson.D
+	var fields []string
+	put := func(field, path string, v any) {
+		set = append(set, bson.E{Key: path, Value: v})
+		fields = append(fields, field)
+	}
+	if p := patch.CustomerProfile; p != nil {
+		if p.Name != nil {
+			put("customerProfile.name", "customerProfile.name", strings.TrimSpace(*p.Name))
+		}
+		if p.Address != nil {
+			put("customerProfile.address", "customerProfile.address", p.Address)
+		}
+		if p.Size != nil {
+			put("customerProfile.size", "customerProfile.size", *p.Size)
+		}
+		if p.Contacts != nil {
+			put("customerProfile.contacts", "customerProfile.contacts", p.Contacts)
+		}
+	}
+	if d := patch.Details; d != nil {
+		if d.Notes != nil {
+			put("details.notes", "details.notes", *d.Notes)
+		}
+		if d.DealValue != nil {
+			put("details.dealValue", "details.dealValueCents", int64(*d.DealValue))
+		}
+		if d.ClosingDate != nil {
+			put("details.closingDate", "details.closingDate", d.ClosingDate.UTC())
+		}
+		if d.Requirements != nil {
+			for _, c := range TagCategories {
+				if ids := d.Requirements.ByCategory()[c]; ids != nil {
+					put("details.requirements."+tagFields[c], "details.requirements."+tagFields[c], ids)
+				}
+			}
+		}
+	}
+	return set, fields
+}
+
+// ChangeReferralStatus moves the referral id to status if the transition
+// table allows it and the referral is still at expectedVersion.
+func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVersion int64, to ReferralStatus, reason *string) (*Referral, error) {
+	if reason != nil && len([]rune(*reason)) > 1000 {
+		return nil, Errorf(CodeBadUserInput, "reason: must be at most 1000 characters")
+	}
+	current, err := s.referralByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if current.Version != expectedVersion {
+		return nil, staleVersion(id, current.Version, expectedVersion)
+	}
+	if !allowedMove(current.Status, to) {
+		return nil, Errorf(CodeBadUserInput, "status: a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
+	}
+	set := bson.D{{Key: "status", Value: to}, {Key: "statusReason", Value: reason}}
+	r, err := s.updateVersioned(ctx, id, expectedVersion, set)
+	if err != nil {
+		return nil, err
+	}
+	s.recordChange(ctx, id, ChangeStatus, []string{"status", "statusReason"})
+	return r, nil
+}
+
+func allowedMove(from, to ReferralStatus) bool {
+	for _, s := range statusMoves[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// apiName is the status as the API spells it ("PENDING").
+func apiName(s ReferralStatus) string { return strings.ToUpper(string(s)) }
+
+func staleVersion(id string, current, expected int64) *Error {
+	return Errorf(CodeConflict, "referral %s is at version %d, not %d: read it again and retry", id, current, expected)
+}
+
+// versionIs matches expected, counting a missing version as 0.
+func versionIs(expected int64) bson.E {
+	if expected == 0 {
+		return bson.E{Key: "version", Value: bson.D{{Key: "$in", Value: bson.A{0, nil}}}}
+	}
+	return bson.E{Key: "version", Value: expected}
+}
+
+// updateVersioned sets set on the referral id if it is at expectedVersion,
+// together with updatedDateTime and version+1, in one update, and returns
+// the referral as it is after it.
+func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, set bson.D) (*Referral, error) {
+	update := bson.D{
+		{Key: "$set", Value: append(set, bson.E{Key: "updatedDateTime", Value: now()})},
+		{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+	}
+	var r Referral
+	err := s.referrals.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}, update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		current, err := s.referralByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return nil, staleVersion(id, current.Version, expectedVersion)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update referral: %w", err)
+	}
+	return &r, nil
+}
+
+// referralByID reads one referral; a missing one is CodeNotFound.
+func (s *Store) referralByID(ctx context.Context, id string) (*Referral, error) {
+	var r Referral
+	err := s.referrals.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, Errorf(CodeNotFound, "no referral with id %q", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read referral: %w", err)
+	}
+	return &r, nil
+}
+
+// checkTags records in c every requirement tag id missing from the catalog.
+func (s *Store) checkTags(ctx context.Context, c *check, path string, d *DetailsInput) error {
+	if d == nil || d.Requirements == nil {
+		return nil
+	}
+	var keys []TagKey
+	byCategory := d.Requirements.ByCategory()
+	for _, cat := range TagCategories {
+		ids := byCategory[cat]
+		if len(ids) > maxListLength {
+			c.fail(path+".requirements."+tagFields[cat], "at most %d tags", maxListLength)
+		}
+		for _, id := range ids {
+			keys = append(keys, TagKey{cat, id})
+		}
+	}
+	if len(keys) == 0 || c.err != nil {
+		return nil
+	}
+	found, err := s.TagsByKey(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if found[k] == nil {
+			c.fail(path+".requirements."+tagFields[k.Category], "%q is not a tag of the %s catalog", k.ID, tagFields[k.Category])
+		}
+	}
+	return nil
+}
