@@ -28,9 +28,9 @@ type CustomerProfileInput struct {
 
 // DetailsInput is referral details to set; nil fields stay as they are.
 type DetailsInput struct {
-	Notes        *string
-	DealValue    *Money
-	ClosingDate  *time.Time
+	Notes       *string
+	DealValue   *Money
+	ClosingDate *time.Time
 	// Requirements lists that are nil stay as they are.
 	Requirements *Requirements
 }
@@ -174,4 +174,3 @@ func (c *check) details(path string, d *DetailsInput) {
 		c.fail(path+".dealValue", "must not be negative, got %s", d.DealValue)
 	}
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,27 +67,31 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	for i := range p.Users {
 		p.Users[i].ID = uuid.NewString()
 	}
-	res, err := s.referrals.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: referralID}, {Key: "participation.organizationId", Value: bson.D{{Key: "$ne", Value: p.OrganizationID}}}},
-		bson.D{
-			{Key: "$push", Value: bson.D{{Key: "participation", Value: participationOf(p)}}},
-			{Key: "$set", Value: bson.D{{Key: "updatedDateTime", Value: t}}},
-			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
-		})
-	if err != nil {
-		return nil, fmt.Errorf("add participation: %w", err)
+	if _, err := s.referralByID(ctx, referralID); err != nil {
+		return nil, err
 	}
-	if res.MatchedCount == 0 {
-		if _, err := s.referralByID(ctx, referralID); err != nil {
-			return nil, err
-		}
+	// One participation per organization and referral, even when two
+	// invitations race.
+	membership := "participation:" + referralID + ":" + p.OrganizationID
+	claimed, err := s.claim(ctx, membership)
+	if err != nil {
+		return nil, err
+	}
+	if !claimed {
 		return nil, Errorf(CodeConflict, "organization %s already takes part in referral %s", p.OrganizationID, referralID)
 	}
 	if _, err := s.participants.InsertOne(ctx, p); err != nil {
-		// Undo the participation so no half-written invitation remains.
-		_, _ = s.referrals.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: referralID}},
-			bson.D{{Key: "$pull", Value: bson.D{{Key: "participation", Value: bson.D{{Key: "participantId", Value: p.ID}}}}}})
+		s.release(ctx, membership)
 		return nil, fmt.Errorf("insert participant: %w", err)
+	}
+	_, err = s.updateCurrent(ctx, referralID, func(*Referral) bson.D {
+		return bson.D{{Key: "$push", Value: bson.D{{Key: "participation", Value: participationOf(p)}}}}
+	})
+	if err != nil {
+		// Undo the participant so no half-written invitation remains.
+		_, _ = s.participants.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: p.ID}})
+		s.release(ctx, membership)
+		return nil, err
 	}
 	s.recordChange(ctx, referralID, ChangeParticipant, []string{"participants"})
 	return p, nil
@@ -115,39 +120,31 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 	if response == Reject {
 		to = ParticipantRejected
 	}
-	res, err := s.participants.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: to}}}})
+	answer := "answer:" + id
+	claimed, err := s.claim(ctx, answer)
 	if err != nil {
-		return nil, fmt.Errorf("answer invitation: %w", err)
+		return nil, err
 	}
-	if res.MatchedCount == 0 {
+	if !claimed {
 		return nil, Errorf(CodeConflict, "participant %s answered the invitation meanwhile", id)
 	}
 	p.Status = to
-	if err := s.setParticipation(ctx, &p); err != nil {
+	_, err = s.updateCurrent(ctx, p.ReferralID, func(r *Referral) bson.D {
+		list := slices.Clone(r.Participation)
+		for i := range list {
+			if list[i].ParticipantID == p.ID {
+				list[i] = participationOf(&p)
+			}
+		}
+		return bson.D{{Key: "$set", Value: bson.D{{Key: "participation", Value: list}}}}
+	})
+	if err != nil {
+		s.release(ctx, answer)
 		return nil, err
+	}
+	if _, err := s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: to}}}}); err != nil {
+		return nil, fmt.Errorf("answer invitation: %w", err)
 	}
 	s.recordChange(ctx, p.ReferralID, ChangeParticipant, []string{"participants"})
 	return &p, nil
-}
-
-// setParticipation copies a participant's status into its referral's
-// participation entry, with updatedDateTime and version+1 in the same update.
-func (s *Store) setParticipation(ctx context.Context, p *Participant) error {
-	entry := participationOf(p)
-	_, err := s.referrals.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: p.ReferralID}, {Key: "participation.participantId", Value: p.ID}},
-		bson.D{
-			{Key: "$set", Value: bson.D{
-				{Key: "participation.$.status", Value: entry.Status},
-				{Key: "participation.$.orgStatus", Value: entry.OrgStatus},
-				{Key: "updatedDateTime", Value: now()},
-			}},
-			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
-		})
-	if err != nil {
-		return fmt.Errorf("update participation: %w", err)
-	}
-	return nil
 }

@@ -94,7 +94,7 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion i
 	if len(fields) == 0 {
 		return nil, Errorf(CodeBadUserInput, "patch: nothing to change; give at least one field")
 	}
-	r, err := s.updateVersioned(ctx, id, expectedVersion, set)
+	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 		return nil, Errorf(CodeBadUserInput, "status: a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
 	}
 	set := bson.D{{Key: "status", Value: to}, {Key: "statusReason", Value: reason}}
-	r, err := s.updateVersioned(ctx, id, expectedVersion, set)
+	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		return nil, err
 	}
@@ -194,28 +194,80 @@ func versionIs(expected int64) bson.E {
 	return bson.E{Key: "version", Value: expected}
 }
 
-// updateVersioned sets set on the referral id if it is at expectedVersion,
-// together with updatedDateTime and version+1, in one update, and returns
-// the referral as it is after it.
-func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, set bson.D) (*Referral, error) {
-	update := bson.D{
-		{Key: "$set", Value: append(set, bson.E{Key: "updatedDateTime", Value: now()})},
-		{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+// updateVersioned applies update to the referral id if it is at
+// expectedVersion, adding updatedDateTime and version+1 to the same MongoDB
+// update, and returns the referral as it is after it.
+//
+// Before updating, the writer claims the version it will create (see
+// claim): on MongoDB the conditional update alone is atomic, but FerretDB
+// v1 runs an update as a read and a separate write, so two writers could
+// both match the old version and the later would overwrite the former. The
+// claim lets exactly one writer per version through on every store.
+func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D) (*Referral, error) {
+	key := fmt.Sprintf("referral:%s:v%d", id, expectedVersion+1)
+	claimed, err := s.claim(ctx, key)
+	if err != nil {
+		return nil, err
 	}
+	if !claimed {
+		return nil, s.conflict(ctx, id, expectedVersion)
+	}
+	update = withVersionBump(update)
 	var r Referral
-	err := s.referrals.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}, update,
+	err = s.referrals.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	if err != nil {
+		// Nothing was written: give the version back for its rightful writer.
+		s.release(ctx, key)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, s.conflict(ctx, id, expectedVersion)
+		}
+		return nil, fmt.Errorf("update referral: %w", err)
+	}
+	return &r, nil
+}
+
+// updateCurrent applies the update that build makes from the referral as
+// it is now, at whatever version it has, retrying when another writer gets
+// in between (for writes whose client names no version, such as
+// invitations).
+func (s *Store) updateCurrent(ctx context.Context, id string, build func(current *Referral) bson.D) (*Referral, error) {
+	for attempt := 0; ; attempt++ {
 		current, err := s.referralByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		return nil, staleVersion(id, current.Version, expectedVersion)
+		r, err := s.updateVersioned(ctx, id, current.Version, build(current))
+		if ErrorCodeOf(err) != CodeConflict || attempt == maxWriteAttempts {
+			return r, err
+		}
 	}
+}
+
+// maxWriteAttempts bounds the retries of updateCurrent under contention.
+const maxWriteAttempts = 20
+
+// withVersionBump adds updatedDateTime and version+1 to an update.
+func withVersionBump(update bson.D) bson.D {
+	out := bson.D{{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}}
+	set := bson.D{{Key: "updatedDateTime", Value: now()}}
+	for _, op := range update {
+		if op.Key == "$set" {
+			set = append(op.Value.(bson.D), set...)
+			continue
+		}
+		out = append(out, op)
+	}
+	return append(out, bson.E{Key: "$set", Value: set})
+}
+
+// conflict explains why a versioned write did not apply.
+func (s *Store) conflict(ctx context.Context, id string, expectedVersion int64) error {
+	current, err := s.referralByID(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("update referral: %w", err)
+		return err
 	}
-	return &r, nil
+	return staleVersion(id, current.Version, expectedVersion)
 }
 
 // referralByID reads one referral; a missing one is CodeNotFound.

@@ -24,6 +24,7 @@ type Store struct {
 	participants *mongo.Collection
 	tags         *mongo.Collection
 	changes      *mongo.Collection
+	claims       *mongo.Collection
 }
 
 // Options configures Connect.
@@ -61,6 +62,7 @@ func newStore(client *mongo.Client, database string) *Store {
 		participants: db.Collection("participants"),
 		tags:         db.Collection("tags"),
 		changes:      db.Collection("changes"),
+		claims:       db.Collection("claims"),
 	}
 }
 
