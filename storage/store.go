@@ -96,6 +96,9 @@ func (s *Store) Prepare(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.prepareFeed(ctx); err != nil {
+		return err
+	}
 	return s.loadCatalog(ctx)
 }
 

@@ -1,0 +1,119 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Change feed tuning.
+const (
+	// changesCapBytes bounds the capped `changes` collection; at ~200 bytes
+	// a change it holds the last ~150,000 changes, far more than a reader
+	// can fall behind between reconnects.
+	changesCapBytes = 32 << 20
+	// resumeMargin is how far back in time a reopened cursor looks, so
+	// changes from instances whose clocks lag a little are not skipped;
+	// changes already delivered are recognised by id and dropped.
+	resumeMargin = 5 * time.Second
+	// reopenDelay paces reopening a cursor the store closed.
+	reopenDelay = 50 * time.Millisecond
+	// awaitTime is how long one getMore waits for a new change.
+	awaitTime = time.Second
+)
+
+// feedStart marks the beginning of the feed. FerretDB closes a tailable
+// cursor whose first batch is empty, so the collection must never be.
+const feedStart ChangeType = "FEED_START"
+
+// prepareFeed creates the capped `changes` collection and its first
+// document when they are missing.
+func (s *Store) prepareFeed(ctx context.Context) error {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: s.changes.Name()}})
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	if len(names) == 0 {
+		err := s.db.CreateCollection(ctx, s.changes.Name(), options.CreateCollection().SetCapped(true).SetSizeInBytes(changesCapBytes))
+		var ce mongo.CommandError
+		if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: created meanwhile by another instance
+			return fmt.Errorf("create the changes collection: %w", err)
+		}
+	}
+	n, err := s.changes.EstimatedDocumentCount(ctx)
+	if err != nil {
+		return fmt.Errorf("count changes: %w", err)
+	}
+	if n == 0 {
+		if _, err := s.changes.InsertOne(ctx, Change{ID: bson.NewObjectID(), Type: feedStart, At: now(), Fields: []string{}}); err != nil {
+			return fmt.Errorf("start the changes collection: %w", err)
+		}
+	}
+	return nil
+}
+
+// FollowChanges calls deliver, in order, with every change recorded after
+// it starts, by this instance or any other sharing the store, until ctx
+// ends. It tails the capped `changes` collection with an awaitData cursor;
+// when the store closes the cursor it reopens one from where it left off,
+// dropping what it already delivered, so there are no gaps or duplicates.
+func (s *Store) FollowChanges(ctx context.Context, deliver func(Change)) error {
+	var last Change
+	err := s.changes.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Decode(&last)
+	if err != nil {
+		return fmt.Errorf("find the latest change: %w", err)
+	}
+	seen := map[bson.ObjectID]time.Time{last.ID: last.At}
+	from := last.At
+	for ctx.Err() == nil {
+		from = s.tail(ctx, from, seen, deliver)
+		select {
+		case <-ctx.Done():
+		case <-time.After(reopenDelay):
+		}
+	}
+	return nil
+}
+
+// tail reads one tailable cursor until it ends and returns where the next
+// one must start.
+func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID]time.Time, deliver func(Change)) time.Time {
+	opts := options.Find().SetCursorType(options.TailableAwait).SetBatchSize(1).SetMaxAwaitTime(awaitTime)
+	cur, err := s.changes.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: from}}}}, opts)
+	if err != nil {
+		if ctx.Err() == nil {
+			slog.WarnContext(ctx, "open the change feed", "error", err)
+		}
+		return from
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		var c Change
+		if err := cur.Decode(&c); err != nil {
+			slog.ErrorContext(ctx, "decode a change", "error", err)
+			continue
+		}
+		if _, dup := seen[c.ID]; dup {
+			continue
+		}
+		seen[c.ID] = c.At
+		if c.Type != feedStart {
+			deliver(c)
+		}
+		if start := c.At.Add(-resumeMargin); start.After(from) {
+			from = start
+			for id, at := range seen {
+				if at.Before(from) {
+					delete(seen, id)
+				}
+			}
+		}
+	}
+	return from
+}
