@@ -123,12 +123,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		logger.Info("demo referrals generated", "count", cfg.demo)
 	}
 
+	broker := graph.NewBroker(store, logger)
+	feedDone := make(chan struct{})
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	go func() {
+		defer close(feedDone)
+		if err := broker.Run(feedCtx); err != nil {
+			logger.Error("change feed stopped", "error", err)
+		}
+	}()
+	defer func() { stopFeed(); <-feedDone }()
+
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes(store, logger, reg),
+		Handler:           routes(store, broker, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -148,9 +159,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 }
 
 // routes wires the endpoints of the runtime contract.
-func routes(store *storage.Store, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+func routes(store *storage.Store, broker *graph.Broker, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", graph.NewHandler(store, logger, graph.NewMetrics(reg)))
+	mux.Handle("/query", graph.NewHandler(store, broker, logger, graph.NewMetrics(reg)))
 	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
 		playground.WithGraphiqlEnablePluginExplorer(true)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

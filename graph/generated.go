@@ -36,6 +36,7 @@ type ResolverRoot interface {
 	Referral() ReferralResolver
 	ReferralConnection() ReferralConnectionResolver
 	ReferralRequirements() ReferralRequirementsResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -137,6 +138,14 @@ type ComplexityRoot struct {
 		Version         func(childComplexity int) int
 	}
 
+	ReferralChange struct {
+		At         func(childComplexity int) int
+		Fields     func(childComplexity int) int
+		Referral   func(childComplexity int) int
+		ReferralID func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
 	ReferralConnection struct {
 		Edges      func(childComplexity int) int
 		Nodes      func(childComplexity int) int
@@ -161,6 +170,10 @@ type ComplexityRoot struct {
 		Products      func(childComplexity int) int
 		ServiceTypes  func(childComplexity int) int
 		Solutions     func(childComplexity int) int
+	}
+
+	Subscription struct {
+		ReferralChanged func(childComplexity int, filter *storage.ReferralFilter) int
 	}
 
 	Tag struct {
@@ -209,6 +222,9 @@ type ReferralRequirementsResolver interface {
 	Products(ctx context.Context, obj *storage.Requirements) ([]*storage.Tag, error)
 	ServiceTypes(ctx context.Context, obj *storage.Requirements) ([]*storage.Tag, error)
 	Solutions(ctx context.Context, obj *storage.Requirements) ([]*storage.Tag, error)
+}
+type SubscriptionResolver interface {
+	ReferralChanged(ctx context.Context, filter *storage.ReferralFilter) (<-chan *model.ReferralChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -662,6 +678,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Referral.Version(childComplexity), true
 
+	case "ReferralChange.at":
+		if e.ComplexityRoot.ReferralChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralChange.At(childComplexity), true
+	case "ReferralChange.changedFields":
+		if e.ComplexityRoot.ReferralChange.Fields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralChange.Fields(childComplexity), true
+	case "ReferralChange.referral":
+		if e.ComplexityRoot.ReferralChange.Referral == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralChange.Referral(childComplexity), true
+	case "ReferralChange.referralId":
+		if e.ComplexityRoot.ReferralChange.ReferralID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralChange.ReferralID(childComplexity), true
+	case "ReferralChange.type":
+		if e.ComplexityRoot.ReferralChange.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralChange.Type(childComplexity), true
+
 	case "ReferralConnection.edges":
 		if e.ComplexityRoot.ReferralConnection.Edges == nil {
 			break
@@ -749,6 +796,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReferralRequirements.Solutions(childComplexity), true
+
+	case "Subscription.referralChanged":
+		if e.ComplexityRoot.Subscription.ReferralChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_referralChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ReferralChanged(childComplexity, args["filter"].(*storage.ReferralFilter)), true
 
 	case "Tag.category":
 		if e.ComplexityRoot.Tag.Category == nil {
@@ -840,6 +899,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -992,6 +1068,44 @@ type Mutation {
   an invitation past its expiration reads as EXPIRED and cannot be accepted.
   """
   respondToInvitation(participantId: ID!, response: InvitationResponse!): Participant!
+}
+
+"""
+Live updates. Every instance of the API sees every change, whichever
+instance (or, on a replica set, whichever writer) made it.
+"""
+type Subscription {
+  """
+  Referral changes as they happen, with the referral as it now is. ` + "`" + `filter` + "`" + `
+  is the same as for ` + "`" + `referrals` + "`" + `, applied to the referral after the change.
+  """
+  referralChanged(filter: ReferralFilter): ReferralChange!
+}
+
+"One change to a referral."
+type ReferralChange {
+  "What kind of change."
+  type: ReferralChangeType!
+  "The referral that changed."
+  referralId: ID!
+  "The referral as it is after the change; null if it no longer exists."
+  referral: Referral
+  "The fields that changed, as paths of this API (for example ` + "`" + `details.dealValue` + "`" + `)."
+  changedFields: [String!]!
+  "When the change was made."
+  at: DateTime!
+}
+
+"Kinds of referral change."
+enum ReferralChangeType {
+  "The referral was created."
+  CREATED
+  "Its customer profile or details changed."
+  UPDATED
+  "Its status changed."
+  STATUS_CHANGED
+  "A participant was invited or answered an invitation."
+  PARTICIPANT_CHANGED
 }
 
 "A new referral."
@@ -1660,6 +1774,22 @@ func (ec *executionContext) childFields_Referral(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Referral", field.Name)
 }
 
+func (ec *executionContext) childFields_ReferralChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ReferralChange_type(ctx, field)
+	case "referralId":
+		return ec.fieldContext_ReferralChange_referralId(ctx, field)
+	case "referral":
+		return ec.fieldContext_ReferralChange_referral(ctx, field)
+	case "changedFields":
+		return ec.fieldContext_ReferralChange_changedFields(ctx, field)
+	case "at":
+		return ec.fieldContext_ReferralChange_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReferralChange", field.Name)
+}
+
 func (ec *executionContext) childFields_ReferralConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "edges":
@@ -2103,6 +2233,20 @@ func (ec *executionContext) field_Query_tags_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["category"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_referralChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*storage.ReferralFilter, error) {
+			return ec.unmarshalOReferralFilter2ᚖreferralsᚋstorageᚐReferralFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -4000,6 +4144,130 @@ func (ec *executionContext) fieldContext_Referral_participants(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _ReferralChange_type(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralChange_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v storage.ChangeType) graphql.Marshaler {
+			return ec.marshalNReferralChangeType2referralsᚋstorageᚐChangeType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralChange_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "ReferralChangeType")
+}
+
+func (ec *executionContext) _ReferralChange_referralId(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralChange_referralId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferralID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralChange_referralId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReferralChange_referral(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralChange_referral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Referral, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Referral) graphql.Marshaler {
+			return ec.marshalOReferral2ᚖreferralsᚋstorageᚐReferral(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralChange_referral(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReferralChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReferralChange_changedFields(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralChange_changedFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralChange_changedFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReferralChange_at(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "DateTime")
+}
+
 func (ec *executionContext) _ReferralConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ReferralConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4399,6 +4667,50 @@ func (ec *executionContext) fieldContext_ReferralRequirements_solutions(_ contex
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Tag(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_referralChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_referralChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ReferralChanged(ctx, fc.Args["filter"].(*storage.ReferralFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReferralChange) graphql.Marshaler {
+			return ec.marshalNReferralChange2ᚖreferralsᚋgraphᚋmodelᚐReferralChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_referralChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReferralChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_referralChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7324,6 +7636,59 @@ func (ec *executionContext) _Referral(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var referralChangeImplementors = []string{"ReferralChange"}
+
+func (ec *executionContext) _ReferralChange(ctx context.Context, sel ast.SelectionSet, obj *model.ReferralChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, referralChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReferralChange")
+		case "type":
+			out.Values[i] = ec._ReferralChange_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "referralId":
+			out.Values[i] = ec._ReferralChange_referralId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "referral":
+			out.Values[i] = ec._ReferralChange_referral(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "changedFields":
+			out.Values[i] = ec._ReferralChange_changedFields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ReferralChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var referralConnectionImplementors = []string{"ReferralConnection"}
 
 func (ec *executionContext) _ReferralConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ReferralConnection) graphql.Marshaler {
@@ -7509,6 +7874,26 @@ func (ec *executionContext) _ReferralRequirements(ctx context.Context, sel ast.S
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "referralChanged":
+		return ec._Subscription_referralChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var tagImplementors = []string{"Tag"}
@@ -8198,6 +8583,44 @@ func (ec *executionContext) marshalNReferral2ᚖreferralsᚋstorageᚐReferral(c
 	return ec._Referral(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReferralChange2ᚖreferralsᚋgraphᚋmodelᚐReferralChange(ctx context.Context, sel ast.SelectionSet, v *model.ReferralChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReferralChange!")
+		return graphql.Null
+	}
+	return ec._ReferralChange(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReferralChangeType2referralsᚋstorageᚐChangeType(ctx context.Context, v any) (storage.ChangeType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNReferralChangeType2referralsᚋstorageᚐChangeType[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReferralChangeType2referralsᚋstorageᚐChangeType(ctx context.Context, sel ast.SelectionSet, v storage.ChangeType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNReferralChangeType2referralsᚋstorageᚐChangeType[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ReferralChangeType!")
+	}
+	return res
+}
+
+var (
+	unmarshalNReferralChangeType2referralsᚋstorageᚐChangeType = map[string]storage.ChangeType{
+		"CREATED":             storage.ChangeCreated,
+		"UPDATED":             storage.ChangeUpdated,
+		"STATUS_CHANGED":      storage.ChangeStatus,
+		"PARTICIPANT_CHANGED": storage.ChangeParticipant,
+	}
+	marshalNReferralChangeType2referralsᚋstorageᚐChangeType = map[storage.ChangeType]string{
+		storage.ChangeCreated:     "CREATED",
+		storage.ChangeUpdated:     "UPDATED",
+		storage.ChangeStatus:      "STATUS_CHANGED",
+		storage.ChangeParticipant: "PARTICIPANT_CHANGED",
+	}
+)
+
 func (ec *executionContext) marshalNReferralConnection2ᚖreferralsᚋgraphᚋmodelᚐReferralConnection(ctx context.Context, sel ast.SelectionSet, v *model.ReferralConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReferralConnection!")
@@ -8345,6 +8768,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNString2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -28,20 +28,28 @@ import (
 // clients send few distinct documents, so this covers them all.
 const queryCacheSize = 1000
 
+// keepAlive is how often WebSocket and SSE connections are pinged, so
+// proxies do not close quiet subscriptions.
+const keepAlive = 10 * time.Second
+
 // NewHandler returns the GraphQL endpoint: plain HTTP, Server-Sent Events
-// and WebSocket on one path, with per-operation loaders, a query cache,
-// request ids, and errors presented with the codes of the API.
-func NewHandler(store *storage.Store, logger *slog.Logger, metrics *Metrics) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store}}))
-	srv.AddTransport(transport.SSE{})
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second})
+// and WebSocket (graphql-transport-ws and the legacy graphql-ws protocol)
+// on one path, with per-response loaders, a query cache, request ids, and
+// errors presented with the codes of the API.
+func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metrics *Metrics) http.Handler {
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}}))
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: keepAlive})
 	srv.AddTransport(HTTPTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{})
 	if metrics != nil {
 		srv.Use(metrics)
 	}
-	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	// Loaders live per response: once for a query or mutation, once per
+	// event of a subscription, whose connection may live for hours and must
+	// not serve what it cached at the start.
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(WithLoaders(ctx, NewLoaders(store)))
 	})
 	srv.SetErrorPresenter(presentError(logger))

@@ -8,8 +8,10 @@ import (
 	"referrals/storage"
 )
 
-// Resolver is the root resolver. It holds the store; per-request batching
-// goes through the loaders in the request context.
+// Resolver is the root resolver. It holds the store and the broker of
+// live changes; per-request batching goes through the loaders in the
+// request context.
 type Resolver struct {
-	Store *storage.Store
+	Store  *storage.Store
+	Broker *Broker
 }

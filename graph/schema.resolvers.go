@@ -141,6 +141,38 @@ func (r *referralRequirementsResolver) Solutions(ctx context.Context, obj *stora
 	return loadTags(ctx, storage.TagSolutions, obj.Solutions)
 }
 
+// ReferralChanged is the resolver for the referralChanged field.
+func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *storage.ReferralFilter) (<-chan *model.ReferralChange, error) {
+	if err := filter.Validate(); err != nil {
+		return nil, err
+	}
+	changes, stop := r.Broker.Subscribe()
+	out := make(chan *model.ReferralChange)
+	go func() {
+		defer close(out)
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c, ok := <-changes:
+				if !ok {
+					return // dropped for falling behind
+				}
+				if c.Referral == nil || !filter.Matches(c.Referral) {
+					continue
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
@@ -168,6 +200,9 @@ func (r *Resolver) ReferralRequirements() ReferralRequirementsResolver {
 	return &referralRequirementsResolver{r}
 }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
 	mutationResolver              struct{ *Resolver }
 	participantResolver           struct{ *Resolver }
@@ -176,4 +211,5 @@ type (
 	referralResolver              struct{ *Resolver }
 	referralConnectionResolver    struct{ *Resolver }
 	referralRequirementsResolver  struct{ *Resolver }
+	subscriptionResolver          struct{ *Resolver }
 )

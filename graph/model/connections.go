@@ -1,5 +1,6 @@
 // Package model holds the GraphQL types that have no storage counterpart:
-// connections, which keep their query so totalCount is read only when asked.
+// connections, which keep their query so totalCount is read only when
+// asked, and change events.
 package model
 
 import "referrals/storage"
@@ -14,4 +15,10 @@ type ReferralConnection struct {
 type ParticipantConnection struct {
 	*storage.ParticipantPage
 	Filter *storage.ParticipantFilter
+}
+
+// ReferralChange is a change with the referral as it is after it.
+type ReferralChange struct {
+	storage.Change
+	Referral *storage.Referral
 }

@@ -12,3 +12,8 @@ type Mutation struct {
 // The read API of referrals: sales leads shared between partner organizations.
 type Query struct {
 }
+
+// Live updates. Every instance of the API sees every change, whichever
+// instance (or, on a replica set, whichever writer) made it.
+type Subscription struct {
+}
