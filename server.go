@@ -124,6 +124,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	}
 
 	broker := graph.NewBroker(store, logger)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "graphql_subscriptions",
+		Help: "Live subscriptions this process serves.",
+	}, func() float64 { return float64(broker.Subscribers()) }))
 	feedDone := make(chan struct{})
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	go func() {

@@ -36,7 +36,7 @@ func (b *Broker) Run(ctx context.Context) error {
 // publish reads the changed referral once and offers it to every
 // subscriber; a subscriber whose buffer is full is dropped.
 func (b *Broker) publish(ctx context.Context, c storage.Change) {
-	if b.subscribers() == 0 {
+	if b.Subscribers() == 0 {
 		return
 	}
 	refs, err := b.store.ReferralsByID(ctx, []string{c.ReferralID})
@@ -58,7 +58,8 @@ func (b *Broker) publish(ctx context.Context, c storage.Change) {
 	}
 }
 
-func (b *Broker) subscribers() int {
+// Subscribers returns how many subscriptions this process serves.
+func (b *Broker) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)

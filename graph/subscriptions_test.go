@@ -203,11 +203,11 @@ func TestSubscriptions(t *testing.T) {
 func waitForSubscribers(t *testing.T, e *env, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if e.broker.subscribers() == n {
+		if e.broker.Subscribers() == n {
 			return
 		}
 	}
-	t.Fatalf("broker has %d subscribers, want %d", e.broker.subscribers(), n)
+	t.Fatalf("broker has %d subscribers, want %d", e.broker.Subscribers(), n)
 }
 
 // TestSlowSubscriberIsDropped fills one subscriber's buffer: it is dropped
