@@ -123,6 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		logger.Info("demo referrals generated", "count", cfg.demo)
 	}
 
+	logger.Info("change feed", "mechanism", store.ChangeFeed())
 	broker := graph.NewBroker(store, logger)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "graphql_subscriptions",

@@ -32,7 +32,13 @@ type Change struct {
 // recordChange appends a change to the feed. The write it describes has
 // already happened, so a failure here is logged, not returned: subscribers
 // miss one event, but the caller's change stands.
+//
+// With change streams the feed comes from the referrals collection itself,
+// so nothing is recorded.
 func (s *Store) recordChange(ctx context.Context, referralID string, t ChangeType, fields []string) {
+	if s.changeStreams {
+		return
+	}
 	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: now()}
 	if _, err := s.changes.InsertOne(context.WithoutCancel(ctx), c); err != nil {
 		slog.ErrorContext(ctx, "record change", "referral_id", referralID, "type", t, "error", err)

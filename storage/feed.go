@@ -63,7 +63,13 @@ func (s *Store) prepareFeed(ctx context.Context) error {
 // ends. It tails the capped `changes` collection with an awaitData cursor;
 // when the store closes the cursor it reopens one from where it left off,
 // dropping what it already delivered, so there are no gaps or duplicates.
+//
+// Where the deployment offers change streams, it watches the referrals
+// collection instead (see followStream).
 func (s *Store) FollowChanges(ctx context.Context, deliver func(Change)) error {
+	if s.changeStreams {
+		return s.followStream(ctx, deliver)
+	}
 	var last Change
 	err := s.changes.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Decode(&last)
 	if err != nil {

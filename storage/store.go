@@ -25,6 +25,10 @@ type Store struct {
 	tags         *mongo.Collection
 	changes      *mongo.Collection
 	claims       *mongo.Collection
+	// changeStreams is set by Prepare when the deployment offers change
+	// streams; the change feed then watches referrals instead of tailing
+	// the changes collection.
+	changeStreams bool
 }
 
 // Options configures Connect.
@@ -99,6 +103,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.prepareFeed(ctx); err != nil {
 		return err
 	}
+	s.changeStreams = s.detectChangeStreams(ctx)
 	return s.loadCatalog(ctx)
 }
 
