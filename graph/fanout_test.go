@@ -113,7 +113,7 @@ func benchFanout(b *testing.B, n int) {
 	slices.Sort(latencies)
 	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(subscribed.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/subscriber")
+	b.ReportMetric(float64(int64(subscribed.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "heap-B/subscriber")
 
 	for _, c := range conns {
 		c.Close(websocket.StatusNormalClosure, "")
