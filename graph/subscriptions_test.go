@@ -154,14 +154,7 @@ func TestSubscriptions(t *testing.T) {
 	}
 
 	t.Run("ServerSentEvents", func(t *testing.T) {
-		body, _ := json.Marshal(map[string]any{"query": changedSubscription, "variables": map[string]any{"filter": map[string]any{"customerName": "fourth coffee"}}})
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := postSSE(t, ctx, srv.URL, changedSubscription, map[string]any{"filter": map[string]any{"customerName": "fourth coffee"}})
 		defer resp.Body.Close()
 		waitForSubscribers(t, e, 1)
 		r := e.create(t)
@@ -197,6 +190,20 @@ func TestSubscriptions(t *testing.T) {
 		}
 		waitForSubscribers(t, e, 0)
 	})
+}
+
+// postSSE sends a GraphQL request asking for a Server-Sent Events stream.
+func postSSE(t *testing.T, ctx context.Context, url, query string, vars map[string]any) *http.Response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // waitForSubscribers waits until the broker has n subscribers.

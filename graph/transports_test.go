@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // TestWebSocketAndSSE runs a query over the graphql-transport-ws protocol
@@ -24,47 +21,18 @@ func TestWebSocketAndSSE(t *testing.T) {
 	defer cancel()
 
 	t.Run("GraphQLTransportWS", func(t *testing.T) {
-		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.CloseNow()
-		send := func(msg string) {
-			if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		read := func() map[string]any {
-			_, b, err := conn.Read(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var m map[string]any
-			_ = json.Unmarshal(b, &m)
-			return m
-		}
-		send(`{"type":"connection_init"}`)
-		if m := read(); m["type"] != "connection_ack" {
-			t.Fatalf("got %v, want connection_ack", m)
-		}
-		send(`{"id":"1","type":"subscribe","payload":{"query":"{ tags(category: SERVICE_TYPES) { id } }"}}`)
-		next := read()
-		if next["type"] != "next" || !strings.Contains(mustJSON(next["payload"]), `"ManagedServices"`) {
+		c := dialWS(t, ctx, srv.URL, false)
+		c.send(ctx, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "{ tags(category: SERVICE_TYPES) { id } }"}})
+		if next := c.read(ctx); next["type"] != "next" || !strings.Contains(mustJSON(next["payload"]), `"ManagedServices"`) {
 			t.Fatalf("got %v, want the service types", next)
 		}
-		if m := read(); m["type"] != "complete" {
+		if m := c.read(ctx); m["type"] != "complete" {
 			t.Fatalf("got %v, want complete", m)
 		}
 	})
 
 	t.Run("ServerSentEvents", func(t *testing.T) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader(`{"query":"{ tags(category: SERVICE_TYPES) { id } }"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := postSSE(t, ctx, srv.URL, "{ tags(category: SERVICE_TYPES) { id } }", nil)
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") ||

@@ -48,3 +48,26 @@ func newTestStore(t *testing.T) *Store {
 	}
 	return s
 }
+
+// pageForward reads every referral matching f in order, size at a time,
+// and returns their ids in the order received.
+func pageForward(t *testing.T, s *Store, f *ReferralFilter, order *ReferralOrder, size int) []string {
+	t.Helper()
+	var ids []string
+	args := PageArgs{First: &size}
+	for range 1000 {
+		p, err := s.Referrals(t.Context(), f, order, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Nodes() {
+			ids = append(ids, r.ID)
+		}
+		if !p.PageInfo.HasNextPage {
+			return ids
+		}
+		args.After = p.PageInfo.EndCursor
+	}
+	t.Fatal("paging does not end")
+	return nil
+}

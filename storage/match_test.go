@@ -44,22 +44,7 @@ func TestMatchesAgreesWithQuery(t *testing.T) {
 					want = append(want, refs[i].ID)
 				}
 			}
-			var got []string
-			hundred := 100
-			args := PageArgs{First: &hundred}
-			for {
-				p, err := s.Referrals(t.Context(), &f, nil, args)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, r := range p.Nodes() {
-					got = append(got, r.ID)
-				}
-				if !p.PageInfo.HasNextPage {
-					break
-				}
-				args.After = p.PageInfo.EndCursor
-			}
+			got := pageForward(t, s, &f, nil, 100)
 			slices.Sort(got)
 			slices.Sort(want)
 			if label != "Empty" && (len(want) == 0 || len(want) == len(refs)) {

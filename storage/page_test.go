@@ -46,22 +46,7 @@ func TestPagingOverMissingValues(t *testing.T) {
 			for _, size := range []int{1, 2, 5} {
 				t.Run(fmt.Sprintf("%s_%s_%d", field, dir, size), func(t *testing.T) {
 					order := &ReferralOrder{Field: field, Direction: &dir}
-					var got []string
-					args := PageArgs{First: &size}
-					for range 20 {
-						p, err := s.Referrals(t.Context(), nil, order, args)
-						if err != nil {
-							t.Fatal(err)
-						}
-						for _, r := range p.Nodes() {
-							got = append(got, r.ID)
-						}
-						if !p.PageInfo.HasNextPage {
-							break
-						}
-						args.After = p.PageInfo.EndCursor
-					}
-					if !slices.Equal(got, want) {
+					if got := pageForward(t, s, nil, order, size); !slices.Equal(got, want) {
 						t.Errorf("got  %v\nwant %v", got, want)
 					}
 					// And backward from the end.
