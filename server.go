@@ -31,6 +31,10 @@ import (
 // demoSeed fixes the demo data: every fresh store gets the same referrals.
 const demoSeed = 2026
 
+// expirySweepInterval is how often invitations past their expiration are
+// recorded as expired; until then they already read as EXPIRED.
+const expirySweepInterval = time.Minute
+
 // config is the runtime contract of the server (flags override environment).
 type config struct {
 	addr           string
@@ -138,6 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		}
 	}()
 	defer func() { stopFeed(); <-feedDone }()
+	go sweepExpiredInvitations(feedCtx, store, logger)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -161,6 +166,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// sweepExpiredInvitations records expired invitations now and every
+// expirySweepInterval until ctx ends.
+func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *slog.Logger) {
+	tick := time.NewTicker(expirySweepInterval)
+	defer tick.Stop()
+	for {
+		n, err := store.ExpireInvitations(ctx)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("expire invitations", "error", err)
+		} else if n > 0 {
+			logger.Info("invitations expired", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // routes wires the endpoints of the runtime contract.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
@@ -32,8 +33,10 @@ var (
 // demoSize is the number of demo referrals seeded for a test.
 const demoSize = 200
 
-// testSeed is the demo seed the tests use.
+// testSeed and testAnchor fix the demo data the tests use.
 const testSeed = 7
+
+var testAnchor = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -115,7 +118,7 @@ func newEnv(t testing.TB, n int) *env {
 	if err := store.Prepare(ctx); err != nil {
 		t.Fatalf("prepare: %v", err)
 	}
-	refs, parts := storage.GenerateDemo(testSeed, n)
+	refs, parts := storage.GenerateDemo(testSeed, n, testAnchor)
 	if err := store.InsertReferrals(ctx, refs, parts); err != nil {
 		t.Fatalf("seed: %v", err)
 	}

@@ -9,14 +9,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// demoAnchor is the latest creation time of demo data. A fixed anchor
-// keeps the generator deterministic: the same seed gives the same store.
-var demoAnchor = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-
-// GenerateDemo returns n realistic referrals and their participants, the
-// same for the same seed.
-func GenerateDemo(seed uint64, n int) ([]Referral, []Participant) {
-	g := demoGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+// GenerateDemo returns n realistic referrals and their participants,
+// created during the year before anchor. The same seed and anchor give the
+// same data; SeedDemo anchors at the seeding day, so recent invitations are
+// still open whenever a store is seeded.
+func GenerateDemo(seed uint64, n int, anchor time.Time) ([]Referral, []Participant) {
+	g := demoGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), anchor: anchor.UTC()}
 	var refs []Referral
 	var parts []Participant
 	for range n {
@@ -40,7 +38,7 @@ func (s *Store) SeedDemo(ctx context.Context, seed uint64, n int) (bool, error) 
 	if existing > 0 {
 		return false, nil
 	}
-	refs, parts := GenerateDemo(seed, n)
+	refs, parts := GenerateDemo(seed, n, time.Now().UTC().Truncate(24*time.Hour))
 	if err := s.InsertReferrals(ctx, refs, parts); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return false, nil // another instance seeded the same store first
@@ -65,7 +63,10 @@ func (s *Store) InsertReferrals(ctx context.Context, refs []Referral, parts []Pa
 	return nil
 }
 
-type demoGen struct{ rng *rand.Rand }
+type demoGen struct {
+	rng    *rand.Rand
+	anchor time.Time
+}
 
 type demoOrg struct{ id, name, location string }
 
@@ -149,7 +150,7 @@ func (g *demoGen) person() (first, last, email, phone string) {
 }
 
 func (g *demoGen) referral() (Referral, []Participant) {
-	created := demoAnchor.Add(-time.Duration(g.rng.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Second)
+	created := g.anchor.Add(-time.Duration(g.rng.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Second)
 	updated := created.Add(time.Duration(g.rng.Int64N(int64(30 * 24 * time.Hour)))).Truncate(time.Second)
 	closing := created.AddDate(0, 1+g.rng.IntN(9), 0).Truncate(24 * time.Hour)
 	value := Money(100_000 + g.rng.Int64N(50_000_000))

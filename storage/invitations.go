@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // EffectiveStatus is the status as readers see it at t: an invitation past
@@ -120,31 +121,84 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 	if response == Reject {
 		to = ParticipantRejected
 	}
-	answer := "answer:" + id
-	claimed, err := s.claim(ctx, answer)
+	settled, err := s.settleInvitation(ctx, &p, to)
 	if err != nil {
 		return nil, err
 	}
-	if !claimed {
+	if !settled {
 		return nil, Errorf(CodeConflict, "participant %s answered the invitation meanwhile", id)
+	}
+	return &p, nil
+}
+
+// settleInvitation moves an invited participant to its final status and
+// copies that into its referral's participation. A claim per participant
+// lets exactly one of concurrent answers (or an answer and the expiry
+// sweep) through; settled is false for the others. The participant is
+// written first and put back if the referral cannot be updated, so the two
+// never disagree.
+func (s *Store) settleInvitation(ctx context.Context, p *Participant, to ParticipantStatus) (settled bool, err error) {
+	key := "answer:" + p.ID
+	claimed, err := s.claim(ctx, key)
+	if err != nil || !claimed {
+		return false, err
+	}
+	setStatus := func(ctx context.Context, st ParticipantStatus) error {
+		_, err := s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: st}}}})
+		return err
+	}
+	if err := setStatus(ctx, to); err != nil {
+		s.release(ctx, key)
+		return false, fmt.Errorf("settle invitation: %w", err)
 	}
 	p.Status = to
 	_, err = s.updateCurrent(ctx, p.ReferralID, func(r *Referral) bson.D {
 		list := slices.Clone(r.Participation)
 		for i := range list {
 			if list[i].ParticipantID == p.ID {
-				list[i] = participationOf(&p)
+				list[i] = participationOf(p)
 			}
 		}
 		return bson.D{{Key: "$set", Value: bson.D{{Key: "participation", Value: list}}}}
 	})
 	if err != nil {
-		s.release(ctx, answer)
-		return nil, err
-	}
-	if _, err := s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: to}}}}); err != nil {
-		return nil, fmt.Errorf("answer invitation: %w", err)
+		_ = setStatus(context.WithoutCancel(ctx), ParticipantInvited)
+		p.Status = ParticipantInvited
+		s.release(ctx, key)
+		return false, err
 	}
 	s.recordChange(ctx, p.ReferralID, ChangeParticipant, []string{"participants"})
-	return &p, nil
+	return true, nil
+}
+
+// expireBatch bounds how many invitations one sweep expires.
+const expireBatch = 500
+
+// ExpireInvitations records as Expired the invitations past their
+// expiration, so that filters on participant status agree with what readers
+// see (which already reads them as EXPIRED). Safe to run on every instance
+// at once. It returns how many it expired.
+func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
+	cur, err := s.participants.Find(ctx, bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
+		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: now()}}},
+	}, options.Find().SetLimit(expireBatch))
+	if err != nil {
+		return 0, fmt.Errorf("find expired invitations: %w", err)
+	}
+	var due []*Participant
+	if err := cur.All(ctx, &due); err != nil {
+		return 0, fmt.Errorf("read expired invitations: %w", err)
+	}
+	n := 0
+	for _, p := range due {
+		settled, err := s.settleInvitation(ctx, p, ParticipantExpired)
+		if err != nil {
+			return n, err
+		}
+		if settled {
+			n++
+		}
+	}
+	return n, nil
 }

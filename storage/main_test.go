@@ -7,7 +7,11 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 )
+
+// testAnchor fixes the dates of demo data in tests.
+var testAnchor = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 // One embedded store serves the package; each test gets its own database.
 var (
