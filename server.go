@@ -43,6 +43,7 @@ type config struct {
 	dataDir        string
 	embeddedListen string
 	demo           int // < 0: 200 when embedded, 0 otherwise
+	limits         graph.Limits
 }
 
 func main() {
@@ -62,13 +63,28 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 		return def
 	}
-	demoDefault := -1
-	if v := getenv("DEMO_REFERRALS"); v != "" {
+	envInt := func(name string, def int) (int, error) {
+		v := getenv(name)
+		if v == "" {
+			return def, nil
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return config{}, fmt.Errorf("DEMO_REFERRALS: %q is not a whole number", v)
+			return 0, fmt.Errorf("%s: %q is not a whole number", name, v)
 		}
-		demoDefault = n
+		return n, nil
+	}
+	demoDefault, err := envInt("DEMO_REFERRALS", -1)
+	if err != nil {
+		return config{}, err
+	}
+	maxComplexity, err := envInt("MAX_COMPLEXITY", graph.DefaultMaxComplexity)
+	if err != nil {
+		return config{}, err
+	}
+	maxDepth, err := envInt("MAX_DEPTH", graph.DefaultMaxDepth)
+	if err != nil {
+		return config{}, err
 	}
 	var c config
 	fs := flag.NewFlagSet("referrals", flag.ContinueOnError)
@@ -78,8 +94,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.dataDir, "data-dir", env("DATA_DIR", "./data"), "embedded store directory (env DATA_DIR)")
 	fs.StringVar(&c.embeddedListen, "embedded-listen", env("EMBEDDED_LISTEN", ""), "also expose the embedded store on this MongoDB address, e.g. 127.0.0.1:27017 (env EMBEDDED_LISTEN)")
 	fs.IntVar(&c.demo, "demo", demoDefault, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise (env DEMO_REFERRALS)")
+	fs.IntVar(&c.limits.MaxComplexity, "max-complexity", maxComplexity, "largest operation cost accepted; connections cost their page size times their fields (env MAX_COMPLEXITY)")
+	fs.IntVar(&c.limits.MaxDepth, "max-depth", maxDepth, "deepest field nesting accepted (env MAX_DEPTH)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	if c.limits.MaxComplexity < 1 || c.limits.MaxDepth < 1 {
+		return config{}, fmt.Errorf("--max-complexity and --max-depth must be at least 1")
 	}
 	if c.demo < 0 {
 		c.demo = 0
@@ -149,7 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes(store, broker, logger, reg),
+		Handler:           routes(store, broker, logger, reg, cfg.limits),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -189,9 +210,9 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 }
 
 // routes wires the endpoints of the runtime contract.
-func routes(store *storage.Store, broker *graph.Broker, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+func routes(store *storage.Store, broker *graph.Broker, logger *slog.Logger, reg *prometheus.Registry, limits graph.Limits) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", graph.NewHandler(store, broker, logger, graph.NewMetrics(reg)))
+	mux.Handle("/query", graph.NewHandler(store, broker, logger, graph.NewMetrics(reg), limits))
 	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
 		playground.WithGraphiqlEnablePluginExplorer(true)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

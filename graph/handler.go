@@ -32,17 +32,34 @@ const queryCacheSize = 1000
 // proxies do not close quiet subscriptions.
 const keepAlive = 10 * time.Second
 
+// codeComplexityLimit is the API's code for operations over a limit.
+const codeComplexityLimit = "COMPLEXITY_LIMIT"
+
+// Limits bound what one request may ask of the server.
+type Limits struct {
+	MaxComplexity int // see complexityCosts; DefaultMaxComplexity when 0
+	MaxDepth      int // DefaultMaxDepth when 0
+}
+
 // NewHandler returns the GraphQL endpoint: plain HTTP, Server-Sent Events
 // and WebSocket (graphql-transport-ws and the legacy graphql-ws protocol)
-// on one path, with per-response loaders, a query cache, request ids, and
-// errors presented with the codes of the API.
-func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metrics *Metrics) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}}))
+// on one path, with per-response loaders, a query cache, operation limits,
+// request ids, and errors presented with the codes of the API.
+func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metrics *Metrics, limits Limits) http.Handler {
+	if limits.MaxComplexity == 0 {
+		limits.MaxComplexity = DefaultMaxComplexity
+	}
+	if limits.MaxDepth == 0 {
+		limits.MaxDepth = DefaultMaxDepth
+	}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
 	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: keepAlive})
 	srv.AddTransport(HTTPTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
+	srv.Use(depthLimit{max: limits.MaxDepth})
 	if metrics != nil {
 		srv.Use(metrics)
 	}
@@ -135,6 +152,8 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				gqlErr.Message = arg + ": " + known.Message
 			}
 			setCode(gqlErr, known.Code)
+		case gqlErr.Extensions["code"] == "COMPLEXITY_LIMIT_EXCEEDED" || gqlErr.Extensions["code"] == codeComplexityLimit:
+			gqlErr.Extensions["code"] = codeComplexityLimit
 		case gqlErr.Extensions["code"] != nil:
 			// gqlgen's own parse, validation and variable errors: the
 			// client's request is at fault and the message says how.

@@ -131,7 +131,7 @@ func newEnv(t testing.TB, n int) *env {
 		_ = broker.Run(ctx)
 	}()
 	t.Cleanup(func() { stop(); <-done })
-	e := &env{db: db, store: store, broker: broker, handler: NewHandler(store, broker, logger, nil), referrals: refs, parts: parts}
+	e := &env{db: db, store: store, broker: broker, handler: NewHandler(store, broker, logger, nil, Limits{}), referrals: refs, parts: parts}
 	commands.take(db)
 	return e
 }
