@@ -86,6 +86,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
+	maxBody, err := envInt("MAX_BODY_BYTES", graph.DefaultMaxBodyBytes)
+	if err != nil {
+		return config{}, err
+	}
 	var c config
 	fs := flag.NewFlagSet("referrals", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", env("ADDR", ":8080"), "listen address (env ADDR)")
@@ -96,11 +100,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.demo, "demo", demoDefault, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise (env DEMO_REFERRALS)")
 	fs.IntVar(&c.limits.MaxComplexity, "max-complexity", maxComplexity, "largest operation cost accepted; connections cost their page size times their fields (env MAX_COMPLEXITY)")
 	fs.IntVar(&c.limits.MaxDepth, "max-depth", maxDepth, "deepest field nesting accepted (env MAX_DEPTH)")
+	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", int64(maxBody), "largest request body accepted; larger ones get 413 (env MAX_BODY_BYTES)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	if c.limits.MaxComplexity < 1 || c.limits.MaxDepth < 1 {
-		return config{}, fmt.Errorf("--max-complexity and --max-depth must be at least 1")
+	if c.limits.MaxComplexity < 1 || c.limits.MaxDepth < 1 || c.limits.MaxBodyBytes < 1 {
+		return config{}, fmt.Errorf("--max-complexity, --max-depth and --max-body-bytes must be at least 1")
 	}
 	if c.demo < 0 {
 		c.demo = 0

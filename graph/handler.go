@@ -37,8 +37,9 @@ const codeComplexityLimit = "COMPLEXITY_LIMIT"
 
 // Limits bound what one request may ask of the server.
 type Limits struct {
-	MaxComplexity int // see complexityCosts; DefaultMaxComplexity when 0
-	MaxDepth      int // DefaultMaxDepth when 0
+	MaxComplexity int   // see complexityCosts; DefaultMaxComplexity when 0
+	MaxDepth      int   // DefaultMaxDepth when 0
+	MaxBodyBytes  int64 // DefaultMaxBodyBytes when 0
 }
 
 // NewHandler returns the GraphQL endpoint: plain HTTP, Server-Sent Events
@@ -51,6 +52,9 @@ func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metri
 	}
 	if limits.MaxDepth == 0 {
 		limits.MaxDepth = DefaultMaxDepth
+	}
+	if limits.MaxBodyBytes == 0 {
+		limits.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
@@ -71,7 +75,7 @@ func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metri
 	})
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
-	return withRequestID(logger, srv)
+	return withRequestID(logger, limitRequest(limits.MaxBodyBytes, srv))
 }
 
 type requestIDKey struct{}

@@ -3,6 +3,8 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -131,6 +133,10 @@ func readParams(r *http.Request) (*graphql.RawParams, int, string) {
 			return nil, http.StatusUnsupportedMediaType, "the request body must be encoded as utf-8"
 		}
 		body, err := io.ReadAll(r.Body)
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body exceeds the limit of %d bytes", tooLarge.Limit)
+		}
 		if err != nil {
 			return nil, http.StatusBadRequest, "the request body could not be read"
 		}

@@ -2,6 +2,9 @@ package graph
 
 import (
 	"context"
+	"net/http"
+	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -17,7 +20,32 @@ import (
 const (
 	DefaultMaxComplexity = 20_000
 	DefaultMaxDepth      = 12
+	// DefaultMaxBodyBytes bounds a request body; real documents with their
+	// variables are a few kilobytes.
+	DefaultMaxBodyBytes = 1 << 20
 )
+
+// Deadlines of a plain (non-streaming) request: a client that sends or
+// reads its request slowly cannot hold a connection for long. WebSocket
+// and SSE streams live on keep-alives instead.
+const (
+	requestReadTimeout  = 30 * time.Second
+	requestWriteTimeout = 60 * time.Second
+)
+
+// limitRequest caps the body of every request and sets the read and write
+// deadlines of plain requests.
+func limitRequest(maxBody int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if r.Header.Get("Upgrade") == "" && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(requestReadTimeout))
+			_ = rc.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // Estimated list sizes for lists that are not paged, so their cost scales.
 const (
