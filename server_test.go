@@ -30,6 +30,8 @@ func TestParseConfig(t *testing.T) {
 			config{addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, limits: lim}},
 		{"FlagsOverrideEnv", []string{"--addr", ":7000", "--demo", "5", "--db", "x", "--max-depth", "8"}, map[string]string{"ADDR": ":9000", "DEMO_REFERRALS": "9", "MAX_COMPLEXITY": "500", "MAX_DEPTH": "6"},
 			config{addr: ":7000", database: "x", dataDir: "./data", demo: 5, limits: graph.Limits{MaxComplexity: 500, MaxDepth: 8, MaxBodyBytes: graph.DefaultMaxBodyBytes}}},
+		{"IntrospectionOff", []string{"--introspection=false"}, nil,
+			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, limits: graph.Limits{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, MaxBodyBytes: graph.DefaultMaxBodyBytes, NoIntrospection: true}}},
 		{"DemoFromEnvWithURI", nil, map[string]string{"MONGODB_URI": "mongodb://db", "DEMO_REFERRALS": "30"},
 			config{addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, limits: lim}},
 	}

@@ -32,14 +32,23 @@ const queryCacheSize = 1000
 // proxies do not close quiet subscriptions.
 const keepAlive = 10 * time.Second
 
-// codeComplexityLimit is the API's code for operations over a limit.
-const codeComplexityLimit = "COMPLEXITY_LIMIT"
+// Error codes set outside storage: operations over a limit, and the
+// automatic persisted query protocol's own code, which clients (Apollo,
+// urql) wait for before they send the full document.
+const (
+	codeComplexityLimit        = "COMPLEXITY_LIMIT"
+	codeForbidden              = "FORBIDDEN"
+	codePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
+	apqCacheSize               = 1000
+)
 
 // Limits bound what one request may ask of the server.
 type Limits struct {
 	MaxComplexity int   // see complexityCosts; DefaultMaxComplexity when 0
 	MaxDepth      int   // DefaultMaxDepth when 0
 	MaxBodyBytes  int64 // DefaultMaxBodyBytes when 0
+	// NoIntrospection refuses __schema and __type with FORBIDDEN.
+	NoIntrospection bool
 }
 
 // NewHandler returns the GraphQL endpoint: plain HTTP, Server-Sent Events
@@ -62,6 +71,10 @@ func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metri
 	srv.AddTransport(HTTPTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{})
+	if limits.NoIntrospection {
+		srv.Use(introspectionGate{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
 	srv.Use(depthLimit{max: limits.MaxDepth})
 	if metrics != nil {
@@ -156,8 +169,11 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				gqlErr.Message = arg + ": " + known.Message
 			}
 			setCode(gqlErr, known.Code)
-		case gqlErr.Extensions["code"] == "COMPLEXITY_LIMIT_EXCEEDED" || gqlErr.Extensions["code"] == codeComplexityLimit:
+		case gqlErr.Extensions["code"] == "COMPLEXITY_LIMIT_EXCEEDED":
 			gqlErr.Extensions["code"] = codeComplexityLimit
+		case gqlErr.Extensions["code"] == codeComplexityLimit || gqlErr.Extensions["code"] == codeForbidden ||
+			gqlErr.Extensions["code"] == codePersistedQueryNotFound:
+			// set by our extensions, or required by a client protocol
 		case gqlErr.Extensions["code"] != nil:
 			// gqlgen's own parse, validation and variable errors: the
 			// client's request is at fault and the message says how.

@@ -135,3 +135,46 @@ func selectionDepth(sel ast.SelectionSet, depth int) int {
 	}
 	return deepest
 }
+
+// introspectionGate refuses operations that select __schema or __type
+// (__typename stays allowed: clients use it to read unions).
+type introspectionGate struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = introspectionGate{}
+
+func (introspectionGate) ExtensionName() string                   { return "IntrospectionGate" }
+func (introspectionGate) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext refuses an introspection query before it runs.
+func (introspectionGate) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	op := opCtx.Doc.Operations.ForName(opCtx.OperationName)
+	if op != nil && selectsIntrospection(op.SelectionSet) {
+		err := gqlerror.Errorf("introspection is disabled on this server; start it with --introspection to enable it")
+		err.Extensions = map[string]any{"code": codeForbidden}
+		return err
+	}
+	return nil
+}
+
+func selectsIntrospection(sel ast.SelectionSet) bool {
+	for _, s := range sel {
+		switch s := s.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if selectsIntrospection(s.SelectionSet) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && selectsIntrospection(s.Definition.SelectionSet) {
+				return true
+			}
+		}
+	}
+	return false
+}

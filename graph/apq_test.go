@@ -1,0 +1,73 @@
+package graph
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestAutomaticPersistedQueries follows the APQ protocol: a hash the server
+// does not know yet is PERSISTED_QUERY_NOT_FOUND; sent once with its
+// document, the hash alone then runs it.
+func TestAutomaticPersistedQueries(t *testing.T) {
+	e := newEnv(t, 3)
+	query := "{ referrals { totalCount } }"
+	sum := sha256.Sum256([]byte(query))
+	persisted := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	send := func(body map[string]any) gqlResponse {
+		b, _ := json.Marshal(body)
+		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(string(b)))
+		req.Header.Set("Content-Type", "application/json")
+		return e.do(t, req)
+	}
+	if code, _ := send(map[string]any{"query": "", "extensions": persisted}).code(t); code != codePersistedQueryNotFound {
+		t.Errorf("unknown hash: code %s, want %s", code, codePersistedQueryNotFound)
+	}
+	var d struct{ Referrals struct{ TotalCount int } }
+	send(map[string]any{"query": query, "extensions": persisted}).mustData(t, &d)
+	send(map[string]any{"query": "", "extensions": persisted}).mustData(t, &d)
+	if d.Referrals.TotalCount != 3 {
+		t.Errorf("by hash alone: %+v", d)
+	}
+	wrong := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": strings.Repeat("0", 64)}}
+	if resp := send(map[string]any{"query": query, "extensions": wrong}); len(resp.Errors) != 1 {
+		t.Errorf("a document with a hash that is not its own ran: %s", resp.raw)
+	}
+}
+
+func TestIntrospectionSwitch(t *testing.T) {
+	e := newEnv(t, 0)
+	closed := NewHandler(e.store, e.broker, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Limits{NoIntrospection: true})
+	ask := func(h http.Handler, query string) gqlResponse {
+		body, _ := json.Marshal(map[string]any{"query": query})
+		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var resp gqlResponse
+		resp.Status, resp.raw = rec.Code, rec.Body.Bytes()
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, q := range []string{`{ __schema { queryType { name } } }`, `{ __type(name: "Referral") { name } }`, `{ ...F } fragment F on Query { __schema { types { name } } }`} {
+		if code, _ := ask(closed, q).code(t); code != codeForbidden {
+			t.Errorf("%s with introspection off: code %s, want FORBIDDEN", q, code)
+		}
+		ask(e.handler, q).mustData(t, &map[string]any{})
+	}
+	var d struct {
+		Typename string `json:"__typename"`
+	}
+	ask(closed, `{ __typename }`).mustData(t, &d)
+	if d.Typename != "Query" {
+		t.Errorf("__typename with introspection off: %q", d.Typename)
+	}
+}
