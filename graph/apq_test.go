@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -26,14 +27,22 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		return e.do(t, req)
 	}
-	if code, _ := send(map[string]any{"query": "", "extensions": persisted}).code(t); code != codePersistedQueryNotFound {
+	// Clients send no query at all with a hash.
+	if code, _ := send(map[string]any{"extensions": persisted}).code(t); code != codePersistedQueryNotFound {
 		t.Errorf("unknown hash: code %s, want %s", code, codePersistedQueryNotFound)
 	}
 	var d struct{ Referrals struct{ TotalCount int } }
 	send(map[string]any{"query": query, "extensions": persisted}).mustData(t, &d)
-	send(map[string]any{"query": "", "extensions": persisted}).mustData(t, &d)
+	send(map[string]any{"extensions": persisted}).mustData(t, &d)
 	if d.Referrals.TotalCount != 3 {
 		t.Errorf("by hash alone: %+v", d)
+	}
+	// The GET form, which caches and CDNs can keep.
+	ext, _ := json.Marshal(persisted)
+	get := httptest.NewRequest(http.MethodGet, "/query?extensions="+url.QueryEscape(string(ext)), nil)
+	e.do(t, get).mustData(t, &d)
+	if d.Referrals.TotalCount != 3 {
+		t.Errorf("GET by hash: %+v", d)
 	}
 	wrong := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": strings.Repeat("0", 64)}}
 	if resp := send(map[string]any{"query": query, "extensions": wrong}); len(resp.Errors) != 1 {

@@ -155,9 +155,15 @@ func readParams(r *http.Request) (*graphql.RawParams, int, string) {
 	return params, 0, ""
 }
 
-// decodeParams checks each parameter's JSON type and copies it into p.
+// decodeParams checks each parameter's JSON type and copies it into p. The
+// query may be left out only by an automatic persisted query, which names
+// its document by hash in the extensions.
 func decodeParams(raw rawRequest, p *graphql.RawParams) string {
-	if isNull(raw.Query) || json.Unmarshal(raw.Query, &p.Query) != nil {
+	if !isNull(raw.Extensions) && (!isJSONObject(raw.Extensions) || decodeObject(raw.Extensions, &p.Extensions) != nil) {
+		return "the \"extensions\" parameter must be a JSON object"
+	}
+	_, persisted := p.Extensions["persistedQuery"]
+	if (isNull(raw.Query) && !persisted) || (!isNull(raw.Query) && json.Unmarshal(raw.Query, &p.Query) != nil) {
 		return "the \"query\" parameter must be a string holding a GraphQL document"
 	}
 	if !isNull(raw.OperationName) && json.Unmarshal(raw.OperationName, &p.OperationName) != nil {
@@ -165,9 +171,6 @@ func decodeParams(raw rawRequest, p *graphql.RawParams) string {
 	}
 	if !isNull(raw.Variables) && (!isJSONObject(raw.Variables) || decodeObject(raw.Variables, &p.Variables) != nil) {
 		return "the \"variables\" parameter must be a JSON object"
-	}
-	if !isNull(raw.Extensions) && (!isJSONObject(raw.Extensions) || decodeObject(raw.Extensions, &p.Extensions) != nil) {
-		return "the \"extensions\" parameter must be a JSON object"
 	}
 	return ""
 }
