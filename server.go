@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -101,11 +102,17 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.limits.MaxComplexity, "max-complexity", maxComplexity, "largest operation cost accepted; connections cost their page size times their fields (env MAX_COMPLEXITY)")
 	fs.IntVar(&c.limits.MaxDepth, "max-depth", maxDepth, "deepest field nesting accepted (env MAX_DEPTH)")
 	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", int64(maxBody), "largest request body accepted; larger ones get 413 (env MAX_BODY_BYTES)")
+	origins := fs.String("allowed-origins", getenv("ALLOWED_ORIGINS"), "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or * (env ALLOWED_ORIGINS)")
 	introspection := fs.Bool("introspection", getenv("INTROSPECTION") != "false", "allow schema introspection (__schema, __type); on while no authentication is configured (env INTROSPECTION=false turns it off)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	c.limits.NoIntrospection = !*introspection
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.limits.AllowedOrigins = append(c.limits.AllowedOrigins, o)
+		}
+	}
 	if c.limits.MaxComplexity < 1 || c.limits.MaxDepth < 1 || c.limits.MaxBodyBytes < 1 {
 		return config{}, fmt.Errorf("--max-complexity, --max-depth and --max-body-bytes must be at least 1")
 	}

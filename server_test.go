@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -30,6 +31,8 @@ func TestParseConfig(t *testing.T) {
 			config{addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, limits: lim}},
 		{"FlagsOverrideEnv", []string{"--addr", ":7000", "--demo", "5", "--db", "x", "--max-depth", "8"}, map[string]string{"ADDR": ":9000", "DEMO_REFERRALS": "9", "MAX_COMPLEXITY": "500", "MAX_DEPTH": "6"},
 			config{addr: ":7000", database: "x", dataDir: "./data", demo: 5, limits: graph.Limits{MaxComplexity: 500, MaxDepth: 8, MaxBodyBytes: graph.DefaultMaxBodyBytes}}},
+		{"AllowedOrigins", []string{"--allowed-origins", " https://a.example, https://b.example:8443 ,"}, nil,
+			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, limits: graph.Limits{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, MaxBodyBytes: graph.DefaultMaxBodyBytes, AllowedOrigins: []string{"https://a.example", "https://b.example:8443"}}}},
 		{"IntrospectionOff", []string{"--introspection=false"}, nil,
 			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, limits: graph.Limits{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, MaxBodyBytes: graph.DefaultMaxBodyBytes, NoIntrospection: true}}},
 		{"DemoFromEnvWithURI", nil, map[string]string{"MONGODB_URI": "mongodb://db", "DEMO_REFERRALS": "30"},
@@ -38,7 +41,7 @@ func TestParseConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseConfig(tt.args, func(k string) string { return tt.env[k] })
-			if err != nil || got != tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

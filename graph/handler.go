@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	coderws "github.com/coder/websocket"
+
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -49,6 +51,9 @@ type Limits struct {
 	MaxBodyBytes  int64 // DefaultMaxBodyBytes when 0
 	// NoIntrospection refuses __schema and __type with FORBIDDEN.
 	NoIntrospection bool
+	// AllowedOrigins lists the browser origins ("https://app.example.com",
+	// or "*") that may call the API and open WebSockets besides its own.
+	AllowedOrigins []string
 }
 
 // NewHandler returns the GraphQL endpoint: plain HTTP, Server-Sent Events
@@ -67,7 +72,13 @@ func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metri
 	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: keepAlive})
+	patterns, anyOrigin := websocketOriginPatterns(limits.AllowedOrigins)
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: keepAlive,
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+			OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
+		}},
+	})
 	srv.AddTransport(HTTPTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{})
@@ -88,7 +99,7 @@ func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metri
 	})
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
-	return withRequestID(logger, limitRequest(limits.MaxBodyBytes, srv))
+	return withRequestID(logger, withCORS(limits.AllowedOrigins, limitRequest(limits.MaxBodyBytes, srv)))
 }
 
 type requestIDKey struct{}
