@@ -45,6 +45,7 @@ type config struct {
 	embeddedListen string
 	demo           int // < 0: 200 when embedded, 0 otherwise
 	limits         graph.Limits
+	auth           graph.AuthOptions
 }
 
 func main() {
@@ -103,11 +104,28 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.limits.MaxDepth, "max-depth", maxDepth, "deepest field nesting accepted (env MAX_DEPTH)")
 	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", int64(maxBody), "largest request body accepted; larger ones get 413 (env MAX_BODY_BYTES)")
 	origins := fs.String("allowed-origins", getenv("ALLOWED_ORIGINS"), "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or * (env ALLOWED_ORIGINS)")
-	introspection := fs.Bool("introspection", getenv("INTROSPECTION") != "false", "allow schema introspection (__schema, __type); on while no authentication is configured (env INTROSPECTION=false turns it off)")
+	introspection := fs.String("introspection", getenv("INTROSPECTION"), "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it (env INTROSPECTION)")
+	fs.StringVar(&c.auth.Secret, "jwt-secret", getenv("JWT_SECRET"), "verify bearer tokens signed with this HS256 secret (env JWT_SECRET)")
+	fs.StringVar(&c.auth.JWKSURL, "jwks-url", getenv("JWKS_URL"), "verify bearer tokens with the keys at this JWKS URL, e.g. an OIDC provider's (env JWKS_URL)")
+	fs.StringVar(&c.auth.Issuer, "jwt-issuer", getenv("JWT_ISSUER"), "require this iss claim (env JWT_ISSUER)")
+	fs.StringVar(&c.auth.Audience, "jwt-audience", getenv("JWT_AUDIENCE"), "require this aud claim (env JWT_AUDIENCE)")
+	maxWS, err := envInt("MAX_WS_PER_TOKEN", graph.DefaultMaxConnectionsPerToken)
+	if err != nil {
+		return config{}, err
+	}
+	fs.IntVar(&c.auth.MaxConnectionsPerToken, "max-ws-per-token", maxWS, "WebSocket connections one token may hold open (env MAX_WS_PER_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	c.limits.NoIntrospection = !*introspection
+	authenticated := c.auth.Secret != "" || c.auth.JWKSURL != ""
+	switch *introspection {
+	case "":
+		c.limits.NoIntrospection = authenticated
+	case "true", "false":
+		c.limits.NoIntrospection = *introspection == "false"
+	default:
+		return config{}, fmt.Errorf("--introspection: %q is neither true nor false", *introspection)
+	}
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.limits.AllowedOrigins = append(c.limits.AllowedOrigins, o)
@@ -144,6 +162,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		defer embedded.Stop()
 		uri = embedded.URI()
 		logger.Info("embedded store started", "data_dir", cfg.dataDir, "uri", uri, "exposed", cfg.embeddedListen != "")
+	}
+
+	auth, err := graph.NewAuth(ctx, cfg.auth)
+	if err != nil {
+		return err
+	}
+	if auth.Open() {
+		logger.Warn("no authentication configured (--jwt-secret or --jwks-url): open development mode, every caller is an admin")
 	}
 
 	reg := prometheus.NewRegistry()
@@ -184,7 +210,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes(store, broker, logger, reg, cfg.limits),
+		Handler:           routes(store, broker, auth, logger, reg, cfg.limits),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -224,9 +250,9 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 }
 
 // routes wires the endpoints of the runtime contract.
-func routes(store *storage.Store, broker *graph.Broker, logger *slog.Logger, reg *prometheus.Registry, limits graph.Limits) http.Handler {
+func routes(store *storage.Store, broker *graph.Broker, auth *graph.Auth, logger *slog.Logger, reg *prometheus.Registry, limits graph.Limits) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", graph.NewHandler(store, broker, logger, graph.NewMetrics(reg), limits))
+	mux.Handle("/query", graph.NewHandler(store, broker, auth, logger, graph.NewMetrics(reg), limits))
 	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
 		playground.WithGraphiqlEnablePluginExplorer(true)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -28,8 +28,10 @@ func NewBroker(store *storage.Store, logger *slog.Logger) *Broker {
 	return &Broker{store: store, logger: logger, subs: map[chan *model.ReferralChange]struct{}{}}
 }
 
-// Run follows the change feed until ctx ends.
+// Run follows the change feed until ctx ends. It reads changed referrals
+// as an admin; each subscription then shows only what its caller may see.
 func (b *Broker) Run(ctx context.Context) error {
+	ctx = storage.WithCaller(ctx, storage.Caller{Subject: "change-feed", Role: storage.RoleAdmin})
 	return b.store.FollowChanges(ctx, func(c storage.Change) { b.publish(ctx, c) })
 }
 

@@ -1304,12 +1304,12 @@ type CustomerProfile {
   id: ID
   "The customer's name."
   name: String
-  "The address of the customer."
+  "The address of the customer; null for a partner whose participation is not yet ACCEPTED."
   address: Address
   "The number of employees at the customer's organization, as given (for example ` + "`" + `\"50-249\"` + "`" + `)."
   size: String
-  "Individuals at the customer organization to contact."
-  contacts: [Contact!]!
+  "Individuals at the customer organization to contact; null for a partner whose participation is not yet ACCEPTED."
+  contacts: [Contact!]
 }
 
 "An address of the customer."
@@ -1395,8 +1395,8 @@ type Participant {
   locationId: ID
   "The participating organization's name."
   organizationName: String
-  "Individuals at the participating organization who work the referral."
-  users: [ParticipantUser!]!
+  "Individuals at the participating organization who work the referral; null for a partner looking at another organization's participation."
+  users: [ParticipantUser!]
   "Status of the participant's referral."
   status: ParticipantStatus!
   "The ID of the participant that invited this one; null for the first participant."
@@ -2668,10 +2668,10 @@ func (ec *executionContext) _CustomerProfile_contacts(ctx context.Context, field
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []storage.Contact) graphql.Marshaler {
-			return ec.marshalNContact2ᚕreferralsᚋstorageᚐContactᚄ(ctx, selections, v)
+			return ec.marshalOContact2ᚕreferralsᚋstorageᚐContactᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_CustomerProfile_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -3150,10 +3150,10 @@ func (ec *executionContext) _Participant_users(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []storage.ParticipantUser) graphql.Marshaler {
-			return ec.marshalNParticipantUser2ᚕreferralsᚋstorageᚐParticipantUserᚄ(ctx, selections, v)
+			return ec.marshalOParticipantUser2ᚕreferralsᚋstorageᚐParticipantUserᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Participant_users(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7107,7 +7107,7 @@ func (ec *executionContext) _CustomerProfile(ctx context.Context, sel ast.Select
 			}
 		case "contacts":
 			out.Values[i] = ec._CustomerProfile_contacts(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -7289,7 +7289,7 @@ func (ec *executionContext) _Participant(ctx context.Context, sel ast.SelectionS
 			}
 		case "users":
 			out.Values[i] = ec._Participant_users(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
@@ -8324,22 +8324,6 @@ func (ec *executionContext) marshalNContact2referralsᚋstorageᚐContact(ctx co
 	return ec._Contact(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNContact2ᚕreferralsᚋstorageᚐContactᚄ(ctx context.Context, sel ast.SelectionSet, v []storage.Contact) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNContact2referralsᚋstorageᚐContact(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) unmarshalNContactInput2referralsᚋstorageᚐContact(ctx context.Context, v any) (storage.Contact, error) {
 	res, err := ec.unmarshalInputContactInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8536,22 +8520,6 @@ var (
 
 func (ec *executionContext) marshalNParticipantUser2referralsᚋstorageᚐParticipantUser(ctx context.Context, sel ast.SelectionSet, v storage.ParticipantUser) graphql.Marshaler {
 	return ec._ParticipantUser(ctx, sel, &v)
-}
-
-func (ec *executionContext) marshalNParticipantUser2ᚕreferralsᚋstorageᚐParticipantUserᚄ(ctx context.Context, sel ast.SelectionSet, v []storage.ParticipantUser) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNParticipantUser2referralsᚋstorageᚐParticipantUser(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
 }
 
 func (ec *executionContext) unmarshalNParticipantUserInput2referralsᚋstorageᚐParticipantUser(ctx context.Context, v any) (storage.ParticipantUser, error) {
@@ -9058,6 +9026,25 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOContact2ᚕreferralsᚋstorageᚐContactᚄ(ctx context.Context, sel ast.SelectionSet, v []storage.Contact) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContact2referralsᚋstorageᚐContact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOContactInput2ᚕreferralsᚋstorageᚐContactᚄ(ctx context.Context, v any) ([]storage.Contact, error) {
 	if v == nil {
 		return nil, nil
@@ -9303,6 +9290,25 @@ func (ec *executionContext) marshalOParticipantStatus2ᚕreferralsᚋstorageᚐP
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNParticipantStatus2referralsᚋstorageᚐParticipantStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOParticipantUser2ᚕreferralsᚋstorageᚐParticipantUserᚄ(ctx context.Context, sel ast.SelectionSet, v []storage.ParticipantUser) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNParticipantUser2referralsᚋstorageᚐParticipantUser(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

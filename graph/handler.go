@@ -60,7 +60,7 @@ type Limits struct {
 // and WebSocket (graphql-transport-ws and the legacy graphql-ws protocol)
 // on one path, with per-response loaders, a query cache, operation limits,
 // request ids, and errors presented with the codes of the API.
-func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metrics *Metrics, limits Limits) http.Handler {
+func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.Logger, metrics *Metrics, limits Limits) http.Handler {
 	if limits.MaxComplexity == 0 {
 		limits.MaxComplexity = DefaultMaxComplexity
 	}
@@ -75,6 +75,8 @@ func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metri
 	patterns, anyOrigin := websocketOriginPatterns(limits.AllowedOrigins)
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: keepAlive,
+		InitFunc:              auth.initFunc,
+		CloseFunc:             auth.closeFunc,
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
 		}},
@@ -99,7 +101,7 @@ func NewHandler(store *storage.Store, broker *Broker, logger *slog.Logger, metri
 	})
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
-	return withRequestID(logger, withCORS(limits.AllowedOrigins, limitRequest(limits.MaxBodyBytes, srv)))
+	return withRequestID(logger, withCORS(limits.AllowedOrigins, limitRequest(limits.MaxBodyBytes, auth.middleware(srv))))
 }
 
 type requestIDKey struct{}

@@ -103,6 +103,7 @@ type env struct {
 	db        string
 	store     *storage.Store
 	broker    *Broker
+	auth      *Auth // open: every caller is an admin
 	handler   http.Handler
 	referrals []storage.Referral
 	parts     []storage.Participant
@@ -131,7 +132,11 @@ func newEnv(t testing.TB, n int) *env {
 		_ = broker.Run(ctx)
 	}()
 	t.Cleanup(func() { stop(); <-done })
-	e := &env{db: db, store: store, broker: broker, handler: NewHandler(store, broker, logger, nil, Limits{}), referrals: refs, parts: parts}
+	auth, err := NewAuth(ctx, AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{db: db, store: store, broker: broker, auth: auth, handler: NewHandler(store, broker, auth, logger, nil, Limits{}), referrals: refs, parts: parts}
 	commands.take(db)
 	return e
 }

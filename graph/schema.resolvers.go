@@ -146,6 +146,7 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 	if err := filter.Validate(); err != nil {
 		return nil, err
 	}
+	caller := storage.CallerFrom(ctx)
 	changes, stop := r.Broker.Subscribe()
 	out := make(chan *model.ReferralChange)
 	go func() {
@@ -159,11 +160,15 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 				if !ok {
 					return // dropped for falling behind
 				}
-				if c.Referral == nil || !filter.Matches(c.Referral) {
+				if c.Referral == nil {
+					continue
+				}
+				view, visible := storage.ViewFor(caller, c.Referral)
+				if !visible || !filter.Matches(view) {
 					continue
 				}
 				select {
-				case out <- c:
+				case out <- &model.ReferralChange{Change: c.Change, Referral: view}:
 				case <-ctx.Done():
 					return
 				}

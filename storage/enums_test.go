@@ -12,7 +12,7 @@ import (
 // gives both position 3.
 func TestStoredIntegerEnums(t *testing.T) {
 	s := newTestStore(t)
-	ctx := t.Context()
+	ctx := asAdmin(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	statuses := []ReferralStatus{ReferralPending, ReferralActive, ReferralWon, ReferralLost, ReferralArchived}
 	var docs []any

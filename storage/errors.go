@@ -15,6 +15,7 @@ const (
 	CodeBadUserInput ErrorCode = "BAD_USER_INPUT"
 	CodeNotFound     ErrorCode = "NOT_FOUND"
 	CodeConflict     ErrorCode = "CONFLICT"
+	CodeForbidden    ErrorCode = "FORBIDDEN"
 	CodeInternal     ErrorCode = "INTERNAL"
 )
 

@@ -28,6 +28,9 @@ func (p *Participant) EffectiveStatus(t time.Time) ParticipantStatus {
 // in one update that also refuses a second participation of the same
 // organization (CodeConflict); then the participant is stored.
 func (s *Store) InviteParticipant(ctx context.Context, referralID string, in InviteInput) (*Participant, error) {
+	if err := requireAdmin(ctx, "invite participants"); err != nil {
+		return nil, err
+	}
 	t := now()
 	var c check
 	c.text("input.organizationId", &in.OrganizationID, true, maxNameLength)
@@ -109,6 +112,16 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read participant: %w", err)
+	}
+	if caller := CallerFrom(ctx); !caller.IsAdmin() && p.OrganizationID != caller.OrganizationID {
+		visible, err := s.ReferralsByID(ctx, []string{p.ReferralID})
+		if err != nil {
+			return nil, err
+		}
+		if visible[p.ReferralID] == nil {
+			return nil, Errorf(CodeNotFound, "no participant with id %q", id) // its existence must not leak
+		}
+		return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", p.OrganizationID)
 	}
 	t := now()
 	switch st := p.EffectiveStatus(t); {

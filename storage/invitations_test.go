@@ -11,7 +11,7 @@ import (
 // once, and leaves a current invitation alone.
 func TestExpireInvitations(t *testing.T) {
 	s := newTestStore(t)
-	ctx := t.Context()
+	ctx := asAdmin(t)
 	r, err := s.CreateReferral(ctx, ReferralInput{ReferralSource: SourceP2P, CustomerProfile: &CustomerProfileInput{
 		Name: ptr("Sweep Ltd"), Address: &Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}}})
 	if err != nil {

@@ -42,12 +42,17 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
+// asAdmin is the test's context with an admin caller, who sees everything.
+func asAdmin(t *testing.T) context.Context {
+	return WithCaller(t.Context(), Caller{Subject: "test", Role: RoleAdmin})
+}
+
 // newTestStore returns a prepared store on a fresh database.
 func newTestStore(t *testing.T) *Store {
 	t.Helper()
 	s := testStore.WithDatabase(fmt.Sprintf("test_%d", testDBSeq.Add(1)))
 	t.Cleanup(func() { _ = s.Drop(context.Background()) })
-	if err := s.Prepare(t.Context()); err != nil {
+	if err := s.Prepare(asAdmin(t)); err != nil {
 		t.Fatalf("prepare: %v", err)
 	}
 	return s
@@ -60,7 +65,7 @@ func pageForward(t *testing.T, s *Store, f *ReferralFilter, order *ReferralOrder
 	var ids []string
 	args := PageArgs{First: &size}
 	for range 1000 {
-		p, err := s.Referrals(t.Context(), f, order, args)
+		p, err := s.Referrals(asAdmin(t), f, order, args)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 func TestMatchesAgreesWithQuery(t *testing.T) {
 	s := newTestStore(t)
 	refs, parts := GenerateDemo(3, 150, testAnchor)
-	if err := s.InsertReferrals(t.Context(), refs, parts); err != nil {
+	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)
 	}
 	mid := refs[len(refs)/2].CreatedDateTime

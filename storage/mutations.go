@@ -35,8 +35,12 @@ var tagFields = map[TagCategory]string{
 func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
 // CreateReferral validates in and stores a new PENDING referral at
-// version 1. Invalid input is CodeBadUserInput naming the field.
+// version 1. Invalid input is CodeBadUserInput naming the field; a partner
+// gets CodeForbidden (so for every write below but answering invitations).
 func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral, error) {
+	if err := requireAdmin(ctx, "create referrals"); err != nil {
+		return nil, err
+	}
 	var c check
 	c.profile("input.customerProfile", in.CustomerProfile, true)
 	c.details("input.details", in.Details)
@@ -78,6 +82,9 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 // expectedVersion, in one MongoDB update that also sets updatedDateTime and
 // increments the version. Errors: CodeBadUserInput, CodeNotFound, CodeConflict.
 func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion int64, patch ReferralPatch) (*Referral, error) {
+	if err := requireAdmin(ctx, "update referrals"); err != nil {
+		return nil, err
+	}
 	var c check
 	if patch.CustomerProfile == nil && patch.Details == nil {
 		c.fail("patch", "give customerProfile, details or both")
@@ -148,6 +155,9 @@ func patchSet(patch ReferralPatch) (bson.D, []string) {
 // ChangeReferralStatus moves the referral id to status if the transition
 // table allows it and the referral is still at expectedVersion.
 func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVersion int64, to ReferralStatus, reason *string) (*Referral, error) {
+	if err := requireAdmin(ctx, "change the status of referrals"); err != nil {
+		return nil, err
+	}
 	if reason != nil && len([]rune(*reason)) > 1000 {
 		return nil, Errorf(CodeBadUserInput, "reason: must be at most 1000 characters")
 	}

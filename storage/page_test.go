@@ -26,7 +26,7 @@ func TestPagingOverMissingValues(t *testing.T) {
 		}
 		refs = append(refs, r)
 	}
-	if err := s.InsertReferrals(t.Context(), refs, nil); err != nil {
+	if err := s.InsertReferrals(asAdmin(t), refs, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Expected orders, by value then id.
@@ -53,7 +53,7 @@ func TestPagingOverMissingValues(t *testing.T) {
 					var back []string
 					bargs := PageArgs{Last: &size}
 					for range 20 {
-						p, err := s.Referrals(t.Context(), nil, order, bargs)
+						p, err := s.Referrals(asAdmin(t), nil, order, bargs)
 						if err != nil {
 							t.Fatal(err)
 						}

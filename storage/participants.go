@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -41,7 +42,7 @@ var participantOrder = sortOrder{Field: "createdDateTime", Desc: true}
 // first. Bad sizes and cursors are CodeBadUserInput errors.
 func (s *Store) Participants(ctx context.Context, f *ParticipantFilter, args PageArgs) (*ParticipantPage, error) {
 	p, err := pageQuery[Participant]{
-		coll: s.participants, filter: f.query(), order: participantOrder, args: args,
+		coll: s.participants, filter: f.query(ctx), order: participantOrder, args: args,
 		key: func(p *Participant) (any, string) { return p.CreatedDateTime, p.ID },
 	}.run(ctx)
 	if err != nil {
@@ -56,15 +57,20 @@ func (s *Store) Participants(ctx context.Context, f *ParticipantFilter, args Pag
 
 // CountParticipants counts the participants matching f.
 func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (int, error) {
-	n, err := s.participants.CountDocuments(ctx, f.query())
+	n, err := s.participants.CountDocuments(ctx, f.query(ctx))
 	if err != nil {
 		return 0, fmt.Errorf("count participants: %w", err)
 	}
 	return int(n), nil
 }
 
-func (f *ParticipantFilter) query() bson.D {
+// query matches f within what the caller may list: a partner lists its
+// own organization's participant records.
+func (f *ParticipantFilter) query(ctx context.Context) bson.D {
 	q := bson.D{}
+	if c := CallerFrom(ctx); !c.IsAdmin() {
+		q = append(q, bson.E{Key: "organizationId", Value: c.OrganizationID})
+	}
 	if f == nil {
 		return q
 	}
@@ -77,11 +83,31 @@ func (f *ParticipantFilter) query() bson.D {
 	return q
 }
 
-// ParticipantsByID returns the participants with the given ids, keyed by
-// id; unknown ids are absent.
+// ParticipantsByID returns the participants with the given ids that the
+// caller may see (those of referrals it sees), keyed by id; unknown and
+// invisible ids are absent alike.
 func (s *Store) ParticipantsByID(ctx context.Context, ids []string) (map[string]*Participant, error) {
-	return findByKey(ctx, s.participants, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(ids),
+	found, err := findByKey(ctx, s.participants, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(ids),
 		func(p *Participant) string { return p.ID })
+	if err != nil || CallerFrom(ctx).IsAdmin() {
+		return found, err
+	}
+	var refIDs []string
+	for _, p := range found {
+		refIDs = append(refIDs, p.ReferralID)
+	}
+	visible, err := s.ReferralsByID(ctx, refIDs)
+	if err != nil {
+		return nil, err
+	}
+	for id, p := range found {
+		if visible[p.ReferralID] == nil {
+			delete(found, id)
+		} else {
+			found[id] = participantFor(CallerFrom(ctx), p)
+		}
+	}
+	return found, nil
 }
 
 // expectedParticipantsPerReferral sizes the first batch of
@@ -102,9 +128,17 @@ func (s *Store) ParticipantsByReferral(ctx context.Context, referralIDs []string
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("read participants by referral: %w", err)
 	}
+	caller := CallerFrom(ctx)
+	if !caller.IsAdmin() {
+		visible, err := s.ReferralsByID(ctx, referralIDs)
+		if err != nil {
+			return nil, err
+		}
+		docs = slices.DeleteFunc(docs, func(p *Participant) bool { return visible[p.ReferralID] == nil })
+	}
 	out := make(map[string][]*Participant, len(referralIDs))
 	for _, p := range docs {
-		out[p.ReferralID] = append(out[p.ReferralID], p)
+		out[p.ReferralID] = append(out[p.ReferralID], participantFor(caller, p))
 	}
 	return out, nil
 }

@@ -160,9 +160,11 @@ func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrd
 	if err != nil {
 		return nil, err
 	}
+	caller := CallerFrom(ctx)
 	out := &ReferralPage{PageInfo: p.info, Edges: make([]*ReferralEdge, len(p.items))}
 	for i, r := range p.items {
-		out.Edges[i] = &ReferralEdge{Cursor: p.cursors[i], Node: r}
+		view, _ := ViewFor(caller, r) // the query's scope made it visible
+		out.Edges[i] = &ReferralEdge{Cursor: p.cursors[i], Node: view}
 	}
 	return out, nil
 }
@@ -180,20 +182,33 @@ func (s *Store) CountReferrals(ctx context.Context, f *ReferralFilter) (int, err
 	return int(n), nil
 }
 
-// ReferralsByID returns the referrals with the given ids, keyed by id;
-// unknown ids are absent.
+// ReferralsByID returns the referrals with the given ids that the caller
+// may see, as it may see them, keyed by id; unknown and invisible ids are
+// absent alike, so existence does not leak.
 func (s *Store) ReferralsByID(ctx context.Context, ids []string) (map[string]*Referral, error) {
-	return findByKey(ctx, s.referrals, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(ids),
-		func(r *Referral) string { return r.ID })
+	caller := CallerFrom(ctx)
+	filter := and(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, referralScope(caller))
+	found, err := findByKey(ctx, s.referrals, filter, len(ids), func(r *Referral) string { return r.ID })
+	if err != nil {
+		return nil, err
+	}
+	for id, r := range found {
+		found[id], _ = ViewFor(caller, r)
+	}
+	return found, nil
 }
 
 // referralQuery is the single place that turns a filter into a MongoDB
-// query; scoping by the caller's identity will be ANDed in here.
-func (s *Store) referralQuery(_ context.Context, f *ReferralFilter) (bson.D, error) {
-	if f == nil {
-		return bson.D{}, nil
+// query, ANDed with what the caller may see, so counts and pages are right.
+func (s *Store) referralQuery(ctx context.Context, f *ReferralFilter) (bson.D, error) {
+	q := bson.D{}
+	if f != nil {
+		var err error
+		if q, err = f.query(); err != nil {
+			return nil, err
+		}
 	}
-	return f.query()
+	return and(referralScope(CallerFrom(ctx)), q), nil
 }
 
 func (f *ReferralFilter) query() (bson.D, error) {

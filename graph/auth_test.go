@@ -1,0 +1,250 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+
+	"referrals/storage"
+)
+
+const testSecret = "test-secret-of-enough-length"
+
+func token(t *testing.T, key any, method jwt.SigningMethod, c jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, c)
+	tok.Header["kid"] = "k1"
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func inAnHour() int64 { return time.Now().Add(time.Hour).Unix() }
+
+func hs(t *testing.T, c jwt.MapClaims) string {
+	return token(t, []byte(testSecret), jwt.SigningMethodHS256, c)
+}
+
+// securedHandler serves e's store with HS256 tokens required.
+func securedHandler(t *testing.T, e *env, o AuthOptions) http.Handler {
+	t.Helper()
+	if o.Secret == "" && o.JWKSURL == "" {
+		o.Secret = testSecret
+	}
+	auth, err := NewAuth(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewHandler(e.store, e.broker, auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Limits{})
+}
+
+func postAs(t *testing.T, h http.Handler, bearer, query string) gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	resp := gqlResponse{Status: rec.Code, raw: rec.Body.Bytes()}
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("not JSON (%d): %s", rec.Code, rec.Body)
+	}
+	return resp
+}
+
+func TestAuthentication(t *testing.T) {
+	e := newEnv(t, 40)
+	h := securedHandler(t, e, AuthOptions{Issuer: "https://id.example", Audience: "referrals-api"})
+	good := jwt.MapClaims{"sub": "u1", "role": "admin", "iss": "https://id.example", "aud": "referrals-api", "exp": inAnHour()}
+	with := func(changes jwt.MapClaims) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for k, v := range good {
+			c[k] = v
+		}
+		for k, v := range changes {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	const count = `{ referrals { totalCount } }`
+	refused := map[string]string{
+		"ErrNoToken":           "",
+		"ErrGarbage":           "not.a.token",
+		"ErrWrongSecret":       token(t, []byte("another-secret-entirely"), jwt.SigningMethodHS256, with(nil)),
+		"ErrExpired":           hs(t, with(jwt.MapClaims{"exp": time.Now().Add(-time.Minute).Unix()})),
+		"ErrNoExpiry":          hs(t, with(jwt.MapClaims{"exp": nil})),
+		"ErrNotYetValid":       hs(t, with(jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()})),
+		"ErrOtherIssuer":       hs(t, with(jwt.MapClaims{"iss": "https://evil.example"})),
+		"ErrOtherAudience":     hs(t, with(jwt.MapClaims{"aud": "other"})),
+		"ErrUnknownRole":       hs(t, with(jwt.MapClaims{"role": "root"})),
+		"ErrPartnerWithoutOrg": hs(t, with(jwt.MapClaims{"role": "partner"})),
+		"ErrAlgNone":           token(t, jwt.UnsafeAllowNoneSignatureType, jwt.SigningMethodNone, with(nil)),
+	}
+	for name, bearer := range refused {
+		t.Run(name, func(t *testing.T) {
+			resp := postAs(t, h, bearer, count)
+			if code, _ := resp.code(t); resp.Status != http.StatusUnauthorized || code != "UNAUTHENTICATED" {
+				t.Errorf("status %d code %s, want 401 UNAUTHENTICATED", resp.Status, code)
+			}
+		})
+	}
+	t.Run("Admin", func(t *testing.T) {
+		var d struct{ Referrals struct{ TotalCount int } }
+		postAs(t, h, hs(t, with(nil)), count).mustData(t, &d)
+		if d.Referrals.TotalCount != 40 {
+			t.Errorf("admin sees %d, want 40", d.Referrals.TotalCount)
+		}
+	})
+	t.Run("PartnerSeesItsOrganization", func(t *testing.T) {
+		org := e.referrals[0].Participation[0].OrganizationID
+		want := len(idsWhere(e.referrals, func(r storage.Referral) bool {
+			return hasParticipant(r, func(p storage.Participation) bool { return p.OrganizationID == org })
+		}))
+		var d struct{ Referrals struct{ TotalCount int } }
+		postAs(t, h, hs(t, with(jwt.MapClaims{"role": "partner", "org": org})), count).mustData(t, &d)
+		if d.Referrals.TotalCount != want || want == 40 {
+			t.Errorf("partner sees %d, want %d", d.Referrals.TotalCount, want)
+		}
+	})
+	t.Run("ErrPartnerCannotCreate", func(t *testing.T) {
+		resp := postAs(t, h, hs(t, with(jwt.MapClaims{"role": "partner", "org": "o"})),
+			`mutation { createReferral(input: {referralSource: P2P, customerProfile: {name: "X", address: {addressLine1: "a", city: "b", country: "NO"}}}) { id } }`)
+		if code, _ := resp.code(t); code != "FORBIDDEN" {
+			t.Errorf("code %s, want FORBIDDEN", code)
+		}
+	})
+}
+
+// TestJWKS verifies RS256 tokens with keys served as a JWKS, as an OIDC
+// provider such as Microsoft Entra ID publishes them.
+func TestJWKS(t *testing.T) {
+	e := newEnv(t, 3)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
+		"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
+	}}})
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
+	defer provider.Close()
+	h := securedHandler(t, e, AuthOptions{JWKSURL: provider.URL})
+	var d struct{ Referrals struct{ TotalCount int } }
+	postAs(t, h, token(t, key, jwt.SigningMethodRS256, jwt.MapClaims{"sub": "u", "role": "admin", "exp": inAnHour()}), `{ referrals { totalCount } }`).mustData(t, &d)
+	if d.Referrals.TotalCount != 3 {
+		t.Errorf("got %d referrals, want 3", d.Referrals.TotalCount)
+	}
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	if resp := postAs(t, h, token(t, other, jwt.SigningMethodRS256, jwt.MapClaims{"sub": "u", "role": "admin", "exp": inAnHour()}), `{ __typename }`); resp.Status != http.StatusUnauthorized {
+		t.Errorf("a token signed by another key: status %d, want 401", resp.Status)
+	}
+}
+
+// TestWebSocketAuthentication reads the token from connection_init, caps
+// connections per token, and shows a partner subscribed without a filter
+// only its organization's changes, redacted until it accepts.
+func TestWebSocketAuthentication(t *testing.T) {
+	e := newEnv(t, 0)
+	srv := httptest.NewServer(securedHandler(t, e, AuthOptions{MaxConnectionsPerToken: 2}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func(init map[string]any) (*websocket.Conn, map[string]any) {
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": init})
+		_ = conn.Write(ctx, websocket.MessageText, b)
+		_, msg, err := conn.Read(ctx)
+		var m map[string]any
+		if err == nil {
+			_ = json.Unmarshal(msg, &m)
+		}
+		return conn, m
+	}
+	if _, m := dial(nil); m["type"] == "connection_ack" {
+		t.Error("a connection without a token was acknowledged")
+	}
+	partner := hs(t, jwt.MapClaims{"sub": "partner-1", "role": "partner", "org": "org-x", "exp": inAnHour()})
+	c1, m1 := dial(map[string]any{"Authorization": "Bearer " + partner})
+	_, m2 := dial(map[string]any{"authorization": partner})
+	_, m3 := dial(map[string]any{"Authorization": "Bearer " + partner})
+	if m1["type"] != "connection_ack" || m2["type"] != "connection_ack" || m3["type"] == "connection_ack" {
+		t.Errorf("with a cap of 2 per token: %v, %v, %v", m1["type"], m2["type"], m3["type"])
+	}
+
+	sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": "subscription { referralChanged { type referralId referral { customerProfile { name address { city } } } } }"}})
+	_ = c1.Write(ctx, websocket.MessageText, sub)
+	waitForSubscribers(t, e, 1)
+	admin := storage.WithCaller(ctx, devCaller)
+	in := storage.ReferralInput{ReferralSource: storage.SourceP2P, CustomerProfile: &storage.CustomerProfileInput{
+		Name: ptr("Hidden Ltd"), Address: &storage.Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}}}
+	hidden, err := e.store.CreateReferral(admin, in) // org-x takes no part: not for the partner
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.CustomerProfile.Name = ptr("Shared Ltd")
+	shared, err := e.store.CreateReferral(admin, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.InviteParticipant(admin, shared.ID, storage.InviteInput{OrganizationID: "org-x", OrganizationName: "X"}); err != nil {
+		t.Fatal(err)
+	}
+	// The partner hears of the shared referral (created, then its
+	// invitation: both read as the referral now is, org-x on it) and never
+	// of the hidden one; the customer's address stays hidden until org-x
+	// accepts.
+	for _, want := range []string{"CREATED", "PARTICIPANT_CHANGED"} {
+		_, msg, err := c1.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev struct {
+			Payload struct {
+				Data struct {
+					ReferralChanged struct {
+						Type, ReferralID string
+						Referral         struct {
+							CustomerProfile struct {
+								Name    string
+								Address *struct{ City string }
+							}
+						}
+					}
+				}
+			}
+		}
+		_ = json.Unmarshal(msg, &ev)
+		got := ev.Payload.Data.ReferralChanged
+		if got.ReferralID != shared.ID || got.Type != want || got.Referral.CustomerProfile.Address != nil {
+			t.Errorf("partner got %s (hidden one is %s), want %s of %s: %s", got.ReferralID, hidden.ID, want, shared.ID, msg)
+		}
+	}
+}

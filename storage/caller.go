@@ -1,0 +1,98 @@
+package storage
+
+import (
+	"context"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Role is what a caller may do.
+type Role string
+
+// The roles of the API.
+const (
+	// RoleAdmin sees and changes everything.
+	RoleAdmin Role = "admin"
+	// RolePartner sees the referrals its organization takes part in.
+	RolePartner Role = "partner"
+)
+
+// Caller is who makes a request, from a verified token (or the open
+// development mode, where everyone is an admin).
+type Caller struct {
+	Subject        string
+	OrganizationID string
+	Role           Role
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller of ctx. A context without one is a
+// partner of no organization: it sees nothing, so a missing identity can
+// never widen what is visible.
+func CallerFrom(ctx context.Context) Caller {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	if !ok {
+		return Caller{Role: RolePartner}
+	}
+	return c
+}
+
+// IsAdmin reports whether the caller sees and changes everything.
+func (c Caller) IsAdmin() bool { return c.Role == RoleAdmin }
+
+// referralScope is the condition every referral query of the caller is
+// ANDed with: a partner sees only referrals its organization takes part in.
+func referralScope(c Caller) bson.D {
+	if c.IsAdmin() {
+		return bson.D{}
+	}
+	return bson.D{{Key: "participation.organizationId", Value: c.OrganizationID}}
+}
+
+// ViewFor returns r as the caller may see it, or false when the caller may
+// not see it at all. A partner sees the customer's address and contacts
+// only once its own participation is Accepted. The stored referral is not
+// changed; a redacted copy is returned.
+func ViewFor(c Caller, r *Referral) (*Referral, bool) {
+	if c.IsAdmin() {
+		return r, true
+	}
+	i := slices.IndexFunc(r.Participation, func(p Participation) bool { return p.OrganizationID == c.OrganizationID })
+	if i < 0 {
+		return nil, false
+	}
+	if r.Participation[i].Status == ParticipantAccepted || r.CustomerProfile == nil {
+		return r, true
+	}
+	view := *r
+	profile := *r.CustomerProfile
+	profile.Address, profile.Contacts = nil, nil
+	view.CustomerProfile = &profile
+	return &view, true
+}
+
+// participantFor returns p as the caller may see it: a partner sees the
+// users of its own organization's participant records only.
+func participantFor(c Caller, p *Participant) *Participant {
+	if c.IsAdmin() || p.OrganizationID == c.OrganizationID {
+		return p
+	}
+	view := *p
+	view.Users = nil
+	return &view
+}
+
+// requireAdmin refuses a partner with CodeForbidden, naming what it tried.
+func requireAdmin(ctx context.Context, what string) error {
+	if !CallerFrom(ctx).IsAdmin() {
+		return Errorf(CodeForbidden, "only admins may %s", what)
+	}
+	return nil
+}
