@@ -248,3 +248,66 @@ func TestWebSocketAuthentication(t *testing.T) {
 		}
 	}
 }
+
+// TestPartnerViewOverHTTP checks the visibility rules through GraphQL with
+// a partner token: invisible referrals are null, the customer's address
+// and contacts are null until the partner accepted, and other
+// organizations' users are null.
+func TestPartnerViewOverHTTP(t *testing.T) {
+	e := newEnv(t, demoSize)
+	h := securedHandler(t, e, AuthOptions{})
+	org := e.referrals[0].Participation[0].OrganizationID
+	bearer := hs(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": org, "exp": inAnHour()})
+	var accepted, pending, invisible string
+	for _, r := range e.referrals {
+		i := -1
+		for j, p := range r.Participation {
+			if p.OrganizationID == org {
+				i = j
+			}
+		}
+		switch {
+		case i < 0:
+			invisible = r.ID
+		case r.Participation[i].Status == storage.ParticipantAccepted && len(r.Participation) > 1:
+			accepted = r.ID
+		case r.Participation[i].Status != storage.ParticipantAccepted:
+			pending = r.ID
+		}
+	}
+	if accepted == "" || pending == "" || invisible == "" {
+		t.Fatalf("the seed lacks a case: accepted %q pending %q invisible %q", accepted, pending, invisible)
+	}
+	type view struct {
+		Referral *struct {
+			CustomerProfile struct {
+				Address  *struct{ City string }
+				Contacts []struct{ Email string }
+			}
+			Participants []struct {
+				OrganizationID string
+				Users          []struct{ ID string }
+			}
+		}
+	}
+	read := func(id string) view {
+		var v view
+		postAs(t, h, bearer, `{ referral(id: "`+id+`") { customerProfile { address { city } contacts { email } } participants { organizationId users { id } } } }`).mustData(t, &v)
+		return v
+	}
+	if v := read(invisible); v.Referral != nil {
+		t.Errorf("a referral of other organizations is visible: %+v", v.Referral)
+	}
+	if v := read(pending); v.Referral == nil || v.Referral.CustomerProfile.Address != nil || v.Referral.CustomerProfile.Contacts != nil {
+		t.Errorf("before accepting, the customer's address and contacts show: %+v", v.Referral)
+	}
+	v := read(accepted)
+	if v.Referral == nil || v.Referral.CustomerProfile.Address == nil || len(v.Referral.CustomerProfile.Contacts) == 0 {
+		t.Fatalf("after accepting, the customer's address or contacts are missing: %+v", v.Referral)
+	}
+	for _, p := range v.Referral.Participants {
+		if own := p.OrganizationID == org; own != (p.Users != nil) {
+			t.Errorf("participant of %s: users shown = %v", p.OrganizationID, p.Users != nil)
+		}
+	}
+}
