@@ -46,6 +46,7 @@ type config struct {
 	demo           int // < 0: 200 when embedded, 0 otherwise
 	limits         graph.Limits
 	auth           graph.AuthOptions
+	manifestPath   string
 }
 
 func main() {
@@ -114,8 +115,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return config{}, err
 	}
 	fs.IntVar(&c.auth.MaxConnectionsPerToken, "max-ws-per-token", maxWS, "WebSocket connections one token may hold open (env MAX_WS_PER_TOKEN)")
+	fs.StringVar(&c.manifestPath, "persisted-queries", getenv("PERSISTED_QUERIES"), "JSON file of registered operations: an array of documents, or documents by SHA-256 (env PERSISTED_QUERIES)")
+	fs.BoolVar(&c.limits.PersistedOnly, "persisted-only", getenv("PERSISTED_ONLY") == "true", "run only the operations of --persisted-queries (env PERSISTED_ONLY=true)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	if c.limits.PersistedOnly && c.manifestPath == "" {
+		return config{}, fmt.Errorf("--persisted-only needs --persisted-queries")
 	}
 	authenticated := c.auth.Secret != "" || c.auth.JWKSURL != ""
 	switch *introspection {
@@ -164,6 +170,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		logger.Info("embedded store started", "data_dir", cfg.dataDir, "uri", uri, "exposed", cfg.embeddedListen != "")
 	}
 
+	if cfg.manifestPath != "" {
+		if cfg.limits.Manifest, err = graph.LoadManifest(cfg.manifestPath); err != nil {
+			return err
+		}
+	}
 	auth, err := graph.NewAuth(ctx, cfg.auth)
 	if err != nil {
 		return err

@@ -49,6 +49,11 @@ func TestParseConfig(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrPersistedOnlyWithoutManifest", func(t *testing.T) {
+		if _, err := parseConfig([]string{"--persisted-only"}, func(string) string { return "" }); err == nil {
+			t.Error("--persisted-only without --persisted-queries accepted")
+		}
+	})
 	t.Run("ErrDemoNotANumber", func(t *testing.T) {
 		if _, err := parseConfig(nil, func(k string) string { return map[string]string{"DEMO_REFERRALS": "many"}[k] }); err == nil {
 			t.Error("DEMO_REFERRALS=many accepted")

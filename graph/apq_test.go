@@ -21,12 +21,7 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	query := "{ referrals { totalCount } }"
 	sum := sha256.Sum256([]byte(query))
 	persisted := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
-	send := func(body map[string]any) gqlResponse {
-		b, _ := json.Marshal(body)
-		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(string(b)))
-		req.Header.Set("Content-Type", "application/json")
-		return e.do(t, req)
-	}
+	send := func(body map[string]any) gqlResponse { return e.postBody(t, body) }
 	// Clients send no query at all with a hash.
 	if code, _ := send(map[string]any{"extensions": persisted}).code(t); code != codePersistedQueryNotFound {
 		t.Errorf("unknown hash: code %s, want %s", code, codePersistedQueryNotFound)

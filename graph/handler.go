@@ -51,6 +51,10 @@ type Limits struct {
 	MaxBodyBytes  int64 // DefaultMaxBodyBytes when 0
 	// NoIntrospection refuses __schema and __type with FORBIDDEN.
 	NoIntrospection bool
+	// Registered operations, sent by hash or in full; with PersistedOnly
+	// nothing else runs.
+	Manifest      Manifest
+	PersistedOnly bool
 	// AllowedOrigins lists the browser origins ("https://app.example.com",
 	// or "*") that may call the API and open WebSockets besides its own.
 	AllowedOrigins []string
@@ -86,6 +90,9 @@ func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.L
 	srv.Use(extension.Introspection{})
 	if limits.NoIntrospection {
 		srv.Use(introspectionGate{})
+	}
+	if limits.Manifest != nil || limits.PersistedOnly {
+		srv.Use(registeredOperations{manifest: limits.Manifest, only: limits.PersistedOnly})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))

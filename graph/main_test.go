@@ -159,8 +159,14 @@ type gqlResponse struct {
 // post sends a GraphQL document with variables as a JSON POST.
 func (e *env) post(t testing.TB, query string, vars map[string]any) gqlResponse {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	return e.postBody(t, map[string]any{"query": query, "variables": vars})
+}
+
+// postBody sends a request body as a JSON POST.
+func (e *env) postBody(t testing.TB, body map[string]any) gqlResponse {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	return e.do(t, req)
 }

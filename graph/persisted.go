@@ -1,0 +1,84 @@
+package graph
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Manifest is the set of registered operations: documents by the hex
+// SHA-256 of their text, the hash automatic persisted queries use.
+type Manifest map[string]string
+
+// LoadManifest reads a JSON file holding either an array of documents or
+// an object of documents keyed by their SHA-256 (checked).
+func LoadManifest(path string) (Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read persisted queries: %w", err)
+	}
+	m := Manifest{}
+	var docs []string
+	if json.Unmarshal(b, &docs) == nil {
+		for _, d := range docs {
+			m[hashOf(d)] = d
+		}
+		return m, nil
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("persisted queries %s: want a JSON array of documents or an object of documents by SHA-256", path)
+	}
+	for h, d := range m {
+		if hashOf(d) != h {
+			return nil, fmt.Errorf("persisted queries %s: %s is not the SHA-256 of its document", path, h)
+		}
+	}
+	return m, nil
+}
+
+func hashOf(doc string) string {
+	sum := sha256.Sum256([]byte(doc))
+	return hex.EncodeToString(sum[:])
+}
+
+// registeredOperations fills in registered documents sent by hash alone
+// and, when only is set, refuses any operation that is not registered.
+type registeredOperations struct {
+	manifest Manifest
+	only     bool
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = registeredOperations{}
+
+func (registeredOperations) ExtensionName() string                   { return "RegisteredOperations" }
+func (registeredOperations) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationParameters runs before the persisted query cache.
+func (r registeredOperations) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	hash := ""
+	if pq, ok := p.Extensions["persistedQuery"].(map[string]any); ok {
+		hash, _ = pq["sha256Hash"].(string)
+	}
+	if p.Query == "" && hash != "" {
+		if doc, ok := r.manifest[hash]; ok {
+			p.Query = doc
+		}
+	}
+	if r.only {
+		if _, ok := r.manifest[hashOf(p.Query)]; !ok || p.Query == "" {
+			err := gqlerror.Errorf("this server runs registered operations only; this one is not registered")
+			err.Extensions = map[string]any{"code": codeForbidden}
+			return err
+		}
+	}
+	return nil
+}
