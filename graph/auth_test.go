@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +310,20 @@ func TestPartnerViewOverHTTP(t *testing.T) {
 		if own := p.OrganizationID == org; own != (p.Users != nil) {
 			t.Errorf("participant of %s: users shown = %v", p.OrganizationID, p.Users != nil)
 		}
+	}
+
+	// A partner's nested page costs one command more than an admin's: the
+	// participants read checks the referrals' visibility in the store.
+	commands.take(e.db)
+	body, _ := json.Marshal(map[string]any{"query": nestedPageQuery, "variables": map[string]any{"first": 20}})
+	req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	got := commands.take(e.db)
+	slices.Sort(got)
+	want := []string{"aggregate referrals", "find participants", "find referrals", "find referrals", "find tags"}
+	if !slices.Equal(got, want) {
+		t.Errorf("partner page commands = %v, want %v", got, want)
 	}
 }
