@@ -44,7 +44,7 @@ type config struct {
 	dataDir        string
 	embeddedListen string
 	demo           int // < 0: 200 when embedded, 0 otherwise
-	limits         graph.Limits
+	api            graph.Options
 	auth           graph.AuthOptions
 	manifestPath   string
 }
@@ -101,9 +101,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.dataDir, "data-dir", env("DATA_DIR", "./data"), "embedded store directory (env DATA_DIR)")
 	fs.StringVar(&c.embeddedListen, "embedded-listen", env("EMBEDDED_LISTEN", ""), "also expose the embedded store on this MongoDB address, e.g. 127.0.0.1:27017 (env EMBEDDED_LISTEN)")
 	fs.IntVar(&c.demo, "demo", demoDefault, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise (env DEMO_REFERRALS)")
-	fs.IntVar(&c.limits.MaxComplexity, "max-complexity", maxComplexity, "largest operation cost accepted; connections cost their page size times their fields (env MAX_COMPLEXITY)")
-	fs.IntVar(&c.limits.MaxDepth, "max-depth", maxDepth, "deepest field nesting accepted (env MAX_DEPTH)")
-	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", int64(maxBody), "largest request body accepted; larger ones get 413 (env MAX_BODY_BYTES)")
+	fs.IntVar(&c.api.MaxComplexity, "max-complexity", maxComplexity, "largest operation cost accepted; connections cost their page size times their fields (env MAX_COMPLEXITY)")
+	fs.IntVar(&c.api.MaxDepth, "max-depth", maxDepth, "deepest field nesting accepted (env MAX_DEPTH)")
+	fs.Int64Var(&c.api.MaxBodyBytes, "max-body-bytes", int64(maxBody), "largest request body accepted; larger ones get 413 (env MAX_BODY_BYTES)")
 	origins := fs.String("allowed-origins", getenv("ALLOWED_ORIGINS"), "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or * (env ALLOWED_ORIGINS)")
 	introspection := fs.String("introspection", getenv("INTROSPECTION"), "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it (env INTROSPECTION)")
 	fs.StringVar(&c.auth.Secret, "jwt-secret", getenv("JWT_SECRET"), "verify bearer tokens signed with this HS256 secret (env JWT_SECRET)")
@@ -116,28 +116,28 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	fs.IntVar(&c.auth.MaxConnectionsPerToken, "max-ws-per-token", maxWS, "WebSocket connections one token may hold open (env MAX_WS_PER_TOKEN)")
 	fs.StringVar(&c.manifestPath, "persisted-queries", getenv("PERSISTED_QUERIES"), "JSON file of registered operations: an array of documents, or documents by SHA-256 (env PERSISTED_QUERIES)")
-	fs.BoolVar(&c.limits.PersistedOnly, "persisted-only", getenv("PERSISTED_ONLY") == "true", "run only the operations of --persisted-queries (env PERSISTED_ONLY=true)")
+	fs.BoolVar(&c.api.PersistedOnly, "persisted-only", getenv("PERSISTED_ONLY") == "true", "run only the operations of --persisted-queries (env PERSISTED_ONLY=true)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	if c.limits.PersistedOnly && c.manifestPath == "" {
+	if c.api.PersistedOnly && c.manifestPath == "" {
 		return config{}, fmt.Errorf("--persisted-only needs --persisted-queries")
 	}
 	authenticated := c.auth.Secret != "" || c.auth.JWKSURL != ""
 	switch *introspection {
 	case "":
-		c.limits.NoIntrospection = authenticated
+		c.api.NoIntrospection = authenticated
 	case "true", "false":
-		c.limits.NoIntrospection = *introspection == "false"
+		c.api.NoIntrospection = *introspection == "false"
 	default:
 		return config{}, fmt.Errorf("--introspection: %q is neither true nor false", *introspection)
 	}
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
-			c.limits.AllowedOrigins = append(c.limits.AllowedOrigins, o)
+			c.api.AllowedOrigins = append(c.api.AllowedOrigins, o)
 		}
 	}
-	if c.limits.MaxComplexity < 1 || c.limits.MaxDepth < 1 || c.limits.MaxBodyBytes < 1 {
+	if c.api.MaxComplexity < 1 || c.api.MaxDepth < 1 || c.api.MaxBodyBytes < 1 {
 		return config{}, fmt.Errorf("--max-complexity, --max-depth and --max-body-bytes must be at least 1")
 	}
 	if c.demo < 0 {
@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	}
 
 	if cfg.manifestPath != "" {
-		if cfg.limits.Manifest, err = graph.LoadManifest(cfg.manifestPath); err != nil {
+		if cfg.api.Manifest, err = graph.LoadManifest(cfg.manifestPath); err != nil {
 			return err
 		}
 	}
@@ -221,7 +221,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes(store, broker, auth, logger, reg, cfg.limits),
+		Handler:           routes(store, broker, auth, logger, reg, cfg.api),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -261,9 +261,9 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 }
 
 // routes wires the endpoints of the runtime contract.
-func routes(store *storage.Store, broker *graph.Broker, auth *graph.Auth, logger *slog.Logger, reg *prometheus.Registry, limits graph.Limits) http.Handler {
+func routes(store *storage.Store, broker *graph.Broker, auth *graph.Auth, logger *slog.Logger, reg *prometheus.Registry, api graph.Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", graph.NewHandler(store, broker, auth, logger, graph.NewMetrics(reg), limits))
+	mux.Handle("/query", graph.NewHandler(store, broker, auth, logger, graph.NewMetrics(reg), api))
 	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
 		playground.WithGraphiqlEnablePluginExplorer(true)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

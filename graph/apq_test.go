@@ -47,7 +47,7 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 
 func TestIntrospectionSwitch(t *testing.T) {
 	e := newEnv(t, 0)
-	closed := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Limits{NoIntrospection: true})
+	closed := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{NoIntrospection: true})
 	ask := func(h http.Handler, query string) gqlResponse {
 		body, _ := json.Marshal(map[string]any{"query": query})
 		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(string(body)))

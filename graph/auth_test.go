@@ -51,7 +51,7 @@ func securedHandler(t *testing.T, e *env, o AuthOptions) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewHandler(e.store, e.broker, auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Limits{})
+	return NewHandler(e.store, e.broker, auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{})
 }
 
 func postAs(t *testing.T, h http.Handler, bearer, query string) gqlResponse {

@@ -15,7 +15,7 @@ import (
 
 func TestAllowedOrigins(t *testing.T) {
 	e := newEnv(t, 0)
-	h := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Limits{AllowedOrigins: []string{"https://app.example"}})
+	h := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{AllowedOrigins: []string{"https://app.example"}})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

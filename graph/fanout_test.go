@@ -45,7 +45,7 @@ func benchFanout(b *testing.B, n int) {
 	}
 
 	runtime.GC()
-	goroutinesBefore := runtime.NumGoroutine()
+	goroutinesBefore := apiGoroutines()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
@@ -120,12 +120,12 @@ func benchFanout(b *testing.B, n int) {
 	}
 	srv.CloseClientConnections()
 	cancel()
-	for deadline := time.Now().Add(30 * time.Second); runtime.NumGoroutine() > goroutinesBefore+2; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); apiGoroutines() > goroutinesBefore+2; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			b.Fatalf("goroutines: %d before the subscribers, %d after they left", goroutinesBefore, runtime.NumGoroutine())
+			b.Fatalf("goroutines: %d before the subscribers, %d after they left", goroutinesBefore, apiGoroutines())
 		}
 	}
-	b.ReportMetric(float64(runtime.NumGoroutine()-goroutinesBefore), "goroutines-left")
+	b.ReportMetric(float64(apiGoroutines()-goroutinesBefore), "goroutines-left")
 }
 
 func ptr[T any](v T) *T { return &v }

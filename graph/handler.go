@@ -44,8 +44,9 @@ const (
 	apqCacheSize               = 1000
 )
 
-// Limits bound what one request may ask of the server.
-type Limits struct {
+// Options configure the API: what one request may ask of the server, and
+// which operations and browser origins it accepts.
+type Options struct {
 	MaxComplexity int   // see complexityCosts; DefaultMaxComplexity when 0
 	MaxDepth      int   // DefaultMaxDepth when 0
 	MaxBodyBytes  int64 // DefaultMaxBodyBytes when 0
@@ -64,19 +65,19 @@ type Limits struct {
 // and WebSocket (graphql-transport-ws and the legacy graphql-ws protocol)
 // on one path, with per-response loaders, a query cache, operation limits,
 // request ids, and errors presented with the codes of the API.
-func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.Logger, metrics *Metrics, limits Limits) http.Handler {
-	if limits.MaxComplexity == 0 {
-		limits.MaxComplexity = DefaultMaxComplexity
+func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.Logger, metrics *Metrics, opts Options) http.Handler {
+	if opts.MaxComplexity == 0 {
+		opts.MaxComplexity = DefaultMaxComplexity
 	}
-	if limits.MaxDepth == 0 {
-		limits.MaxDepth = DefaultMaxDepth
+	if opts.MaxDepth == 0 {
+		opts.MaxDepth = DefaultMaxDepth
 	}
-	if limits.MaxBodyBytes == 0 {
-		limits.MaxBodyBytes = DefaultMaxBodyBytes
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
-	patterns, anyOrigin := websocketOriginPatterns(limits.AllowedOrigins)
+	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: keepAlive,
 		InitFunc:              auth.initFunc,
@@ -88,15 +89,15 @@ func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.L
 	srv.AddTransport(HTTPTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{})
-	if limits.NoIntrospection {
+	if opts.NoIntrospection {
 		srv.Use(introspectionGate{})
 	}
-	if limits.Manifest != nil || limits.PersistedOnly {
-		srv.Use(registeredOperations{manifest: limits.Manifest, only: limits.PersistedOnly})
+	if opts.Manifest != nil || opts.PersistedOnly {
+		srv.Use(registeredOperations{manifest: opts.Manifest, only: opts.PersistedOnly})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheSize)})
-	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
-	srv.Use(depthLimit{max: limits.MaxDepth})
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(depthLimit{max: opts.MaxDepth})
 	if metrics != nil {
 		srv.Use(metrics)
 	}
@@ -108,7 +109,7 @@ func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.L
 	})
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
-	return withRequestID(logger, withCORS(limits.AllowedOrigins, limitRequest(limits.MaxBodyBytes, auth.middleware(srv))))
+	return withRequestID(logger, withCORS(opts.AllowedOrigins, limitRequest(opts.MaxBodyBytes, auth.middleware(srv))))
 }
 
 type requestIDKey struct{}

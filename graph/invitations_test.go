@@ -128,11 +128,12 @@ func TestInvitations(t *testing.T) {
 
 	t.Run("ErrExpired", func(t *testing.T) {
 		var d invited
+		expires := time.Now().Add(1500 * time.Millisecond) // room for a slow, busy machine to store it first
 		e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": map[string]any{
 			"organizationId": "org-late", "organizationName": "Late",
-			"expirationDateTime": time.Now().Add(300 * time.Millisecond).UTC().Format(time.RFC3339Nano),
+			"expirationDateTime": expires.UTC().Format(time.RFC3339Nano),
 		}}).mustData(t, &d)
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(time.Until(expires) + 50*time.Millisecond)
 		var read struct{ Participant struct{ Status string } }
 		e.post(t, `query($id: ID!) { participant(id: $id) { status } }`, map[string]any{"id": d.InviteParticipant.ID}).mustData(t, &read)
 		if read.Participant.Status != "EXPIRED" {

@@ -163,19 +163,3 @@ func TestLoad(t *testing.T) {
 		t.Errorf("heap grew from %d to %d bytes", before.HeapAlloc, after.HeapAlloc)
 	}
 }
-
-// apiGoroutines counts the goroutines of the process that are not the
-// embedded store's (FerretDB runs in-process, three goroutines per client
-// connection) or the driver's connection pool, which keeps up to 100
-// connections open by design: what is left is the API's own.
-func apiGoroutines() int {
-	buf := make([]byte, 8<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !strings.Contains(g, "FerretDB/") && !strings.Contains(g, "go.mongodb.org/mongo-driver") && strings.TrimSpace(g) != "" {
-			n++
-		}
-	}
-	return n
-}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,7 +137,7 @@ func newEnv(t testing.TB, n int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, store: store, broker: broker, auth: auth, handler: NewHandler(store, broker, auth, logger, nil, Limits{}), referrals: refs, parts: parts}
+	e := &env{db: db, store: store, broker: broker, auth: auth, handler: NewHandler(store, broker, auth, logger, nil, Options{}), referrals: refs, parts: parts}
 	commands.take(db)
 	return e
 }
@@ -219,4 +220,20 @@ func (r gqlResponse) wantBadInput(t *testing.T, mentions ...string) {
 			t.Errorf("message %q does not mention %q", msg, m)
 		}
 	}
+}
+
+// apiGoroutines counts the goroutines of the process that are not the
+// embedded store's (FerretDB runs in-process, three goroutines per client
+// connection) or the driver's connection pool, which keeps up to 100
+// connections open by design: what is left is the API's own.
+func apiGoroutines() int {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "FerretDB/") && !strings.Contains(g, "go.mongodb.org/mongo-driver") && strings.TrimSpace(g) != "" {
+			n++
+		}
+	}
+	return n
 }

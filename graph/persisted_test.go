@@ -19,7 +19,7 @@ func TestPersistedOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Limits{Manifest: manifest, PersistedOnly: true})
+	h := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{Manifest: manifest, PersistedOnly: true})
 	secured := &env{handler: h}
 	send := func(body map[string]any) gqlResponse { return secured.postBody(t, body) }
 	byHash := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hashOf(registered)}}

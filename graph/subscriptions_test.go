@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -256,7 +255,7 @@ func TestSubscriptionsLeaveNoGoroutines(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	before := runtime.NumGoroutine()
+	before := apiGoroutines()
 	for range 3 {
 		var clients []*wsClient
 		for range 30 {
@@ -273,7 +272,7 @@ func TestSubscriptionsLeaveNoGoroutines(t *testing.T) {
 	srv.CloseClientConnections()
 	var now int
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if now = runtime.NumGoroutine(); now <= before+2 {
+		if now = apiGoroutines(); now <= before+2 {
 			return
 		}
 	}

@@ -17,7 +17,7 @@ func TestExpireInvitations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	soon := time.Now().Add(200 * time.Millisecond)
+	soon := time.Now().Add(1500 * time.Millisecond) // room for a slow, busy machine to store it first
 	late, err := s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: "late", OrganizationName: "Late", ExpirationDateTime: &soon})
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func TestExpireInvitations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(time.Until(soon) + 50*time.Millisecond)
 
 	var wg sync.WaitGroup
 	counts := make([]int, 2)
