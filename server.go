@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,72 +54,66 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(ctx, os.Args[1:], os.Getenv, logger); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, logger)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// the usage has been printed
+	case err != nil:
 		logger.Error("server stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
+// envNames maps each flag to the environment variable that sets it when
+// the command line does not.
+var envNames = map[string]string{
+	"addr": "ADDR", "mongodb-uri": "MONGODB_URI", "db": "MONGODB_DB", "data-dir": "DATA_DIR",
+	"embedded-listen": "EMBEDDED_LISTEN", "demo": "DEMO_REFERRALS",
+	"max-complexity": "MAX_COMPLEXITY", "max-depth": "MAX_DEPTH", "max-body-bytes": "MAX_BODY_BYTES",
+	"allowed-origins": "ALLOWED_ORIGINS", "introspection": "INTROSPECTION",
+	"jwt-secret": "JWT_SECRET", "jwks-url": "JWKS_URL", "jwt-issuer": "JWT_ISSUER", "jwt-audience": "JWT_AUDIENCE",
+	"max-ws-per-token": "MAX_WS_PER_TOKEN", "persisted-queries": "PERSISTED_QUERIES", "persisted-only": "PERSISTED_ONLY",
+}
+
 func parseConfig(args []string, getenv func(string) string) (config, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	envInt := func(name string, def int) (int, error) {
-		v := getenv(name)
-		if v == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %q is not a whole number", name, v)
-		}
-		return n, nil
-	}
-	demoDefault, err := envInt("DEMO_REFERRALS", -1)
-	if err != nil {
-		return config{}, err
-	}
-	maxComplexity, err := envInt("MAX_COMPLEXITY", graph.DefaultMaxComplexity)
-	if err != nil {
-		return config{}, err
-	}
-	maxDepth, err := envInt("MAX_DEPTH", graph.DefaultMaxDepth)
-	if err != nil {
-		return config{}, err
-	}
-	maxBody, err := envInt("MAX_BODY_BYTES", graph.DefaultMaxBodyBytes)
-	if err != nil {
-		return config{}, err
-	}
 	var c config
 	fs := flag.NewFlagSet("referrals", flag.ContinueOnError)
-	fs.StringVar(&c.addr, "addr", env("ADDR", ":8080"), "listen address (env ADDR)")
-	fs.StringVar(&c.mongoURI, "mongodb-uri", env("MONGODB_URI", ""), "MongoDB URI; empty starts the embedded store (env MONGODB_URI)")
-	fs.StringVar(&c.database, "db", env("MONGODB_DB", "referrals"), "database name (env MONGODB_DB)")
-	fs.StringVar(&c.dataDir, "data-dir", env("DATA_DIR", "./data"), "embedded store directory (env DATA_DIR)")
-	fs.StringVar(&c.embeddedListen, "embedded-listen", env("EMBEDDED_LISTEN", ""), "also expose the embedded store on this MongoDB address, e.g. 127.0.0.1:27017 (env EMBEDDED_LISTEN)")
-	fs.IntVar(&c.demo, "demo", demoDefault, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise (env DEMO_REFERRALS)")
-	fs.IntVar(&c.api.MaxComplexity, "max-complexity", maxComplexity, "largest operation cost accepted; connections cost their page size times their fields (env MAX_COMPLEXITY)")
-	fs.IntVar(&c.api.MaxDepth, "max-depth", maxDepth, "deepest field nesting accepted (env MAX_DEPTH)")
-	fs.Int64Var(&c.api.MaxBodyBytes, "max-body-bytes", int64(maxBody), "largest request body accepted; larger ones get 413 (env MAX_BODY_BYTES)")
-	origins := fs.String("allowed-origins", getenv("ALLOWED_ORIGINS"), "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or * (env ALLOWED_ORIGINS)")
-	introspection := fs.String("introspection", getenv("INTROSPECTION"), "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it (env INTROSPECTION)")
-	fs.StringVar(&c.auth.Secret, "jwt-secret", getenv("JWT_SECRET"), "verify bearer tokens signed with this HS256 secret (env JWT_SECRET)")
-	fs.StringVar(&c.auth.JWKSURL, "jwks-url", getenv("JWKS_URL"), "verify bearer tokens with the keys at this JWKS URL, e.g. an OIDC provider's (env JWKS_URL)")
-	fs.StringVar(&c.auth.Issuer, "jwt-issuer", getenv("JWT_ISSUER"), "require this iss claim (env JWT_ISSUER)")
-	fs.StringVar(&c.auth.Audience, "jwt-audience", getenv("JWT_AUDIENCE"), "require this aud claim (env JWT_AUDIENCE)")
-	maxWS, err := envInt("MAX_WS_PER_TOKEN", graph.DefaultMaxConnectionsPerToken)
-	if err != nil {
-		return config{}, err
-	}
-	fs.IntVar(&c.auth.MaxConnectionsPerToken, "max-ws-per-token", maxWS, "WebSocket connections one token may hold open (env MAX_WS_PER_TOKEN)")
-	fs.StringVar(&c.manifestPath, "persisted-queries", getenv("PERSISTED_QUERIES"), "JSON file of registered operations: an array of documents, or documents by SHA-256 (env PERSISTED_QUERIES)")
-	fs.BoolVar(&c.api.PersistedOnly, "persisted-only", getenv("PERSISTED_ONLY") == "true", "run only the operations of --persisted-queries (env PERSISTED_ONLY=true)")
+	fs.StringVar(&c.addr, "addr", ":8080", "listen address")
+	fs.StringVar(&c.mongoURI, "mongodb-uri", "", "MongoDB URI; empty starts the embedded store")
+	fs.StringVar(&c.database, "db", "referrals", "database name")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "embedded store directory")
+	fs.StringVar(&c.embeddedListen, "embedded-listen", "", "also expose the embedded store on this MongoDB address, e.g. 127.0.0.1:27017")
+	fs.IntVar(&c.demo, "demo", -1, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise")
+	fs.IntVar(&c.api.MaxComplexity, "max-complexity", graph.DefaultMaxComplexity, "largest operation cost accepted; connections cost their page size times their fields")
+	fs.IntVar(&c.api.MaxDepth, "max-depth", graph.DefaultMaxDepth, "deepest field nesting accepted")
+	fs.Int64Var(&c.api.MaxBodyBytes, "max-body-bytes", graph.DefaultMaxBodyBytes, "largest request body accepted; larger ones get 413")
+	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or *")
+	introspection := fs.String("introspection", "", "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it")
+	fs.StringVar(&c.auth.Secret, "jwt-secret", "", "verify bearer tokens signed with this HS256 secret")
+	fs.StringVar(&c.auth.JWKSURL, "jwks-url", "", "verify bearer tokens with the keys at this JWKS URL, e.g. an OIDC provider's")
+	fs.StringVar(&c.auth.Issuer, "jwt-issuer", "", "require this iss claim")
+	fs.StringVar(&c.auth.Audience, "jwt-audience", "", "require this aud claim")
+	fs.IntVar(&c.auth.MaxConnectionsPerToken, "max-ws-per-token", graph.DefaultMaxConnectionsPerToken, "WebSocket connections one token may hold open")
+	fs.StringVar(&c.manifestPath, "persisted-queries", "", "JSON file of registered operations: an array of documents, or documents by SHA-256")
+	fs.BoolVar(&c.api.PersistedOnly, "persisted-only", false, "run only the operations of --persisted-queries")
+	fs.VisitAll(func(f *flag.Flag) {
+		env, ok := envNames[f.Name]
+		if !ok {
+			panic("flag --" + f.Name + " has no environment variable in envNames")
+		}
+		f.Usage += " (env " + env + ")"
+	})
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, env := range envNames {
+		if v := getenv(env); v != "" && !given[name] {
+			if err := fs.Set(name, v); err != nil {
+				return config{}, fmt.Errorf("%s: %q: %w", env, v, err)
+			}
+		}
 	}
 	if c.api.PersistedOnly && c.manifestPath == "" {
 		return config{}, fmt.Errorf("--persisted-only needs --persisted-queries")
