@@ -77,7 +77,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	// One participation per organization and referral, even when two
 	// invitations race.
 	membership := "participation:" + referralID + ":" + p.OrganizationID
-	claimed, err := s.claim(ctx, membership)
+	claimed, err := s.claim(ctx, membership, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 // never disagree.
 func (s *Store) settleInvitation(ctx context.Context, p *Participant, to ParticipantStatus) (settled bool, err error) {
 	key := "answer:" + p.ID
-	claimed, err := s.claim(ctx, key)
+	claimed, err := s.claim(ctx, key, 0)
 	if err != nil || !claimed {
 		return false, err
 	}

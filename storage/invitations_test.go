@@ -65,3 +65,29 @@ func TestExpireInvitations(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestClaimLifetimes checks that version claims expire and that the claims
+// keeping an organization to one participation do not.
+func TestClaimLifetimes(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	r, err := s.CreateReferral(ctx, ReferralInput{ReferralSource: SourceP2P, CustomerProfile: &CustomerProfileInput{
+		Name: ptr("Claims Ltd"), Address: &Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: "o", OrganizationName: "O"}); err != nil {
+		t.Fatal(err)
+	}
+	for key, expires := range map[string]bool{"referral:" + r.ID + ":v2": true, "participation:" + r.ID + ":o": false} {
+		var doc struct {
+			ExpiresAt *time.Time `bson:"expiresAt"`
+		}
+		if err := s.claims.FindOne(ctx, map[string]any{"_id": key}).Decode(&doc); err != nil {
+			t.Fatalf("claim %s: %v", key, err)
+		}
+		if (doc.ExpiresAt != nil) != expires {
+			t.Errorf("claim %s: expires = %v, want %v", key, doc.ExpiresAt != nil, expires)
+		}
+	}
+}

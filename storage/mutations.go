@@ -215,7 +215,7 @@ func versionIs(expected int64) bson.E {
 // claim lets exactly one writer per version through on every store.
 func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D) (*Referral, error) {
 	key := fmt.Sprintf("referral:%s:v%d", id, expectedVersion+1)
-	claimed, err := s.claim(ctx, key)
+	claimed, err := s.claim(ctx, key, versionClaimLifetime)
 	if err != nil {
 		return nil, err
 	}

@@ -100,6 +100,9 @@ func (s *Store) Prepare(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.expireClaims(ctx); err != nil {
+		return err
+	}
 	if err := s.prepareFeed(ctx); err != nil {
 		return err
 	}
