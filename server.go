@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,11 +28,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"referrals/graph"
+	"referrals/graph/transport"
 	"referrals/storage"
 )
 
 // demoSeed fixes the demo data: every fresh store gets the same referrals.
 const demoSeed = 2026
+
+// shutdownTimeout bounds how long a stopping server waits for requests in
+// flight; streams are ended at once.
+const shutdownTimeout = 30 * time.Second
 
 // expirySweepInterval is how often invitations past their expiration are
 // recorded as expired; until then they already read as EXPIRED.
@@ -46,7 +52,8 @@ type config struct {
 	embeddedListen string
 	demo           int // < 0: 200 when embedded, 0 otherwise
 	api            graph.Options
-	auth           graph.AuthOptions
+	edge           transport.Options
+	auth           transport.AuthOptions
 	manifestPath   string
 }
 
@@ -72,7 +79,7 @@ var envNames = map[string]string{
 	"max-complexity": "MAX_COMPLEXITY", "max-depth": "MAX_DEPTH", "max-body-bytes": "MAX_BODY_BYTES",
 	"allowed-origins": "ALLOWED_ORIGINS", "introspection": "INTROSPECTION",
 	"jwt-secret": "JWT_SECRET", "jwks-url": "JWKS_URL", "jwt-issuer": "JWT_ISSUER", "jwt-audience": "JWT_AUDIENCE",
-	"max-ws-per-token": "MAX_WS_PER_TOKEN", "persisted-queries": "PERSISTED_QUERIES", "persisted-only": "PERSISTED_ONLY",
+	"max-streams-per-token": "MAX_STREAMS_PER_TOKEN", "persisted-queries": "PERSISTED_QUERIES", "persisted-only": "PERSISTED_ONLY",
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -86,14 +93,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.demo, "demo", -1, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise")
 	fs.IntVar(&c.api.MaxComplexity, "max-complexity", graph.DefaultMaxComplexity, "largest operation cost accepted; connections cost their page size times their fields")
 	fs.IntVar(&c.api.MaxDepth, "max-depth", graph.DefaultMaxDepth, "deepest field nesting accepted")
-	fs.Int64Var(&c.api.MaxBodyBytes, "max-body-bytes", graph.DefaultMaxBodyBytes, "largest request body accepted; larger ones get 413")
+	fs.Int64Var(&c.edge.MaxBodyBytes, "max-body-bytes", transport.DefaultMaxBodyBytes, "largest request body accepted; larger ones get 413")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or *")
 	introspection := fs.String("introspection", "", "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it")
 	fs.StringVar(&c.auth.Secret, "jwt-secret", "", "verify bearer tokens signed with this HS256 secret")
 	fs.StringVar(&c.auth.JWKSURL, "jwks-url", "", "verify bearer tokens with the keys at this JWKS URL, e.g. an OIDC provider's")
 	fs.StringVar(&c.auth.Issuer, "jwt-issuer", "", "require this iss claim")
 	fs.StringVar(&c.auth.Audience, "jwt-audience", "", "require this aud claim")
-	fs.IntVar(&c.auth.MaxConnectionsPerToken, "max-ws-per-token", graph.DefaultMaxConnectionsPerToken, "WebSocket connections one token may hold open")
+	fs.IntVar(&c.edge.MaxStreams, "max-streams-per-token", transport.DefaultMaxStreams, "streams (WebSocket connections and SSE requests together) one token subject may hold open")
 	fs.StringVar(&c.manifestPath, "persisted-queries", "", "JSON file of registered operations: an array of documents, or documents by SHA-256")
 	fs.BoolVar(&c.api.PersistedOnly, "persisted-only", false, "run only the operations of --persisted-queries")
 	fs.VisitAll(func(f *flag.Flag) {
@@ -129,11 +136,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
-			c.api.AllowedOrigins = append(c.api.AllowedOrigins, o)
+			c.edge.AllowedOrigins = append(c.edge.AllowedOrigins, o)
 		}
 	}
-	if c.api.MaxComplexity < 1 || c.api.MaxDepth < 1 || c.api.MaxBodyBytes < 1 {
-		return config{}, fmt.Errorf("--max-complexity, --max-depth and --max-body-bytes must be at least 1")
+	if c.api.MaxComplexity < 1 || c.api.MaxDepth < 1 || c.edge.MaxBodyBytes < 1 || c.edge.MaxStreams < 1 {
+		return config{}, fmt.Errorf("--max-complexity, --max-depth, --max-body-bytes and --max-streams-per-token must be at least 1")
 	}
 	if c.demo < 0 {
 		c.demo = 0
@@ -170,7 +177,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 			return err
 		}
 	}
-	auth, err := graph.NewAuth(ctx, cfg.auth)
+	auth, err := transport.NewAuth(ctx, cfg.auth)
 	if err != nil {
 		return err
 	}
@@ -200,26 +207,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		Name: "graphql_subscriptions",
 		Help: "Live subscriptions this process serves.",
 	}, func() float64 { return float64(broker.Subscribers()) }))
-	feedDone := make(chan struct{})
-	feedCtx, stopFeed := context.WithCancel(ctx)
-	go func() {
-		defer close(feedDone)
-		if err := broker.Run(feedCtx); err != nil {
+	// The feed reader and the expiry sweep run until the server has
+	// stopped serving, and are waited for before the store closes.
+	var background sync.WaitGroup
+	backgroundCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopBackground(); background.Wait() }()
+	background.Go(func() {
+		if err := broker.Run(backgroundCtx); err != nil {
 			logger.Error("change feed stopped", "error", err)
 		}
-	}()
-	defer func() { stopFeed(); <-feedDone }()
-	go sweepExpiredInvitations(feedCtx, store, logger)
+	})
+	background.Go(func() { sweepExpiredInvitations(backgroundCtx, store, logger) })
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
+	api := transport.New(graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api), auth, cfg.edge)
 	srv := &http.Server{
-		Handler:           routes(store, broker, auth, logger, reg, cfg.api),
+		Handler:           routes(api, store, auth, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	// Shutdown waits for requests in flight but neither ends streams nor
+	// waits for hijacked WebSocket connections: end them all at its start.
+	srv.RegisterOnShutdown(api.CloseStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving", "addr", ln.Addr().String(), "graphiql", "http://"+displayAddr(ln.Addr())+"/")
@@ -230,7 +242,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
 }
@@ -255,10 +267,12 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 	}
 }
 
-// routes wires the endpoints of the runtime contract.
-func routes(store *storage.Store, broker *graph.Broker, auth *graph.Auth, logger *slog.Logger, reg *prometheus.Registry, api graph.Options) http.Handler {
+// routes wires the endpoints of the runtime contract. /healthz, /readyz
+// and the playground are public; /query authenticates every request in
+// its edge, and /metrics needs an admin token in authenticated mode.
+func routes(api http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", graph.NewHandler(store, broker, auth, logger, graph.NewMetrics(reg), api))
+	mux.Handle("/query", api)
 	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
 		playground.WithGraphiqlEnablePluginExplorer(true)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -274,7 +288,7 @@ func routes(store *storage.Store, broker *graph.Broker, auth *graph.Auth, logger
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", auth.Authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	return mux
 }
 

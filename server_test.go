@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"referrals/graph/transport"
 	"reflect"
 	"regexp"
 	"strings"
@@ -19,27 +20,30 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
-	apiDefaults := graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, MaxBodyBytes: graph.DefaultMaxBodyBytes}
-	open := graph.AuthOptions{MaxConnectionsPerToken: graph.DefaultMaxConnectionsPerToken}
+	apiDefaults := graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth}
+	edgeDefaults := transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: transport.DefaultMaxStreams}
+	open := transport.AuthOptions{}
 	tests := []struct {
 		name string
 		args []string
 		env  map[string]string
 		want config
 	}{
-		{"Defaults", nil, nil, config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, auth: open}},
+		{"Defaults", nil, nil, config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open}},
 		{"Env", nil, map[string]string{"ADDR": ":9000", "MONGODB_URI": "mongodb://db", "MONGODB_DB": "leads", "DATA_DIR": "/d", "EMBEDDED_LISTEN": "127.0.0.1:27017"},
-			config{addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, api: apiDefaults, auth: open}},
+			config{addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, api: apiDefaults, edge: edgeDefaults, auth: open}},
 		{"FlagsOverrideEnv", []string{"--addr", ":7000", "--demo", "5", "--db", "x", "--max-depth", "8"}, map[string]string{"ADDR": ":9000", "DEMO_REFERRALS": "9", "MAX_COMPLEXITY": "500", "MAX_DEPTH": "6"},
-			config{addr: ":7000", database: "x", dataDir: "./data", demo: 5, api: graph.Options{MaxComplexity: 500, MaxDepth: 8, MaxBodyBytes: graph.DefaultMaxBodyBytes}, auth: open}},
+			config{addr: ":7000", database: "x", dataDir: "./data", demo: 5, api: graph.Options{MaxComplexity: 500, MaxDepth: 8}, edge: edgeDefaults, auth: open}},
 		{"AllowedOrigins", []string{"--allowed-origins", " https://a.example, https://b.example:8443 ,"}, nil,
-			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, MaxBodyBytes: graph.DefaultMaxBodyBytes, AllowedOrigins: []string{"https://a.example", "https://b.example:8443"}}, auth: open}},
+			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: transport.DefaultMaxStreams, AllowedOrigins: []string{"https://a.example", "https://b.example:8443"}}, auth: open}},
+		{"StreamsPerToken", nil, map[string]string{"MAX_STREAMS_PER_TOKEN": "3"},
+			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: 3}, auth: open}},
 		{"JWTTurnsIntrospectionOff", []string{"--jwt-secret", "s3cret", "--jwt-issuer", "https://id.example"}, nil,
-			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, MaxBodyBytes: graph.DefaultMaxBodyBytes, NoIntrospection: true}, auth: graph.AuthOptions{Secret: "s3cret", Issuer: "https://id.example", MaxConnectionsPerToken: graph.DefaultMaxConnectionsPerToken}}},
+			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: transport.AuthOptions{Secret: "s3cret", Issuer: "https://id.example"}}},
 		{"IntrospectionOff", []string{"--introspection=false"}, nil,
-			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, MaxBodyBytes: graph.DefaultMaxBodyBytes, NoIntrospection: true}, auth: open}},
+			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: open}},
 		{"DemoFromEnvWithURI", nil, map[string]string{"MONGODB_URI": "mongodb://db", "DEMO_REFERRALS": "30"},
-			config{addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, api: apiDefaults, auth: open}},
+			config{addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, api: apiDefaults, edge: edgeDefaults, auth: open}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,11 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"referrals/graph/transport"
+	"referrals/storage"
 	"strings"
 	"testing"
 )
@@ -23,8 +23,8 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	persisted := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
 	send := func(body map[string]any) gqlResponse { return e.postBody(t, body) }
 	// Clients send no query at all with a hash.
-	if code, _ := send(map[string]any{"extensions": persisted}).code(t); code != codePersistedQueryNotFound {
-		t.Errorf("unknown hash: code %s, want %s", code, codePersistedQueryNotFound)
+	if code, _ := send(map[string]any{"extensions": persisted}).code(t); code != string(storage.CodePersistedQueryNotFound) {
+		t.Errorf("unknown hash: code %s, want %s", code, string(storage.CodePersistedQueryNotFound))
 	}
 	var d struct{ Referrals struct{ TotalCount int } }
 	send(map[string]any{"query": query, "extensions": persisted}).mustData(t, &d)
@@ -47,7 +47,7 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 
 func TestIntrospectionSwitch(t *testing.T) {
 	e := newEnv(t, 0)
-	closed := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{NoIntrospection: true})
+	closed := newHandler(e.store, e.broker, e.auth, Options{NoIntrospection: true}, transport.Options{})
 	ask := func(h http.Handler, query string) gqlResponse {
 		body, _ := json.Marshal(map[string]any{"query": query})
 		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(string(body)))
@@ -62,7 +62,7 @@ func TestIntrospectionSwitch(t *testing.T) {
 		return resp
 	}
 	for _, q := range []string{`{ __schema { queryType { name } } }`, `{ __type(name: "Referral") { name } }`, `{ ...F } fragment F on Query { __schema { types { name } } }`} {
-		if code, _ := ask(closed, q).code(t); code != codeForbidden {
+		if code, _ := ask(closed, q).code(t); code != string(storage.CodeForbidden) {
 			t.Errorf("%s with introspection off: code %s, want FORBIDDEN", q, code)
 		}
 		ask(e.handler, q).mustData(t, &map[string]any{})

@@ -6,11 +6,10 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"referrals/graph/transport"
 	"slices"
 	"strings"
 	"testing"
@@ -42,16 +41,16 @@ func hs(t *testing.T, c jwt.MapClaims) string {
 }
 
 // securedHandler serves e's store with HS256 tokens required.
-func securedHandler(t *testing.T, e *env, o AuthOptions) http.Handler {
+func securedHandler(t *testing.T, e *env, o transport.AuthOptions, edge transport.Options) http.Handler {
 	t.Helper()
 	if o.Secret == "" && o.JWKSURL == "" {
 		o.Secret = testSecret
 	}
-	auth, err := NewAuth(t.Context(), o)
+	auth, err := transport.NewAuth(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewHandler(e.store, e.broker, auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{})
+	return newHandler(e.store, e.broker, auth, Options{}, edge)
 }
 
 func postAs(t *testing.T, h http.Handler, bearer, query string) gqlResponse {
@@ -73,7 +72,7 @@ func postAs(t *testing.T, h http.Handler, bearer, query string) gqlResponse {
 
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t, 40)
-	h := securedHandler(t, e, AuthOptions{Issuer: "https://id.example", Audience: "referrals-api"})
+	h := securedHandler(t, e, transport.AuthOptions{Issuer: "https://id.example", Audience: "referrals-api"}, transport.Options{})
 	good := jwt.MapClaims{"sub": "u1", "role": "admin", "iss": "https://id.example", "aud": "referrals-api", "exp": inAnHour()}
 	with := func(changes jwt.MapClaims) jwt.MapClaims {
 		c := jwt.MapClaims{}
@@ -153,7 +152,7 @@ func TestJWKS(t *testing.T) {
 	}}})
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
 	defer provider.Close()
-	h := securedHandler(t, e, AuthOptions{JWKSURL: provider.URL})
+	h := securedHandler(t, e, transport.AuthOptions{JWKSURL: provider.URL}, transport.Options{})
 	var d struct{ Referrals struct{ TotalCount int } }
 	postAs(t, h, token(t, key, jwt.SigningMethodRS256, jwt.MapClaims{"sub": "u", "role": "admin", "exp": inAnHour()}), `{ referrals { totalCount } }`).mustData(t, &d)
 	if d.Referrals.TotalCount != 3 {
@@ -170,7 +169,7 @@ func TestJWKS(t *testing.T) {
 // only its organization's changes, redacted until it accepts.
 func TestWebSocketAuthentication(t *testing.T) {
 	e := newEnv(t, 0)
-	srv := httptest.NewServer(securedHandler(t, e, AuthOptions{MaxConnectionsPerToken: 2}))
+	srv := httptest.NewServer(securedHandler(t, e, transport.AuthOptions{}, transport.Options{MaxStreams: 2}))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -203,7 +202,7 @@ func TestWebSocketAuthentication(t *testing.T) {
 		"query": "subscription { referralChanged { type referralId referral { customerProfile { name address { city } } } } }"}})
 	_ = c1.Write(ctx, websocket.MessageText, sub)
 	waitForSubscribers(t, e, 1)
-	admin := storage.WithCaller(ctx, devCaller)
+	admin := storage.WithCaller(ctx, transport.DevCaller)
 	in := storage.ReferralInput{ReferralSource: storage.SourceP2P, CustomerProfile: &storage.CustomerProfileInput{
 		Name: ptr("Hidden Ltd"), Address: &storage.Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}}}
 	hidden, err := e.store.CreateReferral(admin, in) // org-x takes no part: not for the partner
@@ -256,7 +255,7 @@ func TestWebSocketAuthentication(t *testing.T) {
 // organizations' users are null.
 func TestPartnerViewOverHTTP(t *testing.T) {
 	e := newEnv(t, demoSize)
-	h := securedHandler(t, e, AuthOptions{})
+	h := securedHandler(t, e, transport.AuthOptions{}, transport.Options{})
 	org := e.referrals[0].Participation[0].OrganizationID
 	bearer := hs(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": org, "exp": inAnHour()})
 	var accepted, pending, invisible string

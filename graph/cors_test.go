@@ -2,10 +2,9 @@ package graph
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"referrals/graph/transport"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ import (
 
 func TestAllowedOrigins(t *testing.T) {
 	e := newEnv(t, 0)
-	h := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{AllowedOrigins: []string{"https://app.example"}})
+	h := newHandler(e.store, e.broker, e.auth, Options{}, transport.Options{AllowedOrigins: []string{"https://app.example"}})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"referrals/graph/transport"
 	"runtime"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ func benchFanout(b *testing.B, n int) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r, err := e.store.CreateReferral(storage.WithCaller(ctx, devCaller), storage.ReferralInput{
+	r, err := e.store.CreateReferral(storage.WithCaller(ctx, transport.DevCaller), storage.ReferralInput{
 		ReferralSource: storage.SourceP2P,
 		CustomerProfile: &storage.CustomerProfileInput{Name: ptr("Fan Out Ltd"),
 			Address: &storage.Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}},
@@ -91,7 +92,7 @@ func benchFanout(b *testing.B, n int) {
 	version := r.Version
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := e.store.UpdateReferral(storage.WithCaller(ctx, devCaller), r.ID, version, storage.ReferralPatch{Details: &storage.DetailsInput{Notes: ptr("n")}}); err != nil {
+		if _, err := e.store.UpdateReferral(storage.WithCaller(ctx, transport.DevCaller), r.ID, version, storage.ReferralPatch{Details: &storage.DetailsInput{Notes: ptr("n")}}); err != nil {
 			b.Fatal(err)
 		}
 		written := time.Now()

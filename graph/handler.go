@@ -1,28 +1,20 @@
 package graph
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"runtime/debug"
-	"time"
-
-	coderws "github.com/coder/websocket"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"referrals/graph/transport"
 	"referrals/storage"
 )
 
@@ -30,150 +22,54 @@ import (
 // clients send few distinct documents, so this covers them all.
 const queryCacheSize = 1000
 
-// keepAlive is how often WebSocket and SSE connections are pinged, so
-// proxies do not close quiet subscriptions.
-const keepAlive = 10 * time.Second
-
-// Error codes set outside storage: operations over a limit, and the
-// automatic persisted query protocol's own code, which clients (Apollo,
-// urql) wait for before they send the full document.
-const (
-	codeComplexityLimit        = "COMPLEXITY_LIMIT"
-	codeForbidden              = "FORBIDDEN"
-	codePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
-	apqCacheSize               = 1000
-)
-
-// Options configure the API: what one request may ask of the server, and
-// which operations and browser origins it accepts.
+// Options configure the GraphQL layer: what one operation may ask of the
+// server, and which operations it accepts.
 type Options struct {
-	MaxComplexity int   // see complexityCosts; DefaultMaxComplexity when 0
-	MaxDepth      int   // DefaultMaxDepth when 0
-	MaxBodyBytes  int64 // DefaultMaxBodyBytes when 0
+	MaxComplexity int // see complexityCosts; DefaultMaxComplexity when 0
+	MaxDepth      int // DefaultMaxDepth when 0
 	// NoIntrospection refuses __schema and __type with FORBIDDEN.
 	NoIntrospection bool
 	// Registered operations, sent by hash or in full; with PersistedOnly
 	// nothing else runs.
 	Manifest      Manifest
 	PersistedOnly bool
-	// AllowedOrigins lists the browser origins ("https://app.example.com",
-	// or "*") that may call the API and open WebSockets besides its own.
-	AllowedOrigins []string
 }
 
-// NewHandler returns the GraphQL endpoint: plain HTTP, Server-Sent Events
-// and WebSocket (graphql-transport-ws and the legacy graphql-ws protocol)
-// on one path, with per-response loaders, a query cache, operation limits,
-// request ids, and errors presented with the codes of the API.
-func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.Logger, metrics *Metrics, opts Options) http.Handler {
+// NewExecutor returns the GraphQL executor of the API: resolvers over
+// store and broker, per-response loaders, a query cache, operation limits,
+// persisted operations, and errors presented with the codes of the API.
+// The HTTP edge (package transport) serves it.
+func NewExecutor(store *storage.Store, broker *Broker, logger *slog.Logger, metrics *Metrics, opts Options) *executor.Executor {
 	if opts.MaxComplexity == 0 {
 		opts.MaxComplexity = DefaultMaxComplexity
 	}
 	if opts.MaxDepth == 0 {
 		opts.MaxDepth = DefaultMaxDepth
 	}
-	if opts.MaxBodyBytes == 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
-	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
-	srv.AddTransport(transport.Websocket{
-		KeepAlivePingInterval: keepAlive,
-		InitFunc:              auth.initFunc,
-		CloseFunc:             auth.closeFunc,
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
-			OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
-		}},
-	})
-	srv.AddTransport(HTTPTransport{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
-	srv.Use(extension.Introspection{})
+	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
+	exec.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	exec.Use(extension.Introspection{})
 	if opts.NoIntrospection {
-		srv.Use(introspectionGate{})
+		exec.Use(introspectionGate{})
 	}
 	if opts.Manifest != nil || opts.PersistedOnly {
-		srv.Use(registeredOperations{manifest: opts.Manifest, only: opts.PersistedOnly})
+		exec.Use(registeredOperations{manifest: opts.Manifest, only: opts.PersistedOnly})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheSize)})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(depthLimit{max: opts.MaxDepth})
+	exec.Use(automaticPersistedQueries())
+	exec.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	exec.Use(depthLimit{max: opts.MaxDepth})
 	if metrics != nil {
-		srv.Use(metrics)
+		exec.Use(metrics)
 	}
 	// Loaders live per response: once for a query or mutation, once per
 	// event of a subscription, whose connection may live for hours and must
 	// not serve what it cached at the start.
-	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	exec.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(WithLoaders(ctx, NewLoaders(store)))
 	})
-	srv.SetErrorPresenter(presentError(logger))
-	srv.SetRecoverFunc(recoverPanic(logger))
-	return withRequestID(logger, withCORS(opts.AllowedOrigins, limitRequest(opts.MaxBodyBytes, auth.middleware(srv))))
-}
-
-type requestIDKey struct{}
-
-// RequestID returns the id of the HTTP request running in ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-// withRequestID gives each request an id, taken from a sane X-Request-Id
-// header (set by a proxy) or made up, echoes it in the response, and logs
-// the request with it when it ends.
-func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !saneRequestID(id) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set("X-Request-Id", id)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
-			slog.String("method", r.Method), slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
-	})
-}
-
-// statusRecorder remembers the status written. Unwrap lets
-// http.ResponseController reach the connection for flushing (SSE) and
-// hijacking (WebSocket).
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(status int) {
-	r.status = status
-	r.ResponseWriter.WriteHeader(status)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// Flush passes flushes on for streaming transports that assert http.Flusher.
-func (r *statusRecorder) Flush() { _ = http.NewResponseController(r.ResponseWriter).Flush() }
-
-// Hijack hands the connection over for transports that assert http.Hijacker.
-func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(r.ResponseWriter).Hijack()
-}
-
-func saneRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if c < '!' || c > '~' {
-			return false
-		}
-	}
-	return true
+	exec.SetErrorPresenter(presentError(logger))
+	exec.SetRecoverFunc(recoverPanic(logger))
+	return exec
 }
 
 // presentError gives every error one of the API's codes. Errors whose cause
@@ -191,9 +87,8 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			setCode(gqlErr, known.Code)
 		case gqlErr.Extensions["code"] == "COMPLEXITY_LIMIT_EXCEEDED":
-			gqlErr.Extensions["code"] = codeComplexityLimit
-		case gqlErr.Extensions["code"] == codeComplexityLimit || gqlErr.Extensions["code"] == codeForbidden ||
-			gqlErr.Extensions["code"] == codePersistedQueryNotFound:
+			gqlErr.Extensions["code"] = string(storage.CodeComplexityLimit)
+		case isAPICode(gqlErr.Extensions["code"]):
 			// set by our extensions, or required by a client protocol
 		case gqlErr.Extensions["code"] != nil:
 			// gqlgen's own parse, validation and variable errors: the
@@ -203,7 +98,7 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			setCode(gqlErr, storage.CodeBadUserInput)
 		default:
-			id := RequestID(ctx)
+			id := transport.RequestID(ctx)
 			logger.ErrorContext(ctx, "internal error", "request_id", id, "path", gqlErr.Path.String(), "error", err)
 			gqlErr.Message = fmt.Sprintf("internal error (request id %s)", id)
 			gqlErr.Extensions = nil
@@ -228,6 +123,25 @@ func argumentPath(ctx context.Context, p ast.Path) string {
 	return p[n:].String()
 }
 
+// isAPICode reports whether an error code set before the presenter (by
+// our extensions, or the persisted query protocol) is one of the API's.
+func isAPICode(code any) bool {
+	switch storage.ErrorCode(fmt.Sprint(code)) {
+	case storage.CodeComplexityLimit, storage.CodeForbidden, storage.CodePersistedQueryNotFound,
+		storage.CodeUnauthenticated, storage.CodeBadUserInput:
+		return true
+	}
+	return false
+}
+
+// codedError is an error of the API's code set, for extensions that refuse
+// an operation before it runs.
+func codedError(code storage.ErrorCode, format string, args ...any) *gqlerror.Error {
+	err := gqlerror.Errorf(format, args...)
+	setCode(err, code)
+	return err
+}
+
 func setCode(e *gqlerror.Error, code storage.ErrorCode) {
 	if e.Extensions == nil {
 		e.Extensions = map[string]any{}
@@ -239,7 +153,7 @@ func setCode(e *gqlerror.Error, code storage.ErrorCode) {
 // with its stack; the process keeps serving.
 func recoverPanic(logger *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
-		logger.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
+		logger.ErrorContext(ctx, "panic in resolver", "request_id", transport.RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
 		return errors.New("panic in resolver") // presented as internal
 	}
 }

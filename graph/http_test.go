@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"referrals/graph/transport"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestGraphQLOverHTTP(t *testing.T) {
 		{"ErrContentType", post(`{ tags { id } }`, "text/plain", ""), 415, "application/json", false},
 		{"ErrCharset", post(`{"query":"{ tags { id } }"}`, "application/json; charset=utf-16", ""), 415, "application/json", false},
 		{"ErrAccept", post(`{"query":"{ tags { id } }"}`, "application/json", "text/html"), 406, "application/json", false},
-		{"ErrBodyTooLarge", post(`{"query":"{ tags { id } }","variables":{"pad":"`+strings.Repeat("x", DefaultMaxBodyBytes)+`"}}`, "application/json", ""), 413, "application/json", false},
+		{"ErrBodyTooLarge", post(`{"query":"{ tags { id } }","variables":{"pad":"`+strings.Repeat("x", transport.DefaultMaxBodyBytes)+`"}}`, "application/json", ""), 413, "application/json", false},
 		{"ErrGetVariables", get(url.Values{"query": {"{ tags { id } }"}, "variables": {"nope"}}, ""), 400, "application/json", false},
 	}
 	for _, tt := range tests {

@@ -2,9 +2,6 @@ package graph
 
 import (
 	"context"
-	"net/http"
-	"strings"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -20,32 +17,7 @@ import (
 const (
 	DefaultMaxComplexity = 20_000
 	DefaultMaxDepth      = 12
-	// DefaultMaxBodyBytes bounds a request body; real documents with their
-	// variables are a few kilobytes.
-	DefaultMaxBodyBytes = 1 << 20
 )
-
-// Deadlines of a plain (non-streaming) request: a client that sends or
-// reads its request slowly cannot hold a connection for long. WebSocket
-// and SSE streams live on keep-alives instead.
-const (
-	requestReadTimeout  = 30 * time.Second
-	requestWriteTimeout = 60 * time.Second
-)
-
-// limitRequest caps the body of every request and sets the read and write
-// deadlines of plain requests.
-func limitRequest(maxBody int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if r.Header.Get("Upgrade") == "" && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-			rc := http.NewResponseController(w)
-			_ = rc.SetReadDeadline(time.Now().Add(requestReadTimeout))
-			_ = rc.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 // Estimated list sizes for lists that are not paged, so their cost scales.
 const (
@@ -108,9 +80,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, opCtx *graphql.Ope
 		return nil
 	}
 	if depth := selectionDepth(op.SelectionSet, 0); depth > d.max {
-		err := gqlerror.Errorf("operation is nested %d fields deep, which exceeds the limit of %d", depth, d.max)
-		err.Extensions = map[string]any{"code": codeComplexityLimit}
-		return err
+		return codedError(storage.CodeComplexityLimit, "operation is nested %d fields deep, which exceeds the limit of %d", depth, d.max)
 	}
 	return nil
 }
@@ -152,9 +122,7 @@ func (introspectionGate) Validate(graphql.ExecutableSchema) error { return nil }
 func (introspectionGate) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
 	op := opCtx.Doc.Operations.ForName(opCtx.OperationName)
 	if op != nil && selectsIntrospection(op.SelectionSet) {
-		err := gqlerror.Errorf("introspection is disabled on this server; start it with --introspection to enable it")
-		err.Extensions = map[string]any{"code": codeForbidden}
-		return err
+		return codedError(storage.CodeForbidden, "introspection is disabled on this server; start it with --introspection to enable it")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"referrals/storage"
 	"strings"
 	"testing"
 
@@ -47,7 +48,7 @@ func TestOperationLimits(t *testing.T) {
 			commands.take(e.db)
 			resp := e.post(t, tt.query, nil)
 			code, msg := resp.code(t)
-			if code != codeComplexityLimit || !strings.Contains(msg, tt.mention) {
+			if code != string(storage.CodeComplexityLimit) || !strings.Contains(msg, tt.mention) {
 				t.Errorf("got %s %q, want COMPLEXITY_LIMIT mentioning %q", code, msg, tt.mention)
 			}
 			if sent := commands.take(e.db); len(sent) > 0 {

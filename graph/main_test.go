@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"referrals/graph/transport"
 	"runtime"
 	"strings"
 	"sync"
@@ -104,7 +105,7 @@ type env struct {
 	db        string
 	store     *storage.Store
 	broker    *Broker
-	auth      *Auth // open: every caller is an admin
+	auth      *transport.Auth // open: every caller is an admin
 	handler   http.Handler
 	referrals []storage.Referral
 	parts     []storage.Participant
@@ -133,11 +134,11 @@ func newEnv(t testing.TB, n int) *env {
 		_ = broker.Run(ctx)
 	}()
 	t.Cleanup(func() { stop(); <-done })
-	auth, err := NewAuth(ctx, AuthOptions{})
+	auth, err := transport.NewAuth(ctx, transport.AuthOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, store: store, broker: broker, auth: auth, handler: NewHandler(store, broker, auth, logger, nil, Options{}), referrals: refs, parts: parts}
+	e := &env{db: db, store: store, broker: broker, auth: auth, handler: newHandler(store, broker, auth, Options{}, transport.Options{}), referrals: refs, parts: parts}
 	commands.take(db)
 	return e
 }
@@ -236,4 +237,10 @@ func apiGoroutines() int {
 		}
 	}
 	return n
+}
+
+// newHandler serves store through the whole stack the server runs: the
+// GraphQL executor behind the HTTP edge.
+func newHandler(store *storage.Store, broker *Broker, auth *transport.Auth, opts Options, edge transport.Options) http.Handler {
+	return transport.New(NewExecutor(store, broker, slog.New(slog.DiscardHandler), nil, opts), auth, edge)
 }

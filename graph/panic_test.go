@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"referrals/graph/transport"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ import (
 func TestPanicBecomesInternalError(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	ctx := context.WithValue(context.Background(), requestIDKey{}, "req-7")
+	ctx := transport.WithRequestID(context.Background(), "req-7")
 	err := recoverPanic(logger)(ctx, "boom")
 	got := presentError(logger)(ctx, err)
 	if got.Extensions["code"] != "INTERNAL" || got.Message != "internal error (request id req-7)" {

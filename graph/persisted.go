@@ -9,7 +9,11 @@ import (
 	"os"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"referrals/storage"
 )
 
 // Manifest is the set of registered operations: documents by the hex
@@ -75,10 +79,53 @@ func (r registeredOperations) MutateOperationParameters(_ context.Context, p *gr
 	}
 	if r.only {
 		if _, ok := r.manifest[hashOf(p.Query)]; !ok || p.Query == "" {
-			err := gqlerror.Errorf("this server runs registered operations only; this one is not registered")
-			err.Extensions = map[string]any{"code": codeForbidden}
-			return err
+			return codedError(storage.CodeForbidden, "this server runs registered operations only; this one is not registered")
 		}
 	}
 	return nil
+}
+
+// apqCacheSize is how many automatic persisted queries are kept per scope.
+const apqCacheSize = 1000
+
+// automaticPersistedQueries is gqlgen's automatic persisted query
+// extension with two changes: its cache is scoped per organization (all
+// admins share one scope), so a hash-only request cannot tell a partner
+// whether another organization ran a document; and its refusals carry the
+// API's codes (a hash that does not match its document, or a malformed
+// extension, is the client's mistake: BAD_USER_INPUT).
+func automaticPersistedQueries() graphql.HandlerExtension {
+	return apq{extension.AutomaticPersistedQuery{Cache: scopedCache{lru.New[string](apqCacheSize)}}}
+}
+
+type apq struct {
+	extension.AutomaticPersistedQuery
+}
+
+// MutateOperationParameters runs gqlgen's protocol and codes its errors.
+func (a apq) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	err := a.AutomaticPersistedQuery.MutateOperationParameters(ctx, p)
+	if err != nil && err.Extensions["code"] == nil {
+		setCode(err, storage.CodeBadUserInput)
+		err.Message = "extensions.persistedQuery: " + err.Message
+	}
+	return err
+}
+
+// scopedCache keys the persisted queries by the caller's scope.
+type scopedCache struct{ graphql.Cache[string] }
+
+func (c scopedCache) Get(ctx context.Context, hash string) (string, bool) {
+	return c.Cache.Get(ctx, apqScope(ctx)+hash)
+}
+
+func (c scopedCache) Add(ctx context.Context, hash, query string) {
+	c.Cache.Add(ctx, apqScope(ctx)+hash, query)
+}
+
+func apqScope(ctx context.Context) string {
+	if caller := storage.CallerFrom(ctx); !caller.IsAdmin() {
+		return "org:" + caller.OrganizationID + ":"
+	}
+	return "admin:"
 }

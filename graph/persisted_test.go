@@ -1,10 +1,10 @@
 package graph
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"referrals/graph/transport"
+	"referrals/storage"
 	"testing"
 )
 
@@ -19,7 +19,7 @@ func TestPersistedOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(e.store, e.broker, e.auth, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Options{Manifest: manifest, PersistedOnly: true})
+	h := newHandler(e.store, e.broker, e.auth, Options{Manifest: manifest, PersistedOnly: true}, transport.Options{})
 	secured := &env{handler: h}
 	send := func(body map[string]any) gqlResponse { return secured.postBody(t, body) }
 	byHash := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hashOf(registered)}}
@@ -35,7 +35,7 @@ func TestPersistedOnly(t *testing.T) {
 		"ErrRegisteringByAPQ": {"query": "{ tags { id } }", "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hashOf("{ tags { id } }")}}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if code, _ := send(body).code(t); code != codeForbidden {
+			if code, _ := send(body).code(t); code != string(storage.CodeForbidden) {
 				t.Errorf("code %s, want FORBIDDEN", code)
 			}
 		})

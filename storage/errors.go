@@ -5,18 +5,35 @@ import (
 	"fmt"
 )
 
-// ErrorCode classifies a failure for the API edge. The values are the
-// `extensions.code` values of the GraphQL API, so the edge copies them as-is.
+// ErrorCode classifies a failure. The values are the `extensions.code`
+// values of the GraphQL API: this is the one set of codes the API returns,
+// documented in the README. The GraphQL error presenter copies them as-is,
+// and the HTTP edge maps each to the status of a response that never
+// reached GraphQL.
 type ErrorCode string
 
 // The error codes a caller can act on. Anything that is not an *Error is
 // internal.
 const (
+	// CodeBadUserInput: the request is malformed or an argument is invalid.
 	CodeBadUserInput ErrorCode = "BAD_USER_INPUT"
-	CodeNotFound     ErrorCode = "NOT_FOUND"
-	CodeConflict     ErrorCode = "CONFLICT"
-	CodeForbidden    ErrorCode = "FORBIDDEN"
-	CodeInternal     ErrorCode = "INTERNAL"
+	// CodeNotFound: the record to change does not exist (reads give null).
+	CodeNotFound ErrorCode = "NOT_FOUND"
+	// CodeConflict: someone changed the record meanwhile (expectedVersion).
+	CodeConflict ErrorCode = "CONFLICT"
+	// CodeUnauthenticated: no valid bearer token, or it expired.
+	CodeUnauthenticated ErrorCode = "UNAUTHENTICATED"
+	// CodeForbidden: the caller may not do this.
+	CodeForbidden ErrorCode = "FORBIDDEN"
+	// CodeComplexityLimit: the operation is over a cost, depth or size limit.
+	CodeComplexityLimit ErrorCode = "COMPLEXITY_LIMIT"
+	// CodePersistedQueryNotFound: the automatic persisted query protocol's
+	// own code; clients then send the full document.
+	CodePersistedQueryNotFound ErrorCode = "PERSISTED_QUERY_NOT_FOUND"
+	// CodeStreamLimit: the identity holds as many open streams as allowed.
+	CodeStreamLimit ErrorCode = "STREAM_LIMIT"
+	// CodeInternal: anything else; the cause is logged with the request id.
+	CodeInternal ErrorCode = "INTERNAL"
 )
 
 // Error is a failure whose cause is known and whose message is safe to show

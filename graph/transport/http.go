@@ -1,10 +1,8 @@
-package graph
+package transport
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -17,13 +15,7 @@ import (
 	"referrals/storage"
 )
 
-// Media types of the GraphQL-over-HTTP specification.
-const (
-	mediaGraphQLResponse = "application/graphql-response+json"
-	mediaJSON            = "application/json"
-)
-
-// HTTPTransport serves GraphQL over plain HTTP (GET for queries, POST with
+// plainHTTP serves GraphQL over plain HTTP (GET for queries, POST with
 // a JSON body) following the GraphQL-over-HTTP specification, its SHOULDs
 // included: the response media type follows Accept (application/json when
 // the client accepts anything or says nothing, as the specification asks
@@ -31,18 +23,12 @@ const (
 // application/graphql-response+json a request that cannot execute answers
 // 4xx without a `data` entry, and application/json keeps 200 for every
 // well-formed request.
-type HTTPTransport struct{}
-
-var _ graphql.Transport = HTTPTransport{}
-
-// Supports takes every GET and POST that is not a WebSocket upgrade;
-// transports added before this one (SSE) have already claimed theirs.
-func (HTTPTransport) Supports(r *http.Request) bool {
-	return r.Header.Get("Upgrade") == "" && (r.Method == http.MethodGet || r.Method == http.MethodPost)
-}
+// The edge hands it every request that is neither a WebSocket handshake
+// nor an SSE request.
+type plainHTTP struct{}
 
 // Do runs one request.
-func (HTTPTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (plainHTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	ctx := r.Context()
 	media, ok := responseMedia(r.Header.Get("Accept"))
 	if !ok {
@@ -133,12 +119,9 @@ func readParams(r *http.Request) (*graphql.RawParams, int, string) {
 			return nil, http.StatusUnsupportedMediaType, "the request body must be encoded as utf-8"
 		}
 		body, err := io.ReadAll(r.Body)
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body exceeds the limit of %d bytes", tooLarge.Limit)
-		}
 		if err != nil {
-			return nil, http.StatusBadRequest, "the request body could not be read"
+			status, msg := bodyError(err)
+			return nil, status, msg
 		}
 		if !isJSONObject(body) {
 			return nil, http.StatusBadRequest, "the request body must be a JSON object with a \"query\" string"
@@ -198,13 +181,6 @@ func isJSONObject(b []byte) bool {
 func writeRequestError(w http.ResponseWriter, exec graphql.GraphExecutor, r *http.Request, status int, msg string) {
 	err := &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(storage.CodeBadUserInput)}}
 	writeResponse(w, status, exec.DispatchError(r.Context(), gqlerror.List{err}), false)
-}
-
-// requestErrorBody is a response without `data`, for requests that did not
-// execute.
-type requestErrorBody struct {
-	Errors     gqlerror.List  `json:"errors"`
-	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
 func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response, executed bool) {

@@ -1,0 +1,88 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
+)
+
+// streamSlots caps the streams each identity holds open at once, across
+// every streaming transport: WebSocket connections and SSE requests draw
+// on the same slots, so one token cannot open hundreds of either.
+type streamSlots struct {
+	max int // 0: no cap
+
+	mu   sync.Mutex
+	held map[string]int // by token subject
+}
+
+func newStreamSlots(max int) *streamSlots {
+	return &streamSlots{max: max, held: map[string]int{}}
+}
+
+// acquire takes a slot for subject, or fails when it holds max already.
+// The returned release gives the slot back; calling it again does nothing.
+func (s *streamSlots) acquire(subject string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.max > 0 && s.held[subject] >= s.max {
+		return nil, fmt.Errorf("this identity already holds %d open streams (WebSocket connections and SSE requests), the most allowed; close one first", s.max)
+	}
+	s.held[subject]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.held[subject]--; s.held[subject] <= 0 {
+				delete(s.held, subject)
+			}
+		})
+	}, nil
+}
+
+// Close codes of the graphql-transport-ws protocol for a connection_init
+// that is refused: no valid token, or no stream slot left for it.
+const (
+	closeUnauthorized = 4401
+	closeForbidden    = 4403
+)
+
+// wsInit reads the token of a WebSocket connection from its
+// connection_init payload ("Authorization" or "authorization", with or
+// without "Bearer ") and holds one of the identity's stream slots until
+// the connection closes. A refusal closes the connection with the
+// protocol's 4401 (no valid token) or 4403 (no slot left) and a reason.
+func (e *edge) wsInit(ctx context.Context, payload gqltransport.InitPayload) (context.Context, *gqltransport.InitPayload, error) {
+	tok, err := e.auth.verify(payload.Authorization())
+	if err != nil {
+		ctx = gqltransport.WithWebsocketCloseCode(ctx, closeUnauthorized)
+		return gqltransport.AppendCloseReason(ctx, truncate("unauthorized: "+err.Error(), 120)), nil, err
+	}
+	release, err := e.streams.acquire(tok.Subject)
+	if err != nil {
+		ctx = gqltransport.WithWebsocketCloseCode(ctx, closeForbidden)
+		return gqltransport.AppendCloseReason(ctx, "forbidden: too many open streams"), nil, err
+	}
+	return context.WithValue(withToken(ctx, tok), releaseKey{}, release), nil, nil
+}
+
+type releaseKey struct{}
+
+// wsClose gives a connection's slot back. It gets the context wsInit
+// returned, so a connection refused at init gives nothing back.
+func (e *edge) wsClose(ctx context.Context, _ int) {
+	if release, ok := ctx.Value(releaseKey{}).(func()); ok {
+		release()
+	}
+}
+
+// truncate keeps a WebSocket close reason within the protocol's 123 bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,225 @@
+// Package transport is the HTTP edge of the GraphQL API: GraphQL over
+// plain HTTP (GET and POST), Server-Sent Events and WebSocket on one path,
+// bearer tokens and JWKS, the per-identity stream cap, CORS, body limits
+// and deadlines, request ids, and the one function that writes responses
+// for requests that never reach GraphQL.
+//
+// It imports gqlgen's transports and executor and the storage package's
+// Caller and error codes, never the GraphQL layer (graph) or the driver: it
+// serves whatever executor it is handed, so its tests need no store.
+package transport
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	coderws "github.com/coder/websocket"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/executor"
+	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"referrals/storage"
+)
+
+// keepAlive is how often WebSocket and SSE connections are pinged, so
+// proxies do not close quiet subscriptions.
+const keepAlive = 10 * time.Second
+
+// Defaults of Options.
+const (
+	// DefaultMaxBodyBytes bounds a request body; real documents with their
+	// variables are a few kilobytes.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxStreams is how many streams (WebSocket connections and SSE
+	// requests together) one identity may hold open at once.
+	DefaultMaxStreams = 10
+)
+
+// Deadlines of reading a request and of answering a plain one: a client
+// that sends or reads slowly cannot hold a connection for long. Streams
+// (WebSocket, SSE) are read within the same deadline and then live on
+// keep-alives.
+const (
+	requestReadTimeout  = 30 * time.Second
+	requestWriteTimeout = 60 * time.Second
+)
+
+// Options configure the HTTP edge.
+type Options struct {
+	MaxBodyBytes int64 // DefaultMaxBodyBytes when 0
+	// MaxStreams caps the streams one identity (token subject) holds open:
+	// WebSocket connections and SSE requests count alike. DefaultMaxStreams
+	// when 0. Open development mode has one identity and no cap.
+	MaxStreams int
+	// AllowedOrigins lists the browser origins ("https://app.example.com",
+	// or "*") that may call the API and open WebSockets besides its own.
+	AllowedOrigins []string
+	Logger         *slog.Logger
+}
+
+// New returns the GraphQL endpoint over exec. Authentication is decided
+// once per request, before any transport sees it: a WebSocket handshake is
+// handed to the WebSocket transport alone, which authenticates at
+// connection_init; every other request needs a valid bearer token (in
+// authenticated mode) and is served by the SSE or plain HTTP transport.
+// New registers on exec the extension that ends operations when their
+// token expires.
+func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxStreams == 0 {
+		opts.MaxStreams = DefaultMaxStreams
+	}
+	if auth.Open() {
+		opts.MaxStreams = 0 // one identity, everyone's: no cap
+	}
+	exec.Use(tokenLifetime{})
+	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
+	closing, closeStreams := context.WithCancel(context.Background())
+	e := &edge{
+		streams: newStreamSlots(opts.MaxStreams),
+		closing: closing,
+		exec:    exec,
+		auth:    auth,
+		logger:  opts.Logger,
+		sse:     gqltransport.SSE{KeepAlivePingInterval: keepAlive},
+	}
+	e.ws = gqltransport.Websocket{
+		KeepAlivePingInterval: keepAlive,
+		InitFunc:              e.wsInit,
+		CloseFunc:             e.wsClose,
+		Implementation: gqltransport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+			OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
+		}},
+	}
+	return &Handler{
+		Handler:      withRequestID(opts.Logger, withCORS(opts.AllowedOrigins, limitBody(opts.MaxBodyBytes, e))),
+		closeStreams: closeStreams,
+	}
+}
+
+// Handler is the GraphQL endpoint.
+type Handler struct {
+	http.Handler
+	closeStreams context.CancelFunc
+}
+
+// CloseStreams ends every open stream (SSE requests and WebSocket
+// connections, whose handlers http.Server.Shutdown does not wait for or
+// end) and every stream started afterwards. A server shutting down calls
+// it (http.Server.RegisterOnShutdown) so that it can exit promptly.
+func (h *Handler) CloseStreams() { h.closeStreams() }
+
+// edge dispatches a request to its transport.
+type edge struct {
+	streams *streamSlots
+	closing context.Context // ended by CloseStreams
+	exec    *executor.Executor
+	auth    *Auth
+	logger  *slog.Logger
+	sse     gqltransport.SSE
+	ws      gqltransport.Websocket
+	plain   plainHTTP
+}
+
+func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer e.recoverPanic(w, r)
+	r = r.WithContext(graphql.StartOperationTrace(r.Context()))
+	if isWebSocketHandshake(r) {
+		r, end := e.stream(r)
+		defer end()
+		e.ws.Do(w, r, e.exec)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeErrorStatus(w, http.StatusMethodNotAllowed, storage.CodeBadUserInput, "send GraphQL requests with GET or POST")
+		return
+	}
+	// Everything else is read within the read deadline, whatever its
+	// response will be, and authenticated before any of it runs.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(requestReadTimeout))
+	caller, err := e.auth.authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="referrals"`)
+		writeError(w, storage.CodeUnauthenticated, err.Error())
+		return
+	}
+	r = r.WithContext(withToken(r.Context(), caller))
+	if e.sse.Supports(r) {
+		e.serveSSE(w, r, rc, caller)
+		return
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
+	e.plain.Do(w, r, e.exec)
+}
+
+// serveSSE reads the whole body within the read deadline, takes one of the
+// identity's stream slots, and streams with no deadline but keep-alives.
+func (e *edge) serveSSE(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, caller token) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	release, err := e.streams.acquire(caller.Subject)
+	if err != nil {
+		writeError(w, storage.CodeStreamLimit, err.Error())
+		return
+	}
+	defer release()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r, end := e.stream(r)
+	defer end()
+	e.sse.Do(w, r, e.exec)
+}
+
+// stream gives a streaming request a context that CloseStreams ends too.
+func (e *edge) stream(r *http.Request) (*http.Request, func()) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(e.closing, cancel)
+	return r.WithContext(ctx), func() { stop(); cancel() }
+}
+
+// recoverPanic answers INTERNAL for a panic outside a resolver (resolver
+// panics are the executor's), logged with its stack.
+func (e *edge) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	if p := recover(); p != nil {
+		e.logger.ErrorContext(r.Context(), "panic in the HTTP edge", "request_id", RequestID(r.Context()), "panic", p, "stack", string(debug.Stack()))
+		writeError(w, storage.CodeInternal, "internal error (request id "+RequestID(r.Context())+")")
+	}
+}
+
+// isWebSocketHandshake reports whether r asks to become a WebSocket (RFC
+// 6455 section 4.1): a GET with "Upgrade: websocket" and "Connection:
+// Upgrade". Any other request, whatever its Upgrade header says, is served
+// as plain HTTP or SSE, and authenticated as such.
+func isWebSocketHandshake(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
