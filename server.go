@@ -57,18 +57,24 @@ type config struct {
 	manifestPath   string
 }
 
-func main() {
+func main() { os.Exit(serve(nil)) }
+
+// serve runs the server with the process's arguments and environment
+// until SIGINT or SIGTERM, and returns the exit status. serving, when not
+// nil, is told the address the API listens on.
+func serve(serving func(net.Addr)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	err := run(ctx, os.Args[1:], os.Getenv, logger)
+	err := run(ctx, os.Args[1:], os.Getenv, logger, serving)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		// the usage has been printed
 	case err != nil:
 		logger.Error("server stopped", "error", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // envNames maps each flag to the environment variable that sets it when
@@ -151,8 +157,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// run serves until ctx is cancelled, then shuts down gracefully.
-func run(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) error {
+// run serves until ctx is cancelled, then shuts down gracefully. Once it
+// listens, it tells serving (when not nil) the API's address.
+func run(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger, serving func(net.Addr)) error {
 	cfg, err := parseConfig(args, getenv)
 	if err != nil {
 		return err
@@ -235,6 +242,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving", "addr", ln.Addr().String(), "graphiql", "http://"+displayAddr(ln.Addr())+"/")
+	if serving != nil {
+		serving(ln.Addr())
+	}
 
 	select {
 	case err := <-errc:

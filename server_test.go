@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,11 +8,8 @@ import (
 	"net/http"
 	"referrals/graph/transport"
 	"reflect"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"referrals/graph"
 	"referrals/storage"
@@ -65,33 +61,16 @@ func TestParseConfig(t *testing.T) {
 	})
 }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServer runs the server with args until the test ends and returns
 // its base URL.
 func startServer(t *testing.T, args ...string) string {
 	t.Helper()
-	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	addr := make(chan net.Addr, 1)
 	go func() {
-		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, slog.New(slog.NewTextHandler(logs, nil)))
+		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), func(string) string { return "" },
+			slog.New(slog.NewTextHandler(t.Output(), nil)), func(a net.Addr) { addr <- a })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -99,18 +78,12 @@ func startServer(t *testing.T, args ...string) string {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	addrLine := regexp.MustCompile(`msg=serving addr=(\S+)`)
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := addrLine.FindStringSubmatch(logs.String()); m != nil {
-			return "http://" + m[1]
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("server stopped: %v\n%s", err, logs)
-		default:
-		}
+	select {
+	case a := <-addr:
+		return "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("server stopped: %v", err)
 	}
-	t.Fatalf("server did not start:\n%s", logs)
 	return ""
 }
 

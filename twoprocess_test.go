@@ -4,68 +4,80 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestMain lets the test binary run as the server itself, so a test can
 // start real server processes without building anything.
 func TestMain(m *testing.M) {
 	if os.Getenv("REFERRALS_TEST_SERVE") == "1" {
-		main()
-		return
+		// The parent reads the address from the first line of stdout.
+		os.Exit(serve(func(a net.Addr) { fmt.Println(a) }))
 	}
 	os.Exit(m.Run())
 }
 
-// startProcess runs the server in a child process and returns its URL.
-func startProcess(t *testing.T, args ...string) string {
+// serverProcess is a server running in a child process.
+type serverProcess struct {
+	URL    string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited
+}
+
+// startProcess runs the server in a child process until the test ends.
+// The child tells its address on its first line of stdout; its log goes
+// to the test's output.
+func startProcess(t *testing.T, args ...string) *serverProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "REFERRALS_TEST_SERVE=1")
-	stderr, err := cmd.StderrPipe()
+	cmd.Stderr = t.Output()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &serverProcess{cmd: cmd, exited: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		lines := bufio.NewScanner(stdout)
+		if lines.Scan() {
+			addr <- lines.Text()
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.exited:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Error("server process did not stop on SIGINT")
 		}
 	})
-	addr := make(chan string, 1)
-	go func() {
-		serving := regexp.MustCompile(`msg=serving addr=(\S+)`)
-		lines := bufio.NewScanner(stderr)
-		for lines.Scan() {
-			if m := serving.FindStringSubmatch(lines.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
 	select {
 	case a := <-addr:
-		return "http://" + a
-	case <-time.After(60 * time.Second):
-		t.Fatal("server process did not start")
+		p.URL = "http://" + a
+	case <-p.exited:
+		t.Fatal("server process stopped before serving")
 	}
-	return ""
+	return p
 }
 
 // sseEvents subscribes to referralChanged over SSE and sends each event's
@@ -82,6 +94,7 @@ func sseEvents(t *testing.T, ctx context.Context, base string) <-chan string {
 	}
 	out := make(chan string, 16)
 	go func() {
+		defer close(out)
 		defer resp.Body.Close()
 		lines := bufio.NewScanner(resp.Body)
 		for lines.Scan() {
@@ -99,15 +112,16 @@ func sseEvents(t *testing.T, ctx context.Context, base string) <-chan string {
 	return out
 }
 
-// waitForSubscription waits until the server reports a live subscription.
-func waitForSubscription(t *testing.T, base string) {
+// waitForSubscriptions waits until the server reports n live subscriptions.
+func waitForSubscriptions(t *testing.T, base string, n int) {
 	t.Helper()
+	want := fmt.Sprintf("\ngraphql_subscriptions %d\n", n)
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, metrics := httpGet(t, base+"/metrics"); strings.Contains(metrics, "\ngraphql_subscriptions 1\n") {
+		if _, metrics := httpGet(t, base+"/metrics"); strings.Contains(metrics, want) {
 			return
 		}
 	}
-	t.Fatalf("%s never reported its subscription", base)
+	t.Fatalf("%s never reported %d subscriptions", base, n)
 }
 
 func postQuery(t *testing.T, base, query string) map[string]any {
@@ -139,14 +153,14 @@ func TestTwoProcessesSeeEveryChange(t *testing.T) {
 	}
 	port := ln.Addr().String()
 	ln.Close()
-	a := startProcess(t, "--data-dir", t.TempDir(), "--embedded-listen", port, "--demo", "0")
-	b := startProcess(t, "--mongodb-uri", "mongodb://"+port+"/", "--demo", "0")
+	a := startProcess(t, "--data-dir", t.TempDir(), "--embedded-listen", port, "--demo", "0").URL
+	b := startProcess(t, "--mongodb-uri", "mongodb://"+port+"/", "--demo", "0").URL
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	onA, onB := sseEvents(t, ctx, a), sseEvents(t, ctx, b)
-	waitForSubscription(t, a)
-	waitForSubscription(t, b)
+	waitForSubscriptions(t, a, 1)
+	waitForSubscriptions(t, b, 1)
 
 	created := postQuery(t, a, `mutation { createReferral(input: {referralSource: P2P, customerProfile: {name: "Two Process Ltd", address: {addressLine1: "1 Loop", city: "Oslo", country: "NO"}}}) { id } }`)
 	id := created["createReferral"].(map[string]any)["id"].(string)
@@ -171,4 +185,49 @@ func TestTwoProcessesSeeEveryChange(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestShutdownEndsStreams sends SIGTERM to a server holding an SSE stream
+// and a WebSocket subscription: both streams end, and the process exits
+// with status 0 within 5 s.
+func TestShutdownEndsStreams(t *testing.T) {
+	p := startProcess(t, "--data-dir", t.TempDir(), "--demo", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sse := sseEvents(t, ctx, p.URL)
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(p.URL, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	for _, m := range []string{`{"type":"connection_init"}`, `{"id":"1","type":"subscribe","payload":{"query":"subscription { referralChanged { type } }"}}`} {
+		if err := ws.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForSubscriptions(t, p.URL, 2)
+
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not exit within 5 s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status %d after %v, want 0", code, time.Since(start))
+	}
+	if _, open := <-sse; open {
+		t.Error("the SSE stream delivered an event instead of ending")
+	}
+	for {
+		if _, _, err := ws.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Errorf("the WebSocket was not closed: %v", err)
+			}
+			break
+		}
+	}
 }

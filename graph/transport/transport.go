@@ -144,6 +144,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
+		dropUnreadBody(w)
 		writeErrorStatus(w, http.StatusMethodNotAllowed, storage.CodeBadUserInput, "send GraphQL requests with GET or POST")
 		return
 	}
@@ -154,6 +155,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	caller, err := e.auth.authenticate(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="referrals"`)
+		dropUnreadBody(w)
 		writeError(w, storage.CodeUnauthenticated, err.Error())
 		return
 	}
@@ -201,6 +203,14 @@ func (e *edge) recoverPanic(w http.ResponseWriter, r *http.Request) {
 		e.logger.ErrorContext(r.Context(), "panic in the HTTP edge", "request_id", RequestID(r.Context()), "panic", p, "stack", string(debug.Stack()))
 		writeError(w, storage.CodeInternal, "internal error (request id "+RequestID(r.Context())+")")
 	}
+}
+
+// dropUnreadBody makes a refusal that did not read the request body close
+// the connection after answering. Otherwise net/http would read what is
+// left of the body first, to reuse the connection, and a client dribbling
+// it would hold the answer back.
+func dropUnreadBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
 }
 
 // isWebSocketHandshake reports whether r asks to become a WebSocket (RFC
