@@ -12,11 +12,13 @@ package transport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	coderws "github.com/coder/websocket"
@@ -186,7 +188,53 @@ func (e *edge) serveSSE(w http.ResponseWriter, r *http.Request, rc *http.Respons
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r, end := e.stream(r)
 	defer end()
-	e.sse.Do(w, r, e.exec)
+	sw := &sseWriter{ResponseWriter: w}
+	defer sw.finish()
+	e.sse.Do(sw, r, e.exec)
+}
+
+// sseWriter guards the response of an SSE request. gqlgen's SSE transport
+// pings from a goroutine that can still be writing when the handler has
+// returned; writing to a response net/http has finished dereferences nil
+// and takes the whole process down. After finish, writes do nothing.
+type sseWriter struct {
+	http.ResponseWriter
+	mu       sync.Mutex
+	finished bool
+}
+
+var errStreamEnded = errors.New("the SSE stream has ended")
+
+func (w *sseWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished {
+		return 0, errStreamEnded
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *sseWriter) WriteHeader(status int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.finished {
+		w.ResponseWriter.WriteHeader(status)
+	}
+}
+
+// Flush implements http.Flusher, which the SSE transport requires.
+func (w *sseWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.finished {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
+func (w *sseWriter) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finished = true
 }
 
 // stream gives a streaming request a context that CloseStreams ends too.
