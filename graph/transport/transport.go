@@ -45,11 +45,10 @@ const (
 )
 
 // Deadlines of reading a request and of answering a plain one: a client
-// that sends or reads slowly cannot hold a connection for long. Streams
-// (WebSocket, SSE) are read within the same deadline and then live on
-// keep-alives.
+// that sends or reads slowly cannot hold a connection for long. SSE
+// requests are read within the same deadline and then live on keep-alives.
 const (
-	requestReadTimeout  = 30 * time.Second
+	DefaultReadTimeout  = 30 * time.Second
 	requestWriteTimeout = 60 * time.Second
 )
 
@@ -63,7 +62,10 @@ type Options struct {
 	// AllowedOrigins lists the browser origins ("https://app.example.com",
 	// or "*") that may call the API and open WebSockets besides its own.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// ReadTimeout bounds reading a request, its body included, for every
+	// request but a WebSocket handshake; DefaultReadTimeout when 0.
+	ReadTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // New returns the GraphQL endpoint over exec. Authentication is decided
@@ -76,6 +78,9 @@ type Options struct {
 func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = DefaultReadTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -90,12 +95,13 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
 	closing, closeStreams := context.WithCancel(context.Background())
 	e := &edge{
-		streams: newStreamSlots(opts.MaxStreams),
-		closing: closing,
-		exec:    exec,
-		auth:    auth,
-		logger:  opts.Logger,
-		sse:     gqltransport.SSE{KeepAlivePingInterval: keepAlive},
+		readTimeout: opts.ReadTimeout,
+		streams:     newStreamSlots(opts.MaxStreams),
+		closing:     closing,
+		exec:        exec,
+		auth:        auth,
+		logger:      opts.Logger,
+		sse:         gqltransport.SSE{KeepAlivePingInterval: keepAlive},
 	}
 	e.ws = gqltransport.Websocket{
 		KeepAlivePingInterval: keepAlive,
@@ -125,14 +131,15 @@ func (h *Handler) CloseStreams() { h.closeStreams() }
 
 // edge dispatches a request to its transport.
 type edge struct {
-	streams *streamSlots
-	closing context.Context // ended by CloseStreams
-	exec    *executor.Executor
-	auth    *Auth
-	logger  *slog.Logger
-	sse     gqltransport.SSE
-	ws      gqltransport.Websocket
-	plain   plainHTTP
+	readTimeout time.Duration
+	streams     *streamSlots
+	closing     context.Context // ended by CloseStreams
+	exec        *executor.Executor
+	auth        *Auth
+	logger      *slog.Logger
+	sse         gqltransport.SSE
+	ws          gqltransport.Websocket
+	plain       plainHTTP
 }
 
 func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +160,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Everything else is read within the read deadline, whatever its
 	// response will be, and authenticated before any of it runs.
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(requestReadTimeout))
+	_ = rc.SetReadDeadline(time.Now().Add(e.readTimeout))
 	caller, err := e.auth.authenticate(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="referrals"`)

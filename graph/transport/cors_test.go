@@ -1,9 +1,11 @@
-package graph
+package transport_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"referrals/graph"
 	"referrals/graph/transport"
 	"strings"
 	"testing"
@@ -13,9 +15,7 @@ import (
 )
 
 func TestAllowedOrigins(t *testing.T) {
-	e := newEnv(t, 0)
-	h := newHandler(e.store, e.broker, e.auth, Options{}, transport.Options{AllowedOrigins: []string{"https://app.example"}})
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(endpoint(t, transport.Options{AllowedOrigins: []string{"https://app.example"}}))
 	defer srv.Close()
 
 	preflight := func(origin string) *http.Response {
@@ -76,4 +76,16 @@ func TestAllowedOrigins(t *testing.T) {
 	if err := dial(srv.URL); err != nil {
 		t.Errorf("WebSocket from the API's own origin (GraphiQL): %v", err)
 	}
+}
+
+// endpoint is the GraphQL endpoint in open mode over the API's executor
+// with no store behind it: the edge needs none, and `{ __typename }` reads
+// nothing.
+func endpoint(t *testing.T, opts transport.Options) http.Handler {
+	t.Helper()
+	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return transport.New(graph.NewExecutor(nil, nil, slog.New(slog.DiscardHandler), nil, graph.Options{}), auth, opts)
 }
