@@ -200,6 +200,7 @@ func TestSlowBodyWithoutTokenIsRefusedAtOnce(t *testing.T) {
 	defer cancel()
 	body, dribble := io.Pipe()
 	defer dribble.Close()
+	context.AfterFunc(ctx, func() { dribble.CloseWithError(ctx.Err()) })
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/query", body)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
