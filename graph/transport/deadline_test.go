@@ -24,7 +24,7 @@ func TestSlowBodyIsTimedOut(t *testing.T) {
 			defer cancel()
 			body, dribble := io.Pipe()
 			defer dribble.Close()
-	context.AfterFunc(ctx, func() { dribble.CloseWithError(ctx.Err()) })
+			context.AfterFunc(ctx, func() { dribble.CloseWithError(ctx.Err()) })
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, body)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", accept)
