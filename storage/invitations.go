@@ -33,19 +33,19 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	}
 	t := now()
 	var c check
-	c.text("input.organizationId", &in.OrganizationID, true, maxNameLength)
-	c.text("input.organizationName", &in.OrganizationName, true, maxNameLength)
+	c.text("invitation.organizationId", &in.OrganizationID, true, maxNameLength)
+	c.text("invitation.organizationName", &in.OrganizationName, true, maxNameLength)
 	if len(in.Users) > maxListLength {
-		c.fail("input.users", "at most %d users", maxListLength)
+		c.fail("invitation.users", "at most %d users", maxListLength)
 	}
 	for i, u := range in.Users {
-		c.person(fmt.Sprintf("input.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
+		c.person(fmt.Sprintf("invitation.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
 	}
 	expires := t.Add(DefaultInvitationLifetime)
 	if in.ExpirationDateTime != nil {
 		expires = in.ExpirationDateTime.UTC()
 		if !expires.After(t) {
-			c.fail("input.expirationDateTime", "must be in the future")
+			c.fail("invitation.expirationDateTime", "must be in the future")
 		}
 	}
 	if c.err != nil {
@@ -57,7 +57,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 			return nil, err
 		}
 		if p := inviter[*in.InvitedByParticipantID]; p == nil || p.ReferralID != referralID {
-			return nil, Errorf(CodeBadUserInput, "input.invitedByParticipantId: %q does not take part in referral %s", *in.InvitedByParticipantID, referralID)
+			return nil, badInput("invitation.invitedByParticipantId", "%q does not take part in referral %s", *in.InvitedByParticipantID, referralID)
 		}
 	}
 	p := &Participant{
@@ -126,9 +126,9 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 	t := now()
 	switch st := p.EffectiveStatus(t); {
 	case st == ParticipantExpired && p.Status == ParticipantInvited:
-		return nil, Errorf(CodeBadUserInput, "participantId: the invitation expired at %s and can no longer be answered", p.ExpirationDateTime.Format(time.RFC3339))
+		return nil, badInput("participant", "the invitation expired at %s and can no longer be answered", p.ExpirationDateTime.Format(time.RFC3339))
 	case st != ParticipantInvited:
-		return nil, Errorf(CodeBadUserInput, "participantId: only an INVITED participant can answer; this one is %s", strings.ToUpper(string(st)))
+		return nil, badInput("participant", "only an INVITED participant can answer; this one is %s", strings.ToUpper(string(st)))
 	}
 	to := ParticipantAccepted
 	if response == Reject {

@@ -42,9 +42,9 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 		return nil, err
 	}
 	var c check
-	c.profile("input.customerProfile", in.CustomerProfile, true)
-	c.details("input.details", in.Details)
-	if err := s.checkTags(ctx, &c, "input.details", in.Details); err != nil {
+	c.profile("referral.customerProfile", in.CustomerProfile, true)
+	c.details("referral.details", in.Details)
+	if err := s.checkTags(ctx, &c, "referral.details", in.Details); err != nil {
 		return nil, err
 	}
 	if c.err != nil {
@@ -99,7 +99,7 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion i
 	}
 	set, fields := patchSet(patch)
 	if len(fields) == 0 {
-		return nil, Errorf(CodeBadUserInput, "patch: nothing to change; give at least one field")
+		return nil, badInput("patch", "nothing to change; give at least one field")
 	}
 	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 		return nil, err
 	}
 	if reason != nil && len([]rune(*reason)) > 1000 {
-		return nil, Errorf(CodeBadUserInput, "reason: must be at most 1000 characters")
+		return nil, badInput("reason", "must be at most 1000 characters")
 	}
 	current, err := s.referralByID(ctx, id)
 	if err != nil {
@@ -169,7 +169,7 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 		return nil, staleVersion(id, current.Version, expectedVersion)
 	}
 	if !allowedMove(current.Status, to) {
-		return nil, Errorf(CodeBadUserInput, "status: a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
+		return nil, badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
 	}
 	set := bson.D{{Key: "status", Value: to}, {Key: "statusReason", Value: reason}}
 	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
