@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -51,7 +50,7 @@ func (s *Store) prepareFeed(ctx context.Context) error {
 		return fmt.Errorf("count changes: %w", err)
 	}
 	if n == 0 {
-		if _, err := s.changes.InsertOne(ctx, Change{ID: bson.NewObjectID(), Type: feedStart, At: now(), Fields: []string{}}); err != nil {
+		if _, err := s.changes.InsertOne(ctx, Change{ID: bson.NewObjectID(), Type: feedStart, At: s.Now(), Fields: []string{}}); err != nil {
 			return fmt.Errorf("start the changes collection: %w", err)
 		}
 	}
@@ -94,7 +93,7 @@ func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID
 	cur, err := s.changes.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: from}}}}, opts)
 	if err != nil {
 		if ctx.Err() == nil {
-			slog.WarnContext(ctx, "open the change feed", "error", err)
+			s.logger.WarnContext(ctx, "open the change feed", "error", err)
 		}
 		return from
 	}
@@ -102,7 +101,7 @@ func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID
 	for cur.Next(ctx) {
 		var c Change
 		if err := cur.Decode(&c); err != nil {
-			slog.ErrorContext(ctx, "decode a change", "error", err)
+			s.logger.ErrorContext(ctx, "decode a change", "error", err)
 			continue
 		}
 		if _, dup := seen[c.ID]; dup {

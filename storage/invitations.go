@@ -31,7 +31,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	if err := requireAdmin(ctx, "invite participants"); err != nil {
 		return nil, err
 	}
-	t := now()
+	t := s.Now()
 	var c check
 	c.text("invitation.organizationId", &in.OrganizationID, true, maxNameLength)
 	c.text("invitation.organizationName", &in.OrganizationName, true, maxNameLength)
@@ -123,8 +123,7 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 		}
 		return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", p.OrganizationID)
 	}
-	t := now()
-	switch st := p.EffectiveStatus(t); {
+	switch st := p.EffectiveStatus(s.Now()); {
 	case st == ParticipantExpired && p.Status == ParticipantInvited:
 		return nil, badInput("participant", "the invitation expired at %s and can no longer be answered", p.ExpirationDateTime.Format(time.RFC3339))
 	case st != ParticipantInvited:
@@ -194,7 +193,7 @@ const expireBatch = 500
 func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
 	cur, err := s.participants.Find(ctx, bson.D{
 		{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
-		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: now()}}},
+		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: s.Now()}}},
 	}, options.Find().SetLimit(expireBatch))
 	if err != nil {
 		return 0, fmt.Errorf("find expired invitations: %w", err)

@@ -31,9 +31,6 @@ var tagFields = map[TagCategory]string{
 	TagServiceTypes: "serviceTypes", TagSolutions: "solutions",
 }
 
-// now is the time writes record, truncated to what BSON dates keep.
-func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-
 // CreateReferral validates in and stores a new PENDING referral at
 // version 1. Invalid input is CodeBadUserInput naming the field; a partner
 // gets CodeForbidden (so for every write below but answering invitations).
@@ -50,7 +47,7 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 	if c.err != nil {
 		return nil, c.err
 	}
-	t := now()
+	t := s.Now()
 	p := in.CustomerProfile
 	r := &Referral{
 		ID: uuid.NewString(), CreatedDateTime: t, UpdatedDateTime: t, Version: 1,
@@ -222,7 +219,7 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 	if !claimed {
 		return nil, s.conflict(ctx, id, expectedVersion)
 	}
-	update = withVersionBump(update)
+	update = withVersionBump(update, s.Now())
 	var r Referral
 	err = s.referrals.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
@@ -257,10 +254,10 @@ func (s *Store) updateCurrent(ctx context.Context, id string, build func(current
 // maxWriteAttempts bounds the retries of updateCurrent under contention.
 const maxWriteAttempts = 20
 
-// withVersionBump adds updatedDateTime and version+1 to an update.
-func withVersionBump(update bson.D) bson.D {
+// withVersionBump adds updatedDateTime t and version+1 to an update.
+func withVersionBump(update bson.D, t time.Time) bson.D {
 	out := bson.D{{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}}
-	set := bson.D{{Key: "updatedDateTime", Value: now()}}
+	set := bson.D{{Key: "updatedDateTime", Value: t}}
 	for _, op := range update {
 		if op.Key == "$set" {
 			set = append(op.Value.(bson.D), set...)
