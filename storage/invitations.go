@@ -105,23 +105,9 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 // Only an Invited, unexpired participant can answer (CodeBadUserInput
 // otherwise); a concurrent answer makes the later one CodeConflict.
 func (s *Store) RespondToInvitation(ctx context.Context, id string, response InvitationResponse) (*Participant, error) {
-	var p Participant
-	err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, Errorf(CodeNotFound, "no participant with id %q", id)
-	}
+	p, err := s.invitation(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("read participant: %w", err)
-	}
-	if caller := CallerFrom(ctx); !caller.IsAdmin() && p.OrganizationID != caller.OrganizationID {
-		visible, err := s.ReferralsByID(ctx, []string{p.ReferralID})
-		if err != nil {
-			return nil, err
-		}
-		if visible[p.ReferralID] == nil {
-			return nil, Errorf(CodeNotFound, "no participant with id %q", id) // its existence must not leak
-		}
-		return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", p.OrganizationID)
+		return nil, err
 	}
 	switch st := p.EffectiveStatus(s.Now()); {
 	case st == ParticipantExpired && p.Status == ParticipantInvited:
@@ -133,14 +119,41 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 	if response == Reject {
 		to = ParticipantRejected
 	}
-	settled, err := s.settleInvitation(ctx, &p, to)
+	settled, err := s.settleInvitation(ctx, p, to)
 	if err != nil {
 		return nil, err
 	}
 	if !settled {
 		return nil, Errorf(CodeConflict, "participant %s answered the invitation meanwhile", id)
 	}
-	return &p, nil
+	return p, nil
+}
+
+// invitation reads participant id for an answer, within what the caller
+// may answer: an admin any participant, a partner its own organization's.
+// A partner gets CodeForbidden for another organization's participant on a
+// referral it sees and CodeNotFound for one it does not, so existence does
+// not leak.
+func (s *Store) invitation(ctx context.Context, id string) (*Participant, error) {
+	caller := CallerFrom(ctx)
+	var p Participant
+	err := s.participants.FindOne(ctx, and(bson.D{{Key: "_id", Value: id}}, participantScope(caller))).Decode(&p)
+	if err == nil {
+		return &p, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("read participant: %w", err)
+	}
+	if !caller.IsAdmin() {
+		visible, err := s.visibleParticipations(ctx, caller, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := visible[id]; ok {
+			return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", v.OrganizationID)
+		}
+	}
+	return nil, Errorf(CodeNotFound, "no participant with id %q", id)
 }
 
 // settleInvitation moves an invited participant to its final status and

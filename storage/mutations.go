@@ -25,12 +25,6 @@ var statusMoves = map[ReferralStatus][]ReferralStatus{
 	ReferralLost:    {ReferralArchived},
 }
 
-// tagFields names each category's requirements field in the API.
-var tagFields = map[TagCategory]string{
-	TagIndustryFocus: "industryFocus", TagProducts: "products",
-	TagServiceTypes: "serviceTypes", TagSolutions: "solutions",
-}
-
 // CreateReferral validates in and stores a new PENDING referral at
 // version 1. Invalid input is CodeBadUserInput naming the field; a partner
 // gets CodeForbidden (so for every write below but answering invitations).
@@ -139,9 +133,9 @@ func patchSet(patch ReferralPatch) (bson.D, []string) {
 			put("details.closingDate", "details.closingDate", d.ClosingDate.UTC())
 		}
 		if d.Requirements != nil {
-			for _, c := range TagCategories {
-				if ids := d.Requirements.ByCategory()[c]; ids != nil {
-					put("details.requirements."+tagFields[c], "details.requirements."+tagFields[c], ids)
+			for _, f := range requirementFields {
+				if ids := f.ids(d.Requirements); ids != nil {
+					put("details.requirements."+f.name, "details.requirements."+f.name, ids)
 				}
 			}
 		}
@@ -296,14 +290,13 @@ func (s *Store) checkTags(ctx context.Context, c *check, path string, d *Details
 		return nil
 	}
 	var keys []TagKey
-	byCategory := d.Requirements.ByCategory()
-	for _, cat := range TagCategories {
-		ids := byCategory[cat]
+	for _, f := range requirementFields {
+		ids := f.ids(d.Requirements)
 		if len(ids) > maxListLength {
-			c.fail(path+".requirements."+tagFields[cat], "at most %d tags", maxListLength)
+			c.fail(path+".requirements."+f.name, "at most %d tags", maxListLength)
 		}
 		for _, id := range ids {
-			keys = append(keys, TagKey{cat, id})
+			keys = append(keys, TagKey{f.category, id})
 		}
 	}
 	if len(keys) == 0 || c.err != nil {
@@ -313,9 +306,11 @@ func (s *Store) checkTags(ctx context.Context, c *check, path string, d *Details
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if found[k] == nil {
-			c.fail(path+".requirements."+tagFields[k.Category], "%q is not a tag of the %s catalog", k.ID, tagFields[k.Category])
+	for _, f := range requirementFields {
+		for _, id := range f.ids(d.Requirements) {
+			if found[TagKey{f.category, id}] == nil {
+				c.fail(path+".requirements."+f.name, "%q is not a tag of the %s catalog", id, f.name)
+			}
 		}
 	}
 	return nil

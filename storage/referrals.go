@@ -310,25 +310,20 @@ func (r *MoneyRange) query(field, path string) (bson.D, error) {
 
 func (r *RequirementsFilter) query() (bson.D, error) {
 	var conds []bson.D
-	for _, m := range []struct {
-		name  string
-		match *TagMatch
-	}{
-		{"industryFocus", r.IndustryFocus}, {"products", r.Products},
-		{"serviceTypes", r.ServiceTypes}, {"solutions", r.Solutions},
-	} {
-		if m.match == nil {
+	for _, f := range requirementFields {
+		m := f.match(r)
+		if m == nil {
 			continue
 		}
-		if m.match.AnyOf == nil && m.match.AllOf == nil {
-			return nil, badInput("filter.requirements."+m.name, "give anyOf, allOf or both")
+		if m.AnyOf == nil && m.AllOf == nil {
+			return nil, badInput("filter.requirements."+f.name, "give anyOf, allOf or both")
 		}
-		path := "details.requirements." + m.name
-		if m.match.AnyOf != nil {
-			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: m.match.AnyOf}}}})
+		path := "details.requirements." + f.name
+		if m.AnyOf != nil {
+			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: m.AnyOf}}}})
 		}
-		if m.match.AllOf != nil {
-			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$all", Value: m.match.AllOf}}}})
+		if m.AllOf != nil {
+			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$all", Value: m.AllOf}}}})
 		}
 	}
 	return and(conds...), nil

@@ -177,13 +177,15 @@ func referralIndexes() []mongo.IndexModel {
 	for _, f := range referralSortFields {
 		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}, {Key: "_id", Value: 1}}})
 	}
-	for _, f := range []string{
+	paths := []string{
 		"status", "referralSource", "customerProfile.address.country",
-		"details.requirements.industryFocus", "details.requirements.products",
-		"details.requirements.serviceTypes", "details.requirements.solutions",
-		"participation.organizationId", "participation.status",
-	} {
-		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}}})
+		"participation.organizationId", "participation.status", "participation.participantId",
+	}
+	for _, f := range requirementFields {
+		paths = append(paths, "details.requirements."+f.name)
+	}
+	for _, p := range paths {
+		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: p, Value: 1}}})
 	}
 	return models
 }
