@@ -31,9 +31,13 @@ const (
 // cursor whose first batch is empty, so the collection must never be.
 const feedStart ChangeType = "FEED_START"
 
-// prepareFeed creates the capped `changes` collection and its first
-// document when they are missing.
+// prepareFeed picks the change feed: the deployment's change streams where
+// it offers them, else the capped `changes` collection, created with its
+// first document when missing.
 func (s *Store) prepareFeed(ctx context.Context) error {
+	if s.changeStreams = s.detectChangeStreams(ctx); s.changeStreams {
+		return nil
+	}
 	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: s.changes.Name()}})
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)

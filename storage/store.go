@@ -112,9 +112,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // Drop removes the whole database (tests clean up with it).
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
-// Prepare creates the indexes and loads the tag catalog. It is idempotent
-// and runs on every start.
+// Prepare readies the database for the API: the indexes, the change feed
+// and the tag catalog. It is idempotent and runs on every start.
 func (s *Store) Prepare(ctx context.Context) error {
+	if err := s.createIndexes(ctx); err != nil {
+		return err
+	}
+	if err := s.prepareFeed(ctx); err != nil {
+		return err
+	}
+	return s.loadCatalog(ctx)
+}
+
+// createIndexes creates the indexes the collections lack, the claims' TTL
+// index included.
+func (s *Store) createIndexes(ctx context.Context) error {
 	for coll, models := range map[*mongo.Collection][]mongo.IndexModel{
 		s.referrals:    referralIndexes(),
 		s.participants: participantIndexes(),
@@ -124,14 +136,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := s.expireClaims(ctx); err != nil {
-		return err
-	}
-	if err := s.prepareFeed(ctx); err != nil {
-		return err
-	}
-	s.changeStreams = s.detectChangeStreams(ctx)
-	return s.loadCatalog(ctx)
+	return s.expireClaims(ctx)
 }
 
 // ensureIndexes creates the indexes of models that coll lacks. Asking only
