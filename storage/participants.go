@@ -118,10 +118,14 @@ func (s *Store) visibleParticipations(ctx context.Context, c Caller, participant
 	if err := cur.All(ctx, &refs); err != nil {
 		return nil, fmt.Errorf("read referrals by participant: %w", err)
 	}
+	asked := make(map[string]bool, len(participantIDs))
+	for _, id := range participantIDs {
+		asked[id] = true
+	}
 	out := map[string]Participation{}
 	for _, r := range refs {
 		for _, p := range r.Participation {
-			if slices.Contains(participantIDs, p.ParticipantID) {
+			if asked[p.ParticipantID] {
 				out[p.ParticipantID] = p
 			}
 		}
