@@ -139,7 +139,7 @@ func (p *ReferralPage) Nodes() []*Referral {
 
 // Referrals returns one page of the referrals matching f in order o
 // (newest created first when nil). Bad filters, orders, cursors and sizes
-// are CodeBadUserInput errors naming the argument.
+// are CodeBadUserInput errors whose Field locates the bad value.
 func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrder, args PageArgs) (*ReferralPage, error) {
 	filter, err := s.referralQuery(ctx, f)
 	if err != nil {
