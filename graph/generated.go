@@ -9571,14 +9571,14 @@ func (ec *executionContext) unmarshalOTagMatch2ᚖreferralsᚋstorageᚐTagMatch
 }
 
 func (ec *executionContext) unmarshalOURL2string(ctx context.Context, v any) (string, error) {
-	res, err := UnmarshalURL(v)
+	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOURL2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
 	_ = ctx
-	res := MarshalURL(v)
+	res := graphql.MarshalString(v)
 	return res
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -82,7 +83,7 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		switch {
 		case errors.As(err, &known):
 			gqlErr.Message = known.Message
-			if arg := argumentPath(ctx, gqlErr.Path); arg != "" {
+			if arg := argumentPath(ctx, gqlErr.Path, known.Field); arg != "" {
 				gqlErr.Message = arg + ": " + known.Message
 			}
 			setCode(gqlErr, known.Code)
@@ -108,19 +109,44 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// argumentPath names the argument an input error is about ("filter.dealValue.min"):
-// gqlgen reports such errors at the field's path followed by the argument's.
-// It returns "" for errors of the field itself.
-func argumentPath(ctx context.Context, p ast.Path) string {
+// argumentPath names the argument an input error is about ("filter.dealValue.min").
+// gqlgen reports errors of reading arguments at the field's path followed
+// by the argument's; storage names the value in the domain's terms (field),
+// whose input argumentNames may call otherwise. It returns "" for errors of
+// the field itself.
+func argumentPath(ctx context.Context, p ast.Path, field []string) string {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
 		return ""
 	}
-	n := len(fc.Path())
-	if len(p) <= n {
+	if n := len(fc.Path()); len(p) > n {
+		return p[n:].String()
+	}
+	if len(field) == 0 {
 		return ""
 	}
-	return p[n:].String()
+	arg := field[0]
+	if name, ok := argumentNames[arg]; ok && (fc.Field.Definition == nil || fc.Field.Definition.Arguments.ForName(arg) == nil) {
+		arg = name
+	}
+	path := ast.Path{ast.PathName(arg)}
+	for _, f := range field[1:] {
+		if i, err := strconv.Atoi(f); err == nil {
+			path = append(path, ast.PathIndex(i))
+		} else {
+			path = append(path, ast.PathName(f))
+		}
+	}
+	return path.String()
+}
+
+// argumentNames maps the names storage gives the inputs of its operations
+// (storage.Error.Field) to the arguments that carry them, where they differ.
+var argumentNames = map[string]string{
+	"referral":    "input",         // createReferral
+	"invitation":  "input",         // inviteParticipant
+	"participant": "participantId", // respondToInvitation
+	"order":       "orderBy",       // referrals
 }
 
 // isAPICode reports whether an error code set before the presenter (by

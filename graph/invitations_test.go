@@ -31,7 +31,8 @@ type invited struct {
 }
 
 func TestInvitations(t *testing.T) {
-	e := newEnv(t, 0)
+	clock := &testClock{t: testAnchor}
+	e := newEnvAt(t, 0, clock.Now)
 	r := e.create(t)
 	var first invited
 	e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": map[string]any{
@@ -48,7 +49,7 @@ func TestInvitations(t *testing.T) {
 		var d invited
 		e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": map[string]any{
 			"organizationId": "org-b", "organizationName": "Fabrikam", "invitedByParticipantId": p.ID,
-			"expirationDateTime": time.Now().Add(48 * time.Hour).Format(time.RFC3339),
+			"expirationDateTime": clock.Now().Add(48 * time.Hour).Format(time.RFC3339),
 		}}).mustData(t, &d)
 		if d.InviteParticipant.InvitedBy == nil || d.InviteParticipant.InvitedBy.ID != p.ID || d.InviteParticipant.Referral.Version != 3 {
 			t.Errorf("got %+v", d.InviteParticipant)
@@ -128,13 +129,17 @@ func TestInvitations(t *testing.T) {
 
 	t.Run("ErrExpired", func(t *testing.T) {
 		var d invited
-		expires := time.Now().Add(1500 * time.Millisecond) // room for a slow, busy machine to store it first
+		expires := clock.Now().Add(time.Hour)
 		e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": map[string]any{
 			"organizationId": "org-late", "organizationName": "Late",
 			"expirationDateTime": expires.UTC().Format(time.RFC3339Nano),
 		}}).mustData(t, &d)
-		time.Sleep(time.Until(expires) + 50*time.Millisecond)
 		var read struct{ Participant struct{ Status string } }
+		e.post(t, `query($id: ID!) { participant(id: $id) { status } }`, map[string]any{"id": d.InviteParticipant.ID}).mustData(t, &read)
+		if read.Participant.Status != "INVITED" {
+			t.Errorf("before its expiration the invitation reads %s, want INVITED", read.Participant.Status)
+		}
+		clock.Advance(time.Hour) // the store's clock, not the wall's
 		e.post(t, `query($id: ID!) { participant(id: $id) { status } }`, map[string]any{"id": d.InviteParticipant.ID}).mustData(t, &read)
 		if read.Participant.Status != "EXPIRED" {
 			t.Errorf("past its expiration the invitation reads %s, want EXPIRED", read.Participant.Status)

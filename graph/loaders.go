@@ -112,18 +112,16 @@ func (l *Loaders) PrefetchPage(ctx context.Context, refs []*storage.Referral, wa
 	return g.Wait()
 }
 
+// prefetchParticipants reads the participants of a page the caller has
+// read, so the store need not check again which referrals it sees.
 func (l *Loaders) prefetchParticipants(ctx context.Context, refs []*storage.Referral) error {
-	ids := make([]string, len(refs))
-	for i, r := range refs {
-		ids[i] = r.ID
-	}
-	byReferral, err := l.store.ParticipantsByReferral(ctx, ids)
+	byReferral, err := l.store.ParticipantsOf(ctx, refs)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		l.ParticipantsByReferral.Prime(ctx, id, byReferral[id])
-		for _, p := range byReferral[id] {
+	for _, r := range refs {
+		l.ParticipantsByReferral.Prime(ctx, r.ID, byReferral[r.ID])
+		for _, p := range byReferral[r.ID] {
 			l.ParticipantByID.Prime(ctx, p.ID, p)
 		}
 	}
@@ -137,11 +135,7 @@ func (l *Loaders) prefetchTags(ctx context.Context, refs []*storage.Referral) er
 		if r.Details == nil {
 			continue
 		}
-		q := r.Details.Requirements
-		for c, ids := range map[storage.TagCategory][]string{
-			storage.TagIndustryFocus: q.IndustryFocus, storage.TagProducts: q.Products,
-			storage.TagServiceTypes: q.ServiceTypes, storage.TagSolutions: q.Solutions,
-		} {
+		for c, ids := range r.Details.Requirements.ByCategory() {
 			for _, id := range ids {
 				if k := (storage.TagKey{Category: c, ID: id}); !seen[k] {
 					seen[k] = true

@@ -114,9 +114,24 @@ type env struct {
 // newEnv prepares a fresh database holding n demo referrals.
 func newEnv(t testing.TB, n int) *env {
 	t.Helper()
+	return newEnvAt(t, n, nil)
+}
+
+// newEnvAt is newEnv on a store whose clock is now, on its own client;
+// with now nil it is the package's store and the wall clock.
+func newEnvAt(t testing.TB, n int, now func() time.Time) *env {
+	t.Helper()
 	ctx := context.Background()
 	db := fmt.Sprintf("test_%d", testDBSeq.Add(1))
 	store := testStore.WithDatabase(db)
+	if now != nil {
+		var err error
+		store, err = storage.Connect(ctx, storage.Options{URI: testURI, Database: db, Monitor: commands.monitor(), Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close(context.Background()) })
+	}
 	t.Cleanup(func() { _ = store.Drop(context.Background()) })
 	if err := store.Prepare(ctx); err != nil {
 		t.Fatalf("prepare: %v", err)
@@ -141,6 +156,26 @@ func newEnv(t testing.TB, n int) *env {
 	e := &env{db: db, store: store, broker: broker, auth: auth, handler: newHandler(store, broker, auth, Options{}, transport.Options{}), referrals: refs, parts: parts}
 	commands.take(db)
 	return e
+}
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the clock's time.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock d forward.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // gqlError is one error of a GraphQL response.

@@ -170,9 +170,10 @@ func (e *env) create(t *testing.T) mutatedReferral {
 }
 
 func TestUpdateReferral(t *testing.T) {
-	e := newEnv(t, 0)
+	clock := &testClock{t: testAnchor}
+	e := newEnvAt(t, 0, clock.Now)
 	r := e.create(t)
-	time.Sleep(5 * time.Millisecond) // so updatedDateTime visibly moves
+	clock.Advance(time.Second) // so updatedDateTime visibly moves
 	var d struct{ UpdateReferral mutatedReferral }
 	e.post(t, updateMutation, map[string]any{"id": r.ID, "v": 1, "patch": map[string]any{
 		"customerProfile": map[string]any{"name": "Fourth Coffee Group"}, "details": map[string]any{"dealValue": 99},

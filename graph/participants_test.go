@@ -1,10 +1,14 @@
 package graph
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"referrals/graph/transport"
 	"referrals/storage"
 )
 
@@ -113,4 +117,103 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// TestPartnerParticipantReadCommands counts the MongoDB commands of a
+// partner's participant reads. A page of referrals with their participants
+// costs what an admin's does, whatever its size: the page query carries the
+// partner's scope and the participants read relies on it. A participant by
+// id costs one scoped referral query and one participant query, and none of
+// the second when the partner may not see it.
+func TestPartnerParticipantReadCommands(t *testing.T) {
+	e := newEnv(t, demoSize)
+	h := securedHandler(t, e, transport.AuthOptions{}, transport.Options{})
+	org := e.referrals[0].Participation[0].OrganizationID
+	bearer := hs(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": org, "exp": inAnHour()})
+	seen := map[string]bool{} // referral ids the partner sees
+	for _, r := range e.referrals {
+		if slices.ContainsFunc(r.Participation, func(p storage.Participation) bool { return p.OrganizationID == org }) {
+			seen[r.ID] = true
+		}
+	}
+	var mine, hidden string // a participant the partner sees (of another organization), and one it does not
+	for _, p := range e.parts {
+		switch {
+		case seen[p.ReferralID] && p.OrganizationID != org:
+			mine = p.ID
+		case !seen[p.ReferralID]:
+			hidden = p.ID
+		}
+	}
+	if mine == "" || hidden == "" || len(seen) < 10 {
+		t.Fatalf("the seed lacks a case: %d referrals seen, participants %q and %q", len(seen), mine, hidden)
+	}
+	read := func(t *testing.T, query string, v any) []string {
+		t.Helper()
+		commands.take(e.db)
+		postAs(t, h, bearer, query).mustData(t, v)
+		got := commands.take(e.db)
+		slices.Sort(got)
+		return got
+	}
+
+	for _, n := range []int{1, 10, 100} {
+		t.Run(fmt.Sprint("PageN", n), func(t *testing.T) {
+			var d struct {
+				Referrals struct {
+					TotalCount int
+					Nodes      []struct {
+						ID           string
+						Participants []struct {
+							ID, OrganizationID string
+							Users              []struct{ ID string }
+						}
+						Details struct {
+							Requirements struct{ Products []struct{ Name string } }
+						}
+					}
+				}
+			}
+			got := read(t, fmt.Sprintf(`{ referrals(first: %d) { totalCount nodes { id participants { id organizationId users { id } } details { requirements { products { name } } } } } }`, n), &d)
+			if want := []string{"aggregate referrals", "find participants", "find referrals", "find tags"}; !slices.Equal(got, want) {
+				t.Errorf("commands = %v, want %v", got, want)
+			}
+			if d.Referrals.TotalCount != len(seen) || len(d.Referrals.Nodes) != min(n, len(seen)) {
+				t.Fatalf("got %d referrals of %d, want %d of %d", len(d.Referrals.Nodes), d.Referrals.TotalCount, min(n, len(seen)), len(seen))
+			}
+			for _, node := range d.Referrals.Nodes {
+				var want, got []string
+				for _, p := range e.parts {
+					if p.ReferralID == node.ID {
+						want = append(want, p.ID)
+					}
+				}
+				for _, p := range node.Participants {
+					got = append(got, p.ID)
+					if own := p.OrganizationID == org; own != (p.Users != nil) {
+						t.Errorf("participant of %s: users shown = %v", p.OrganizationID, p.Users != nil)
+					}
+				}
+				slices.Sort(want)
+				slices.Sort(got)
+				if !seen[node.ID] || !slices.Equal(got, want) {
+					t.Errorf("referral %s (seen %v): participants %v, want %v", node.ID, seen[node.ID], got, want)
+				}
+			}
+		})
+	}
+	t.Run("ParticipantByID", func(t *testing.T) {
+		var d struct{ Participant *struct{ ID string } }
+		got := read(t, `{ participant(id: "`+mine+`") { id } }`, &d)
+		if want := []string{"find participants", "find referrals"}; !slices.Equal(got, want) || d.Participant == nil {
+			t.Errorf("commands = %v, participant %v; want %v and %s", got, d.Participant, want, mine)
+		}
+	})
+	t.Run("InvisibleParticipantByID", func(t *testing.T) {
+		var d struct{ Participant *struct{ ID string } }
+		got := read(t, `{ participant(id: "`+hidden+`") { id } }`, &d)
+		if want := []string{"find referrals"}; !slices.Equal(got, want) || d.Participant != nil {
+			t.Errorf("commands = %v, participant %v; want %v and null", got, d.Participant, want)
+		}
+	})
 }

@@ -2,9 +2,7 @@ package graph
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -59,18 +57,4 @@ func UnmarshalDecimal(v any) (storage.Money, error) {
 		return storage.ParseMoney(strconv.FormatFloat(v, 'f', -1, 64))
 	}
 	return 0, storage.Errorf(storage.CodeBadUserInput, "Decimal must be a string or a number, got %v", v)
-}
-
-// MarshalURL writes a link as a string.
-func MarshalURL(u string) graphql.Marshaler { return graphql.MarshalString(u) }
-
-// UnmarshalURL accepts an absolute http or https URL.
-func UnmarshalURL(v any) (string, error) {
-	s, ok := v.(string)
-	if ok {
-		if u, err := url.Parse(s); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			return s, nil
-		}
-	}
-	return "", storage.Errorf(storage.CodeBadUserInput, "URL must be an absolute http or https URL, got %s", fmt.Sprint(v))
 }

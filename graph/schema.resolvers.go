@@ -9,7 +9,6 @@ import (
 	"context"
 	"referrals/graph/model"
 	"referrals/storage"
-	"time"
 )
 
 // CreateReferral is the resolver for the createReferral field.
@@ -39,7 +38,7 @@ func (r *mutationResolver) RespondToInvitation(ctx context.Context, participantI
 
 // Status is the resolver for the status field.
 func (r *participantResolver) Status(ctx context.Context, obj *storage.Participant) (storage.ParticipantStatus, error) {
-	return obj.EffectiveStatus(time.Now()), nil
+	return obj.EffectiveStatus(r.Store.Now()), nil
 }
 
 // InvitedBy is the resolver for the invitedBy field.

@@ -56,6 +56,15 @@ func referralScope(c Caller) bson.D {
 	return bson.D{{Key: "participation.organizationId", Value: c.OrganizationID}}
 }
 
+// participantScope is the condition every participant listing of the
+// caller is ANDed with: a partner lists its own organization's records.
+func participantScope(c Caller) bson.D {
+	if c.IsAdmin() {
+		return bson.D{}
+	}
+	return bson.D{{Key: "organizationId", Value: c.OrganizationID}}
+}
+
 // ViewFor returns r as the caller may see it, or false when the caller may
 // not see it at all. A partner sees the customer's address and contacts
 // only once its own participation is Accepted. The stored referral is not

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -39,8 +38,8 @@ func (s *Store) recordChange(ctx context.Context, referralID string, t ChangeTyp
 	if s.changeStreams {
 		return
 	}
-	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: now()}
+	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: s.Now()}
 	if _, err := s.changes.InsertOne(context.WithoutCancel(ctx), c); err != nil {
-		slog.ErrorContext(ctx, "record change", "referral_id", referralID, "type", t, "error", err)
+		s.logger.ErrorContext(ctx, "record change", "referral_id", referralID, "type", t, "error", err)
 	}
 }

@@ -23,9 +23,10 @@ const versionClaimLifetime = 24 * time.Hour
 // reports false when the key was claimed before. A claim with a lifetime
 // expires; one without (an organization's participation, an answer) stays.
 func (s *Store) claim(ctx context.Context, key string, lifetime time.Duration) (bool, error) {
-	doc := bson.D{{Key: "_id", Value: key}, {Key: "at", Value: now()}}
+	t := s.Now()
+	doc := bson.D{{Key: "_id", Value: key}, {Key: "at", Value: t}}
 	if lifetime > 0 {
-		doc = append(doc, bson.E{Key: "expiresAt", Value: now().Add(lifetime)})
+		doc = append(doc, bson.E{Key: "expiresAt", Value: t.Add(lifetime)})
 	}
 	_, err := s.claims.InsertOne(ctx, doc)
 	switch {

@@ -38,7 +38,7 @@ func (s *Store) SeedDemo(ctx context.Context, seed uint64, n int) (bool, error) 
 	if existing > 0 {
 		return false, nil
 	}
-	refs, parts := GenerateDemo(seed, n, time.Now().UTC().Truncate(24*time.Hour))
+	refs, parts := GenerateDemo(seed, n, s.Now().Truncate(24*time.Hour))
 	if err := s.InsertReferrals(ctx, refs, parts); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return false, nil // another instance seeded the same store first

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrorCode classifies a failure. The values are the `extensions.code`
@@ -41,13 +42,39 @@ const (
 type Error struct {
 	Code    ErrorCode
 	Message string
+	// Field locates the input value a validation error is about, in the
+	// domain's terms: the input of the operation ("referral", "patch",
+	// "invitation", "filter", "order", "first", "after"…), then field names
+	// and list indexes (as decimal strings). Empty when the error is about
+	// no single value. The API edge turns it into the argument path.
+	Field []string
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string {
+	if len(e.Field) == 0 {
+		return e.Message
+	}
+	return strings.Join(e.Field, ".") + ": " + e.Message
+}
 
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// badInput returns a CodeBadUserInput error about the value at path, a
+// dotted path in the terms of Error.Field with list indexes written [i]
+// ("referral.customerProfile.contacts[0].email").
+func badInput(path, format string, args ...any) *Error {
+	var field []string
+	for _, name := range strings.Split(path, ".") {
+		name, index, _ := strings.Cut(strings.TrimSuffix(name, "]"), "[")
+		field = append(field, name)
+		if index != "" {
+			field = append(field, index)
+		}
+	}
+	return &Error{Code: CodeBadUserInput, Message: fmt.Sprintf(format, args...), Field: field}
 }
 
 // ErrorCodeOf returns the code of err when it is (or wraps) an *Error, and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,9 +31,13 @@ const (
 // cursor whose first batch is empty, so the collection must never be.
 const feedStart ChangeType = "FEED_START"
 
-// prepareFeed creates the capped `changes` collection and its first
-// document when they are missing.
+// prepareFeed picks the change feed: the deployment's change streams where
+// it offers them, else the capped `changes` collection, created with its
+// first document when missing.
 func (s *Store) prepareFeed(ctx context.Context) error {
+	if s.changeStreams = s.detectChangeStreams(ctx); s.changeStreams {
+		return nil
+	}
 	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: s.changes.Name()}})
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
@@ -51,7 +54,7 @@ func (s *Store) prepareFeed(ctx context.Context) error {
 		return fmt.Errorf("count changes: %w", err)
 	}
 	if n == 0 {
-		if _, err := s.changes.InsertOne(ctx, Change{ID: bson.NewObjectID(), Type: feedStart, At: now(), Fields: []string{}}); err != nil {
+		if _, err := s.changes.InsertOne(ctx, Change{ID: bson.NewObjectID(), Type: feedStart, At: s.Now(), Fields: []string{}}); err != nil {
 			return fmt.Errorf("start the changes collection: %w", err)
 		}
 	}
@@ -94,7 +97,7 @@ func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID
 	cur, err := s.changes.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: from}}}}, opts)
 	if err != nil {
 		if ctx.Err() == nil {
-			slog.WarnContext(ctx, "open the change feed", "error", err)
+			s.logger.WarnContext(ctx, "open the change feed", "error", err)
 		}
 		return from
 	}
@@ -102,7 +105,7 @@ func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID
 	for cur.Next(ctx) {
 		var c Change
 		if err := cur.Decode(&c); err != nil {
-			slog.ErrorContext(ctx, "decode a change", "error", err)
+			s.logger.ErrorContext(ctx, "decode a change", "error", err)
 			continue
 		}
 		if _, dup := seen[c.ID]; dup {

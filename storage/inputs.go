@@ -67,12 +67,13 @@ const (
 	maxListLength  = 50
 )
 
-// check collects the first validation problem, with the path of its field.
+// check collects the first validation problem, with the path of its field
+// (see badInput).
 type check struct{ err *Error }
 
 func (c *check) fail(path, format string, args ...any) {
 	if c.err == nil {
-		c.err = Errorf(CodeBadUserInput, path+": "+format, args...)
+		c.err = badInput(path, format, args...)
 	}
 }
 

@@ -31,21 +31,21 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	if err := requireAdmin(ctx, "invite participants"); err != nil {
 		return nil, err
 	}
-	t := now()
+	t := s.Now()
 	var c check
-	c.text("input.organizationId", &in.OrganizationID, true, maxNameLength)
-	c.text("input.organizationName", &in.OrganizationName, true, maxNameLength)
+	c.text("invitation.organizationId", &in.OrganizationID, true, maxNameLength)
+	c.text("invitation.organizationName", &in.OrganizationName, true, maxNameLength)
 	if len(in.Users) > maxListLength {
-		c.fail("input.users", "at most %d users", maxListLength)
+		c.fail("invitation.users", "at most %d users", maxListLength)
 	}
 	for i, u := range in.Users {
-		c.person(fmt.Sprintf("input.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
+		c.person(fmt.Sprintf("invitation.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
 	}
 	expires := t.Add(DefaultInvitationLifetime)
 	if in.ExpirationDateTime != nil {
 		expires = in.ExpirationDateTime.UTC()
 		if !expires.After(t) {
-			c.fail("input.expirationDateTime", "must be in the future")
+			c.fail("invitation.expirationDateTime", "must be in the future")
 		}
 	}
 	if c.err != nil {
@@ -57,7 +57,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 			return nil, err
 		}
 		if p := inviter[*in.InvitedByParticipantID]; p == nil || p.ReferralID != referralID {
-			return nil, Errorf(CodeBadUserInput, "input.invitedByParticipantId: %q does not take part in referral %s", *in.InvitedByParticipantID, referralID)
+			return nil, badInput("invitation.invitedByParticipantId", "%q does not take part in referral %s", *in.InvitedByParticipantID, referralID)
 		}
 	}
 	p := &Participant{
@@ -105,43 +105,55 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 // Only an Invited, unexpired participant can answer (CodeBadUserInput
 // otherwise); a concurrent answer makes the later one CodeConflict.
 func (s *Store) RespondToInvitation(ctx context.Context, id string, response InvitationResponse) (*Participant, error) {
-	var p Participant
-	err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, Errorf(CodeNotFound, "no participant with id %q", id)
-	}
+	p, err := s.invitation(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("read participant: %w", err)
+		return nil, err
 	}
-	if caller := CallerFrom(ctx); !caller.IsAdmin() && p.OrganizationID != caller.OrganizationID {
-		visible, err := s.ReferralsByID(ctx, []string{p.ReferralID})
-		if err != nil {
-			return nil, err
-		}
-		if visible[p.ReferralID] == nil {
-			return nil, Errorf(CodeNotFound, "no participant with id %q", id) // its existence must not leak
-		}
-		return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", p.OrganizationID)
-	}
-	t := now()
-	switch st := p.EffectiveStatus(t); {
+	switch st := p.EffectiveStatus(s.Now()); {
 	case st == ParticipantExpired && p.Status == ParticipantInvited:
-		return nil, Errorf(CodeBadUserInput, "participantId: the invitation expired at %s and can no longer be answered", p.ExpirationDateTime.Format(time.RFC3339))
+		return nil, badInput("participant", "the invitation expired at %s and can no longer be answered", p.ExpirationDateTime.Format(time.RFC3339))
 	case st != ParticipantInvited:
-		return nil, Errorf(CodeBadUserInput, "participantId: only an INVITED participant can answer; this one is %s", strings.ToUpper(string(st)))
+		return nil, badInput("participant", "only an INVITED participant can answer; this one is %s", strings.ToUpper(string(st)))
 	}
 	to := ParticipantAccepted
 	if response == Reject {
 		to = ParticipantRejected
 	}
-	settled, err := s.settleInvitation(ctx, &p, to)
+	settled, err := s.settleInvitation(ctx, p, to)
 	if err != nil {
 		return nil, err
 	}
 	if !settled {
 		return nil, Errorf(CodeConflict, "participant %s answered the invitation meanwhile", id)
 	}
-	return &p, nil
+	return p, nil
+}
+
+// invitation reads participant id for an answer, within what the caller
+// may answer: an admin any participant, a partner its own organization's.
+// A partner gets CodeForbidden for another organization's participant on a
+// referral it sees and CodeNotFound for one it does not, so existence does
+// not leak.
+func (s *Store) invitation(ctx context.Context, id string) (*Participant, error) {
+	caller := CallerFrom(ctx)
+	var p Participant
+	err := s.participants.FindOne(ctx, and(bson.D{{Key: "_id", Value: id}}, participantScope(caller))).Decode(&p)
+	if err == nil {
+		return &p, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("read participant: %w", err)
+	}
+	if !caller.IsAdmin() {
+		visible, err := s.visibleParticipations(ctx, caller, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := visible[id]; ok {
+			return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", v.OrganizationID)
+		}
+	}
+	return nil, Errorf(CodeNotFound, "no participant with id %q", id)
 }
 
 // settleInvitation moves an invited participant to its final status and
@@ -194,7 +206,7 @@ const expireBatch = 500
 func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
 	cur, err := s.participants.Find(ctx, bson.D{
 		{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
-		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: now()}}},
+		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: s.Now()}}},
 	}, options.Find().SetLimit(expireBatch))
 	if err != nil {
 		return 0, fmt.Errorf("find expired invitations: %w", err)

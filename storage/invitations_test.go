@@ -8,16 +8,18 @@ import (
 
 // TestExpireInvitations records a past-due invitation as Expired, in the
 // participant and in its referral, exactly once even with two sweeps at
-// once, and leaves a current invitation alone.
+// once, and leaves a current invitation alone. The store's clock moves past
+// the expiration; nothing waits for the wall clock.
 func TestExpireInvitations(t *testing.T) {
-	s := newTestStore(t)
+	clock := &testClock{t: testAnchor}
+	s := newTestStoreAt(t, clock.Now)
 	ctx := asAdmin(t)
 	r, err := s.CreateReferral(ctx, ReferralInput{ReferralSource: SourceP2P, CustomerProfile: &CustomerProfileInput{
 		Name: ptr("Sweep Ltd"), Address: &Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	soon := time.Now().Add(1500 * time.Millisecond) // room for a slow, busy machine to store it first
+	soon := clock.Now().Add(time.Hour)
 	late, err := s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: "late", OrganizationName: "Late", ExpirationDateTime: &soon})
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +28,10 @@ func TestExpireInvitations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(soon) + 50*time.Millisecond)
+	if n, err := s.ExpireInvitations(ctx); n != 0 || err != nil {
+		t.Fatalf("a sweep before the expiration expired %d (%v), want 0", n, err)
+	}
+	clock.Advance(time.Hour)
 
 	var wg sync.WaitGroup
 	counts := make([]int, 2)

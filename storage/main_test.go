@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ var testAnchor = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 // One embedded store serves the package; each test gets its own database.
 var (
+	testURI   string
 	testStore *Store
 	testDBSeq atomic.Int64
 )
@@ -34,7 +36,8 @@ func runTests(m *testing.M) int {
 		panic(err)
 	}
 	defer embedded.Stop()
-	testStore, err = Connect(context.Background(), Options{URI: embedded.URI(), Database: "unused"})
+	testURI = embedded.URI()
+	testStore, err = Connect(context.Background(), Options{URI: testURI, Database: "unused"})
 	if err != nil {
 		panic(err)
 	}
@@ -56,6 +59,43 @@ func newTestStore(t *testing.T) *Store {
 		t.Fatalf("prepare: %v", err)
 	}
 	return s
+}
+
+// newTestStoreAt is newTestStore with the clock now, on its own client.
+func newTestStoreAt(t *testing.T, now func() time.Time) *Store {
+	t.Helper()
+	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.Drop(context.Background())
+		_ = s.Close(context.Background())
+	})
+	if err := s.Prepare(asAdmin(t)); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	return s
+}
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the clock's time.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock d forward.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // pageForward reads every referral matching f in order, size at a time,

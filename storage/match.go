@@ -65,15 +65,12 @@ func (f *RequirementsFilter) matches(q Requirements) bool {
 	if f == nil {
 		return true
 	}
-	have := q.ByCategory()
-	for c, m := range map[TagCategory]*TagMatch{
-		TagIndustryFocus: f.IndustryFocus, TagProducts: f.Products,
-		TagServiceTypes: f.ServiceTypes, TagSolutions: f.Solutions,
-	} {
+	for _, rf := range requirementFields {
+		m := rf.match(f)
 		if m == nil {
 			continue
 		}
-		ids := have[c]
+		ids := rf.ids(&q)
 		if m.AnyOf != nil && !slices.ContainsFunc(m.AnyOf, func(id string) bool { return slices.Contains(ids, id) }) {
 			return false
 		}

@@ -87,10 +87,30 @@ type Requirements struct {
 
 // ByCategory returns the tag id lists keyed by category.
 func (r Requirements) ByCategory() map[TagCategory][]string {
-	return map[TagCategory][]string{
-		TagIndustryFocus: r.IndustryFocus, TagProducts: r.Products,
-		TagServiceTypes: r.ServiceTypes, TagSolutions: r.Solutions,
+	out := make(map[TagCategory][]string, len(requirementFields))
+	for _, f := range requirementFields {
+		out[f.category] = f.ids(&r)
 	}
+	return out
+}
+
+// requirementFields is the one table of the four requirement lists, in
+// catalog order: each list's tag category, its field name in documents and
+// in the API, and where it sits in Requirements and RequirementsFilter.
+var requirementFields = []struct {
+	category TagCategory
+	name     string
+	ids      func(*Requirements) []string
+	match    func(*RequirementsFilter) *TagMatch
+}{
+	{TagIndustryFocus, "industryFocus",
+		func(r *Requirements) []string { return r.IndustryFocus }, func(f *RequirementsFilter) *TagMatch { return f.IndustryFocus }},
+	{TagProducts, "products",
+		func(r *Requirements) []string { return r.Products }, func(f *RequirementsFilter) *TagMatch { return f.Products }},
+	{TagServiceTypes, "serviceTypes",
+		func(r *Requirements) []string { return r.ServiceTypes }, func(f *RequirementsFilter) *TagMatch { return f.ServiceTypes }},
+	{TagSolutions, "solutions",
+		func(r *Requirements) []string { return r.Solutions }, func(f *RequirementsFilter) *TagMatch { return f.Solutions }},
 }
 
 // Participant is one organization's participation in a referral, stored in

@@ -25,15 +25,6 @@ var statusMoves = map[ReferralStatus][]ReferralStatus{
 	ReferralLost:    {ReferralArchived},
 }
 
-// tagFields names each category's requirements field in the API.
-var tagFields = map[TagCategory]string{
-	TagIndustryFocus: "industryFocus", TagProducts: "products",
-	TagServiceTypes: "serviceTypes", TagSolutions: "solutions",
-}
-
-// now is the time writes record, truncated to what BSON dates keep.
-func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-
 // CreateReferral validates in and stores a new PENDING referral at
 // version 1. Invalid input is CodeBadUserInput naming the field; a partner
 // gets CodeForbidden (so for every write below but answering invitations).
@@ -42,15 +33,15 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 		return nil, err
 	}
 	var c check
-	c.profile("input.customerProfile", in.CustomerProfile, true)
-	c.details("input.details", in.Details)
-	if err := s.checkTags(ctx, &c, "input.details", in.Details); err != nil {
+	c.profile("referral.customerProfile", in.CustomerProfile, true)
+	c.details("referral.details", in.Details)
+	if err := s.checkTags(ctx, &c, "referral.details", in.Details); err != nil {
 		return nil, err
 	}
 	if c.err != nil {
 		return nil, c.err
 	}
-	t := now()
+	t := s.Now()
 	p := in.CustomerProfile
 	r := &Referral{
 		ID: uuid.NewString(), CreatedDateTime: t, UpdatedDateTime: t, Version: 1,
@@ -99,7 +90,7 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion i
 	}
 	set, fields := patchSet(patch)
 	if len(fields) == 0 {
-		return nil, Errorf(CodeBadUserInput, "patch: nothing to change; give at least one field")
+		return nil, badInput("patch", "nothing to change; give at least one field")
 	}
 	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
@@ -142,9 +133,9 @@ func patchSet(patch ReferralPatch) (bson.D, []string) {
 			put("details.closingDate", "details.closingDate", d.ClosingDate.UTC())
 		}
 		if d.Requirements != nil {
-			for _, c := range TagCategories {
-				if ids := d.Requirements.ByCategory()[c]; ids != nil {
-					put("details.requirements."+tagFields[c], "details.requirements."+tagFields[c], ids)
+			for _, f := range requirementFields {
+				if ids := f.ids(d.Requirements); ids != nil {
+					put("details.requirements."+f.name, "details.requirements."+f.name, ids)
 				}
 			}
 		}
@@ -159,7 +150,7 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 		return nil, err
 	}
 	if reason != nil && len([]rune(*reason)) > 1000 {
-		return nil, Errorf(CodeBadUserInput, "reason: must be at most 1000 characters")
+		return nil, badInput("reason", "must be at most 1000 characters")
 	}
 	current, err := s.referralByID(ctx, id)
 	if err != nil {
@@ -169,7 +160,7 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 		return nil, staleVersion(id, current.Version, expectedVersion)
 	}
 	if !allowedMove(current.Status, to) {
-		return nil, Errorf(CodeBadUserInput, "status: a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
+		return nil, badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
 	}
 	set := bson.D{{Key: "status", Value: to}, {Key: "statusReason", Value: reason}}
 	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
@@ -222,7 +213,7 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 	if !claimed {
 		return nil, s.conflict(ctx, id, expectedVersion)
 	}
-	update = withVersionBump(update)
+	update = withVersionBump(update, s.Now())
 	var r Referral
 	err = s.referrals.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
@@ -257,10 +248,10 @@ func (s *Store) updateCurrent(ctx context.Context, id string, build func(current
 // maxWriteAttempts bounds the retries of updateCurrent under contention.
 const maxWriteAttempts = 20
 
-// withVersionBump adds updatedDateTime and version+1 to an update.
-func withVersionBump(update bson.D) bson.D {
+// withVersionBump adds updatedDateTime t and version+1 to an update.
+func withVersionBump(update bson.D, t time.Time) bson.D {
 	out := bson.D{{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}}
-	set := bson.D{{Key: "updatedDateTime", Value: now()}}
+	set := bson.D{{Key: "updatedDateTime", Value: t}}
 	for _, op := range update {
 		if op.Key == "$set" {
 			set = append(op.Value.(bson.D), set...)
@@ -299,14 +290,13 @@ func (s *Store) checkTags(ctx context.Context, c *check, path string, d *Details
 		return nil
 	}
 	var keys []TagKey
-	byCategory := d.Requirements.ByCategory()
-	for _, cat := range TagCategories {
-		ids := byCategory[cat]
+	for _, f := range requirementFields {
+		ids := f.ids(d.Requirements)
 		if len(ids) > maxListLength {
-			c.fail(path+".requirements."+tagFields[cat], "at most %d tags", maxListLength)
+			c.fail(path+".requirements."+f.name, "at most %d tags", maxListLength)
 		}
 		for _, id := range ids {
-			keys = append(keys, TagKey{cat, id})
+			keys = append(keys, TagKey{f.category, id})
 		}
 	}
 	if len(keys) == 0 || c.err != nil {
@@ -316,9 +306,11 @@ func (s *Store) checkTags(ctx context.Context, c *check, path string, d *Details
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if found[k] == nil {
-			c.fail(path+".requirements."+tagFields[k.Category], "%q is not a tag of the %s catalog", k.ID, tagFields[k.Category])
+	for _, f := range requirementFields {
+		for _, id := range f.ids(d.Requirements) {
+			if found[TagKey{f.category, id}] == nil {
+				c.fail(path+".requirements."+f.name, "%q is not a tag of the %s catalog", id, f.name)
+			}
 		}
 	}
 	return nil

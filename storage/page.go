@@ -80,9 +80,9 @@ func encodeCursor(scope string, value any, id string) string {
 }
 
 // decodeCursor returns the sort value and id of a cursor made for scope.
-// arg names the argument for the error message.
-func decodeCursor(scope, arg, s string) (value any, id string, err error) {
-	invalid := Errorf(CodeBadUserInput, "%s: not a cursor of this list; pass a cursor from this query's pageInfo or edges", arg)
+// field names the cursor ("after" or "before") in errors.
+func decodeCursor(scope, field, s string) (value any, id string, err error) {
+	invalid := badInput(field, "not a cursor of this list; pass a cursor from this query's pageInfo or edges")
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, "", invalid
@@ -92,7 +92,7 @@ func decodeCursor(scope, arg, s string) (value any, id string, err error) {
 		return nil, "", invalid
 	}
 	if c.Order != scope {
-		return nil, "", Errorf(CodeBadUserInput, "%s: the cursor was made for another list or order (%s); page with the query and orderBy it came from", arg, c.Order)
+		return nil, "", badInput(field, "the cursor was made for another list or order (%s); page with the query and order it came from", c.Order)
 	}
 	switch c.T {
 	case "d":
@@ -166,8 +166,8 @@ func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 	desc := q.order.Desc != backward
 	scope := cursorScope(q.coll.Name(), q.order)
 	filter := q.filter
-	if c, arg := q.args.cursor(); c != nil {
-		value, id, err := decodeCursor(scope, arg, *c)
+	if c, field := q.args.cursor(); c != nil {
+		value, id, err := decodeCursor(scope, field, *c)
 		if err != nil {
 			return page[T]{}, err
 		}
@@ -219,15 +219,15 @@ func (a PageArgs) size() (n int, backward bool, err error) {
 	}
 	backward = a.Last != nil || a.Before != nil
 	n = DefaultPageSize
-	arg, given := "first", a.First
+	field, given := "first", a.First
 	if backward {
-		arg, given = "last", a.Last
+		field, given = "last", a.Last
 	}
 	if given != nil {
 		n = *given
 	}
 	if n < 0 || n > MaxPageSize {
-		return 0, false, Errorf(CodeBadUserInput, "%s must be between 0 and %d, got %d", arg, MaxPageSize, n)
+		return 0, false, badInput(field, "must be between 0 and %d, got %d", MaxPageSize, n)
 	}
 	return n, backward, nil
 }

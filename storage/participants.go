@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -64,59 +65,116 @@ func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (in
 	return int(n), nil
 }
 
-// query matches f within what the caller may list: a partner lists its
-// own organization's participant records.
+// query matches f within what the caller may list (participantScope).
 func (f *ParticipantFilter) query(ctx context.Context) bson.D {
 	q := bson.D{}
-	if c := CallerFrom(ctx); !c.IsAdmin() {
-		q = append(q, bson.E{Key: "organizationId", Value: c.OrganizationID})
-	}
-	if f == nil {
-		return q
-	}
-	if f.OrganizationID != nil {
+	if f != nil && f.OrganizationID != nil {
 		q = append(q, bson.E{Key: "organizationId", Value: *f.OrganizationID})
 	}
-	if f.Status != nil {
+	if f != nil && f.Status != nil {
 		q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(f.Status, participantStatusPositions)}}})
 	}
-	return q
+	return and(participantScope(CallerFrom(ctx)), q)
 }
 
 // ParticipantsByID returns the participants with the given ids that the
 // caller may see (those of referrals it sees), keyed by id; unknown and
-// invisible ids are absent alike.
+// invisible ids are absent alike. For a partner, the referrals it sees name
+// the participants it may read, so both queries carry its scope.
 func (s *Store) ParticipantsByID(ctx context.Context, ids []string) (map[string]*Participant, error) {
+	caller := CallerFrom(ctx)
+	if !caller.IsAdmin() {
+		visible, err := s.visibleParticipations(ctx, caller, ids)
+		if err != nil {
+			return nil, err
+		}
+		ids = slices.Collect(maps.Keys(visible))
+	}
+	if len(ids) == 0 {
+		return map[string]*Participant{}, nil
+	}
 	found, err := findByKey(ctx, s.participants, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(ids),
 		func(p *Participant) string { return p.ID })
-	if err != nil || CallerFrom(ctx).IsAdmin() {
-		return found, err
-	}
-	var refIDs []string
-	for _, p := range found {
-		refIDs = append(refIDs, p.ReferralID)
-	}
-	visible, err := s.ReferralsByID(ctx, refIDs)
 	if err != nil {
 		return nil, err
 	}
 	for id, p := range found {
-		if visible[p.ReferralID] == nil {
-			delete(found, id)
-		} else {
-			found[id] = participantFor(CallerFrom(ctx), p)
-		}
+		found[id] = participantFor(caller, p)
 	}
 	return found, nil
+}
+
+// visibleParticipations returns the participations of the given
+// participants on referrals the caller sees, keyed by participant id: the
+// participation lists of the referrals that match the caller's scope.
+func (s *Store) visibleParticipations(ctx context.Context, c Caller, participantIDs []string) (map[string]Participation, error) {
+	filter := and(bson.D{{Key: "participation.participantId", Value: bson.D{{Key: "$in", Value: participantIDs}}}}, referralScope(c))
+	opts := options.Find().SetProjection(bson.D{{Key: "participation", Value: 1}}).SetBatchSize(batchSizeFor(len(participantIDs)))
+	cur, err := s.referrals.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find referrals by participant: %w", err)
+	}
+	var refs []Referral
+	if err := cur.All(ctx, &refs); err != nil {
+		return nil, fmt.Errorf("read referrals by participant: %w", err)
+	}
+	asked := make(map[string]bool, len(participantIDs))
+	for _, id := range participantIDs {
+		asked[id] = true
+	}
+	out := map[string]Participation{}
+	for _, r := range refs {
+		for _, p := range r.Participation {
+			if asked[p.ParticipantID] {
+				out[p.ParticipantID] = p
+			}
+		}
+	}
+	return out, nil
 }
 
 // expectedParticipantsPerReferral sizes the first batch of
 // ParticipantsByReferral so a page's participants arrive in one round trip.
 const expectedParticipantsPerReferral = 4
 
-// ParticipantsByReferral returns the participants of each given referral,
-// oldest first, keyed by referral id; a referral without any is absent.
+// ParticipantsByReferral returns the participants of each given referral
+// the caller may see, oldest first, keyed by referral id; a referral
+// without any, or invisible, is absent. For a partner it first reads which
+// of the referrals it sees, with its scope in that query (see ParticipantsOf
+// for referrals already read).
 func (s *Store) ParticipantsByReferral(ctx context.Context, referralIDs []string) (map[string][]*Participant, error) {
+	if CallerFrom(ctx).IsAdmin() {
+		return s.participantsOfReferrals(ctx, referralIDs)
+	}
+	visible, err := s.ReferralsByID(ctx, referralIDs)
+	if err != nil {
+		return nil, err
+	}
+	return s.ParticipantsOf(ctx, slices.Collect(maps.Values(visible)))
+}
+
+// ParticipantsOf returns the participants of referrals the caller has read
+// from the store, as ParticipantsByReferral does, in one query: each
+// referral's participation list tells whether the caller sees it, so the
+// visibility check the read made is not repeated.
+func (s *Store) ParticipantsOf(ctx context.Context, refs []*Referral) (map[string][]*Participant, error) {
+	caller := CallerFrom(ctx)
+	ids := make([]string, 0, len(refs))
+	for _, r := range refs {
+		if _, visible := ViewFor(caller, r); visible {
+			ids = append(ids, r.ID)
+		}
+	}
+	return s.participantsOfReferrals(ctx, ids)
+}
+
+// participantsOfReferrals reads the participants of the given referrals, as
+// the caller may see them; the caller must see the referrals.
+func (s *Store) participantsOfReferrals(ctx context.Context, referralIDs []string) (map[string][]*Participant, error) {
+	out := make(map[string][]*Participant, len(referralIDs))
+	if len(referralIDs) == 0 {
+		return out, nil
+	}
 	opts := options.Find().
 		SetSort(bson.D{{Key: "createdDateTime", Value: 1}, {Key: "_id", Value: 1}}).
 		SetBatchSize(batchSizeFor(expectedParticipantsPerReferral * len(referralIDs)))
@@ -129,14 +187,6 @@ func (s *Store) ParticipantsByReferral(ctx context.Context, referralIDs []string
 		return nil, fmt.Errorf("read participants by referral: %w", err)
 	}
 	caller := CallerFrom(ctx)
-	if !caller.IsAdmin() {
-		visible, err := s.ReferralsByID(ctx, referralIDs)
-		if err != nil {
-			return nil, err
-		}
-		docs = slices.DeleteFunc(docs, func(p *Participant) bool { return visible[p.ReferralID] == nil })
-	}
-	out := make(map[string][]*Participant, len(referralIDs))
 	for _, p := range docs {
 		out[p.ReferralID] = append(out[p.ReferralID], participantFor(caller, p))
 	}

@@ -139,7 +139,7 @@ func (p *ReferralPage) Nodes() []*Referral {
 
 // Referrals returns one page of the referrals matching f in order o
 // (newest created first when nil). Bad filters, orders, cursors and sizes
-// are CodeBadUserInput errors naming the argument.
+// are CodeBadUserInput errors whose Field locates the bad value.
 func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrder, args PageArgs) (*ReferralPage, error) {
 	filter, err := s.referralQuery(ctx, f)
 	if err != nil {
@@ -151,7 +151,7 @@ func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrd
 	}
 	key, ok := referralSortKeys[ReferralOrderField(order.Field)]
 	if !ok {
-		return nil, Errorf(CodeBadUserInput, "orderBy.field: unknown field %q", order.Field)
+		return nil, badInput("order.field", "unknown field %q", order.Field)
 	}
 	p, err := pageQuery[Referral]{
 		coll: s.referrals, filter: filter, order: order, args: args,
@@ -224,15 +224,15 @@ func (f *ReferralFilter) query() (bson.D, error) {
 		conds = append(conds, in("referralSource", storedForms(f.ReferralSource, referralSourcePositions)))
 	}
 	for _, r := range []struct {
-		arg, path string
-		rng       *TimeRange
+		field, path string
+		rng         *TimeRange
 	}{
 		{"createdDateTime", "createdDateTime", f.CreatedDateTime},
 		{"updatedDateTime", "updatedDateTime", f.UpdatedDateTime},
 		{"closingDate", "details.closingDate", f.ClosingDate},
 	} {
 		if r.rng != nil {
-			if err := add(r.rng.query("filter."+r.arg, r.path)); err != nil {
+			if err := add(r.rng.query("filter."+r.field, r.path)); err != nil {
 				return nil, err
 			}
 		}
@@ -269,12 +269,14 @@ func in(path string, values bson.A) bson.D {
 	return bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: values}}}}
 }
 
-func (r *TimeRange) query(arg, path string) (bson.D, error) {
+// query matches the range on the document path; field names the range in
+// errors.
+func (r *TimeRange) query(field, path string) (bson.D, error) {
 	if r.From == nil && r.To == nil {
-		return nil, Errorf(CodeBadUserInput, "%s: give from, to or both", arg)
+		return nil, badInput(field, "give from, to or both")
 	}
 	if r.From != nil && r.To != nil && !r.From.Before(*r.To) {
-		return nil, Errorf(CodeBadUserInput, "%s: from (%s) must be before to (%s)", arg,
+		return nil, badInput(field, "from (%s) must be before to (%s)",
 			r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano))
 	}
 	var c bson.D
@@ -287,12 +289,14 @@ func (r *TimeRange) query(arg, path string) (bson.D, error) {
 	return bson.D{{Key: path, Value: c}}, nil
 }
 
-func (r *MoneyRange) query(arg, path string) (bson.D, error) {
+// query matches the range on the document path; field names the range in
+// errors.
+func (r *MoneyRange) query(field, path string) (bson.D, error) {
 	if r.Min == nil && r.Max == nil {
-		return nil, Errorf(CodeBadUserInput, "%s: give min, max or both", arg)
+		return nil, badInput(field, "give min, max or both")
 	}
 	if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
-		return nil, Errorf(CodeBadUserInput, "%s: min (%s) must not exceed max (%s)", arg, r.Min, r.Max)
+		return nil, badInput(field, "min (%s) must not exceed max (%s)", r.Min, r.Max)
 	}
 	var c bson.D
 	if r.Min != nil {
@@ -306,25 +310,20 @@ func (r *MoneyRange) query(arg, path string) (bson.D, error) {
 
 func (r *RequirementsFilter) query() (bson.D, error) {
 	var conds []bson.D
-	for _, m := range []struct {
-		name  string
-		match *TagMatch
-	}{
-		{"industryFocus", r.IndustryFocus}, {"products", r.Products},
-		{"serviceTypes", r.ServiceTypes}, {"solutions", r.Solutions},
-	} {
-		if m.match == nil {
+	for _, f := range requirementFields {
+		m := f.match(r)
+		if m == nil {
 			continue
 		}
-		if m.match.AnyOf == nil && m.match.AllOf == nil {
-			return nil, Errorf(CodeBadUserInput, "filter.requirements.%s: give anyOf, allOf or both", m.name)
+		if m.AnyOf == nil && m.AllOf == nil {
+			return nil, badInput("filter.requirements."+f.name, "give anyOf, allOf or both")
 		}
-		path := "details.requirements." + m.name
-		if m.match.AnyOf != nil {
-			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: m.match.AnyOf}}}})
+		path := "details.requirements." + f.name
+		if m.AnyOf != nil {
+			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: m.AnyOf}}}})
 		}
-		if m.match.AllOf != nil {
-			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$all", Value: m.match.AllOf}}}})
+		if m.AllOf != nil {
+			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$all", Value: m.AllOf}}}})
 		}
 	}
 	return and(conds...), nil
@@ -343,7 +342,7 @@ func (m *ParticipantMatch) query() (bson.D, error) {
 	case m.Status != nil:
 		return in("participation.status", toA(m.Status)), nil
 	}
-	return nil, Errorf(CodeBadUserInput, "filter.participant: give organizationId, status or both")
+	return nil, badInput("filter.participant", "give organizationId, status or both")
 }
 
 func toA[E ~string](values []E) bson.A {
@@ -358,7 +357,7 @@ func countryQuery(codes []string) (bson.D, error) {
 	values := make(bson.A, len(codes))
 	for i, c := range codes {
 		if len(c) != 2 || !isASCIILetters(c) {
-			return nil, Errorf(CodeBadUserInput, "filter.customerCountry: %q is not an ISO 3166-1 alpha-2 code such as \"US\"", c)
+			return nil, badInput("filter.customerCountry", "%q is not an ISO 3166-1 alpha-2 code such as \"US\"", c)
 		}
 		values[i] = strings.ToUpper(c)
 	}

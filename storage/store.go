@@ -7,6 +7,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ type Store struct {
 	// streams; the change feed then watches referrals instead of tailing
 	// the changes collection.
 	changeStreams bool
+	clock         func() time.Time
+	logger        *slog.Logger
 }
 
 // Options configures Connect.
@@ -37,6 +40,14 @@ type Options struct {
 	Database string
 	// Monitor, when set, sees every command the driver sends.
 	Monitor *event.CommandMonitor
+	// Now is the clock of everything time-dependent: the times writes
+	// record, invitation expiry and its sweep, claim lifetimes. time.Now
+	// when nil; tests pass a clock they move.
+	Now func() time.Time
+	// Logger receives what the store cannot return to a caller (a change
+	// it could not record, a feed it had to reopen). Nothing is logged when
+	// nil.
+	Logger *slog.Logger
 }
 
 // Connect opens a client for opts.URI and checks that the server answers.
@@ -49,7 +60,13 @@ func Connect(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to MongoDB: %w", err)
 	}
-	s := newStore(client, opts.Database)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := newStore(client, opts.Database, opts.Now, opts.Logger)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -57,9 +74,11 @@ func Connect(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func newStore(client *mongo.Client, database string) *Store {
+func newStore(client *mongo.Client, database string, clock func() time.Time, logger *slog.Logger) *Store {
 	db := client.Database(database)
 	return &Store{
+		clock:        clock,
+		logger:       logger,
 		client:       client,
 		db:           db,
 		referrals:    db.Collection("referrals"),
@@ -70,9 +89,14 @@ func newStore(client *mongo.Client, database string) *Store {
 	}
 }
 
-// WithDatabase returns a Store on another database of the same client
-// (tests use one database per test).
-func (s *Store) WithDatabase(database string) *Store { return newStore(s.client, database) }
+// WithDatabase returns a Store on another database of the same client,
+// with the same clock and logger (tests use one database per test).
+func (s *Store) WithDatabase(database string) *Store {
+	return newStore(s.client, database, s.clock, s.logger)
+}
+
+// Now returns the store's time in UTC, truncated to what BSON dates keep.
+func (s *Store) Now() time.Time { return s.clock().UTC().Truncate(time.Millisecond) }
 
 // Close disconnects the client.
 func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
@@ -88,9 +112,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // Drop removes the whole database (tests clean up with it).
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
-// Prepare creates the indexes and loads the tag catalog. It is idempotent
-// and runs on every start.
+// Prepare readies the database for the API: the indexes, the change feed
+// and the tag catalog. It is idempotent and runs on every start.
 func (s *Store) Prepare(ctx context.Context) error {
+	if err := s.createIndexes(ctx); err != nil {
+		return err
+	}
+	if err := s.prepareFeed(ctx); err != nil {
+		return err
+	}
+	return s.loadCatalog(ctx)
+}
+
+// createIndexes creates the indexes the collections lack, the claims' TTL
+// index included.
+func (s *Store) createIndexes(ctx context.Context) error {
 	for coll, models := range map[*mongo.Collection][]mongo.IndexModel{
 		s.referrals:    referralIndexes(),
 		s.participants: participantIndexes(),
@@ -100,14 +136,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := s.expireClaims(ctx); err != nil {
-		return err
-	}
-	if err := s.prepareFeed(ctx); err != nil {
-		return err
-	}
-	s.changeStreams = s.detectChangeStreams(ctx)
-	return s.loadCatalog(ctx)
+	return s.expireClaims(ctx)
 }
 
 // ensureIndexes creates the indexes of models that coll lacks. Asking only
@@ -153,13 +182,15 @@ func referralIndexes() []mongo.IndexModel {
 	for _, f := range referralSortFields {
 		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}, {Key: "_id", Value: 1}}})
 	}
-	for _, f := range []string{
+	paths := []string{
 		"status", "referralSource", "customerProfile.address.country",
-		"details.requirements.industryFocus", "details.requirements.products",
-		"details.requirements.serviceTypes", "details.requirements.solutions",
-		"participation.organizationId", "participation.status",
-	} {
-		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}}})
+		"participation.organizationId", "participation.status", "participation.participantId",
+	}
+	for _, f := range requirementFields {
+		paths = append(paths, "details.requirements."+f.name)
+	}
+	for _, p := range paths {
+		models = append(models, mongo.IndexModel{Keys: bson.D{{Key: p, Value: 1}}})
 	}
 	return models
 }

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -58,13 +57,13 @@ func (s *Store) followStream(ctx context.Context, deliver func(Change)) error {
 		}
 		cs, err := s.referrals.Watch(ctx, mongo.Pipeline{}, opts)
 		if err != nil {
-			slog.WarnContext(ctx, "open the change stream", "error", err)
+			s.logger.WarnContext(ctx, "open the change stream", "error", err)
 		} else {
 			for cs.Next(ctx) {
 				resume = cs.ResumeToken()
 				var ev streamEvent
 				if err := cs.Decode(&ev); err != nil {
-					slog.ErrorContext(ctx, "decode a change event", "error", err)
+					s.logger.ErrorContext(ctx, "decode a change event", "error", err)
 					continue
 				}
 				if c, ok := changeFromStream(ev); ok {

@@ -1,0 +1,82 @@
+package storage
+
+import (
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestParticipantFilterScope checks that a partner's participant filter
+// ANDs its own organization with the one it asks for instead of writing
+// organizationId twice into one document, whose meaning differs between
+// stores: asking for another organization lists nothing.
+func TestParticipantFilterScope(t *testing.T) {
+	s := newTestStore(t)
+	refs, parts := GenerateDemo(11, 60, testAnchor)
+	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
+		t.Fatal(err)
+	}
+	org := refs[0].Participation[0].OrganizationID
+	var other string
+	own := 0
+	for _, p := range parts {
+		if p.OrganizationID == org {
+			own++
+		} else {
+			other = p.OrganizationID
+		}
+	}
+	partner := WithCaller(t.Context(), Caller{Subject: "p", OrganizationID: org, Role: RolePartner})
+
+	q := (&ParticipantFilter{OrganizationID: &other}).query(partner)
+	if dup := repeatedKey(q); dup != "" {
+		t.Errorf("query %v names %s twice in one document", q, dup)
+	}
+	for name, tt := range map[string]struct {
+		org  string
+		want int
+	}{"Own": {org, own}, "Other": {other, 0}} {
+		t.Run(name, func(t *testing.T) {
+			f := &ParticipantFilter{OrganizationID: &tt.org}
+			n, err := s.CountParticipants(partner, f)
+			if err != nil || n != tt.want {
+				t.Errorf("count = %d, %v; want %d", n, err, tt.want)
+			}
+			size := 100
+			p, err := s.Participants(partner, f, PageArgs{First: &size})
+			if err != nil || len(p.Edges) != tt.want {
+				t.Errorf("page of %d, %v; want %d", len(p.Edges), err, tt.want)
+			}
+		})
+	}
+}
+
+// repeatedKey returns a key that appears twice in one document of q, at
+// any depth, or "".
+func repeatedKey(q bson.D) string {
+	seen := map[string]bool{}
+	for _, e := range q {
+		if seen[e.Key] {
+			return e.Key
+		}
+		seen[e.Key] = true
+		if dup := repeatedIn(e.Value); dup != "" {
+			return dup
+		}
+	}
+	return ""
+}
+
+func repeatedIn(v any) string {
+	switch v := v.(type) {
+	case bson.D:
+		return repeatedKey(v)
+	case bson.A:
+		for _, x := range v {
+			if dup := repeatedIn(x); dup != "" {
+				return dup
+			}
+		}
+	}
+	return ""
+}
