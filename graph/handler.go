@@ -88,6 +88,8 @@ func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.L
 	})
 	srv.AddTransport(HTTPTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	srv.SetValidationRulesFn(validationRules)
+	srv.Use(&exactEnums{})
 	srv.Use(extension.Introspection{})
 	if opts.NoIntrospection {
 		srv.Use(introspectionGate{})

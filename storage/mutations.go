@@ -41,6 +41,9 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 	if err := requireAdmin(ctx, "create referrals"); err != nil {
 		return nil, err
 	}
+	if err := checkEnum("input.referralSource", in.ReferralSource, referralSourcePositions); err != nil {
+		return nil, err
+	}
 	var c check
 	c.profile("input.customerProfile", in.CustomerProfile, true)
 	c.details("input.details", in.Details)
@@ -156,6 +159,9 @@ func patchSet(patch ReferralPatch) (bson.D, []string) {
 // table allows it and the referral is still at expectedVersion.
 func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVersion int64, to ReferralStatus, reason *string) (*Referral, error) {
 	if err := requireAdmin(ctx, "change the status of referrals"); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("status", to, referralStatusPositions); err != nil {
 		return nil, err
 	}
 	if reason != nil && len([]rune(*reason)) > 1000 {
