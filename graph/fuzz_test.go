@@ -16,6 +16,8 @@ func FuzzRequestBody(f *testing.F) {
 		`{"query":"{ referrals { totalCount } }"}`,
 		`{"query":"query($f: ReferralFilter) { referrals(filter: $f) { nodes { id } } }","variables":{"f":{"dealValue":{"min":"1.5"}}}}`,
 		`{"query":"{ referrals(after: \"x\") { totalCount } }"}`,
+		`{"query":"query($f: ReferralFilter, $o: ReferralOrder) { referrals(filter: $f, orderBy: $o) { totalCount } }","variables":{"f":{"status":["pending"],"participant":{"status":"ACCEPTED"}},"o":{"field":"DEAL_VALUE","direction":"desc"}}}`,
+		`{"query":"query($m: Decimal = 1.25) { referrals(filter: {dealValue: {min: $m, max: 1234567890123456.78}}) { totalCount } }"}`,
 		`{"query":"mutation { createReferral(input: {}) { id } }"}`,
 		`{"query":"{ referral(id: 1) { id } }","variables":[]}`,
 		`{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"abc"}}}`,

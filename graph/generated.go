@@ -951,14 +951,17 @@ var sources = []*ast.Source{
 	{Name: "../schema.graphqls", Input: `"""
 A point in time, written and read as an RFC 3339 string (for example
 ` + "`" + `2026-03-01T09:30:00Z` + "`" + `). Results are always in UTC; inputs may carry any offset
-and are converted to UTC.
+and are converted to UTC. A date that is stored (a closing date, an invitation's
+expiration) is kept to the millisecond, finer fractions are dropped, and must
+lie between ` + "`" + `1900-01-01T00:00:00Z` + "`" + ` and ` + "`" + `9999-12-31T23:59:59.999Z` + "`" + ` in UTC;
+any other is BAD_USER_INPUT.
 """
 scalar DateTime
 
 """
 An exact decimal amount with at most two decimal places (for example ` + "`" + `"1250.50"` + "`" + `).
 Results are strings so no client parses money into a binary float; inputs
-may be a string or a JSON number.
+may be a string, a JSON number or a number literal, all read digit for digit.
 """
 scalar Decimal
 
@@ -1154,7 +1157,7 @@ input AddressInput {
   state: String
   "The ZIP or postal code."
   postalCode: String
-  "An ISO 3166-1 alpha-2 country code such as ` + "`" + `US` + "`" + ` (case-insensitive)."
+  "An assigned ISO 3166-1 alpha-2 country code such as ` + "`" + `US` + "`" + ` or ` + "`" + `GB` + "`" + ` (case-insensitive; ` + "`" + `UK` + "`" + ` is not one)."
   country: String!
 }
 
@@ -1523,7 +1526,11 @@ input ReferralFilter {
   participant: ParticipantMatch
   "The customer's name contains this text, ignoring case (matched literally, not as a pattern)."
   customerName: String
-  "The customer's country is any of these ISO 3166-1 alpha-2 codes (case-insensitive)."
+  """
+  The customer's country is any of these ISO 3166-1 alpha-2 codes (case-insensitive).
+  For a partner it matches only referrals whose address it sees, where its
+  participation is ACCEPTED.
+  """
   customerCountry: [String!]
 }
 

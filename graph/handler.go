@@ -49,6 +49,8 @@ func NewExecutor(store *storage.Store, broker *Broker, logger *slog.Logger, metr
 	}
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	exec.SetDefaultRulesFn(validationRules)
+	exec.Use(&exactEnums{})
 	exec.Use(extension.Introspection{})
 	if opts.NoIntrospection {
 		exec.Use(introspectionGate{})

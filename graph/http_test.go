@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"referrals/storage"
 )
@@ -90,8 +95,15 @@ func TestGraphQLOverHTTP(t *testing.T) {
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	e := newEnv(t, 0)
 	now := time.Now()
-	bad := storage.Referral{ID: "odd", Status: "Bogus", ReferralSource: storage.SourceP2P, CreatedDateTime: now, UpdatedDateTime: now}
-	if err := e.store.InsertReferrals(t.Context(), []storage.Referral{bad}, nil); err != nil {
+	// Written around the store, which refuses to write such a status.
+	client, err := mongo.Connect(options.Client().ApplyURI(testURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	bad := bson.D{{Key: "_id", Value: "odd"}, {Key: "status", Value: "Bogus"}, {Key: "referralSource", Value: string(storage.SourceP2P)},
+		{Key: "createdDateTime", Value: now}, {Key: "updatedDateTime", Value: now}}
+	if _, err := client.Database(e.db).Collection("referrals").InsertOne(t.Context(), bad); err != nil {
 		t.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query":"{ referral(id: \"odd\") { status } tags(category: PRODUCTS) { id } }"}`))

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"referrals/storage"
 )
@@ -41,20 +44,38 @@ func MarshalDecimal(m storage.Money) graphql.Marshaler {
 }
 
 // UnmarshalDecimal reads a decimal string or a JSON number, exactly.
+// Number literals in the document arrive as their text too (see
+// decimalLiterals); nothing that went through a binary float is accepted.
 func UnmarshalDecimal(v any) (storage.Money, error) {
 	switch v := v.(type) {
 	case string:
 		return storage.ParseMoney(v)
 	case json.Number:
 		return storage.ParseMoney(v.String())
-	case int64:
-		return storage.ParseMoney(strconv.FormatInt(v, 10))
-	case int:
-		return storage.ParseMoney(strconv.Itoa(v))
-	case float64:
-		// A literal in the query text arrives as float64; its shortest
-		// representation is the text that was written.
-		return storage.ParseMoney(strconv.FormatFloat(v, 'f', -1, 64))
 	}
 	return 0, storage.Errorf(storage.CodeBadUserInput, "Decimal must be a string or a number, got %v", v)
 }
+
+// decimalLiterals is a validation rule that turns number literals written
+// for a Decimal into string literals of the same text. gqlparser reads a
+// number literal as an int64 or a float64, so 1234567890123456.78 would
+// reach UnmarshalDecimal rounded to 1234567890123456.8; as a string it
+// arrives digit for digit, like strings and JSON numbers in variables.
+// Rules run on a freshly parsed document before the query cache shares
+// it, and the rewrite is idempotent, so every later use of a cached
+// document sees the same, already rewritten literals.
+var decimalLiterals = core.Rule{Name: "DecimalLiteralsAsText", RuleFunc: func(observers *core.Events, _ core.AddErrFunc) {
+	observers.OnValue(func(_ *core.Walker, v *ast.Value) {
+		if v.Definition != nil && v.Definition.Name == "Decimal" && (v.Kind == ast.IntValue || v.Kind == ast.FloatValue) {
+			v.Kind = ast.StringValue
+		}
+	})
+}}
+
+// validationRules are gqlparser's rules and decimalLiterals.
+func validationRules() *rules.Rules {
+	r := rules.NewDefaultRules()
+	r.AddRule(decimalLiterals.Name, decimalLiterals.RuleFunc)
+	return r
+}
+

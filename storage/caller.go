@@ -65,6 +65,18 @@ func participantScope(c Caller) bson.D {
 	return bson.D{{Key: "organizationId", Value: c.OrganizationID}}
 }
 
+// hiddenFieldScope is the condition a filter on fields that ViewFor hides
+// adds for the caller: a partner sees the customer's address (and
+// contacts) only where its participation is Accepted, so a condition on
+// them matches only there. Otherwise a filter such as customerCountry
+// would tell the partner what its view of the referral leaves out.
+func hiddenFieldScope(c Caller, f *ReferralFilter) bson.D {
+	if c.IsAdmin() || f == nil || f.CustomerCountry == nil {
+		return bson.D{}
+	}
+	return bson.D{{Key: "participation.orgStatus", Value: c.OrganizationID + "/" + string(ParticipantAccepted)}}
+}
+
 // ViewFor returns r as the caller may see it, or false when the caller may
 // not see it at all. A partner sees the customer's address and contacts
 // only once its own participation is Accepted. The stored referral is not

@@ -61,6 +61,36 @@ func TestPartnerVisibility(t *testing.T) {
 			t.Errorf("paged %d referrals, want %d", len(got), len(want))
 		}
 	})
+	t.Run("FiltersOnHiddenFieldsMatchOnlyWhereVisible", func(t *testing.T) {
+		// The query agrees with matching the partner's view of each
+		// referral, where the address is null until it accepts.
+		for _, place := range demoPlaces {
+			f := &ReferralFilter{CustomerCountry: []string{place.country}}
+			var want []string
+			for i := range refs {
+				if view, ok := ViewFor(CallerFrom(partner), &refs[i]); ok && f.Matches(view) {
+					want = append(want, refs[i].ID)
+				}
+			}
+			var got []string
+			p, err := s.Referrals(partner, f, nil, PageArgs{First: ptr(MaxPageSize)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Nodes() {
+				got = append(got, r.ID)
+				if status[r.ID] != ParticipantAccepted {
+					t.Errorf("%s matched referral %s, whose address the partner cannot see", place.country, r.ID)
+				}
+			}
+			n, err := s.CountReferrals(partner, f)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) || err != nil || n != len(want) {
+				t.Errorf("%s: query selects %v (count %d, %v), the partner's view matches %v", place.country, got, n, err, want)
+			}
+		}
+	})
 	t.Run("OtherReferralsAreAbsent", func(t *testing.T) {
 		found, err := s.ReferralsByID(partner, []string{others[0], mine[0]})
 		if err != nil || found[others[0]] != nil || found[mine[0]] == nil {

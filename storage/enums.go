@@ -29,6 +29,11 @@ func (s *ReferralStatus) UnmarshalBSONValue(t byte, data []byte) error {
 	return unmarshalEnum(s, referralStatusPositions, t, data)
 }
 
+// MarshalBSONValue stores the status by name, refusing anything else.
+func (s ReferralStatus) MarshalBSONValue() (byte, []byte, error) {
+	return marshalEnum(s, referralStatusPositions)
+}
+
 // ReferralSource tells where a referral came from, stored by its specification name.
 type ReferralSource string
 
@@ -45,6 +50,11 @@ var referralSourcePositions = []ReferralSource{SourceWebDirect, SourcePartnerLed
 // UnmarshalBSONValue reads a source stored by name or by integer position.
 func (s *ReferralSource) UnmarshalBSONValue(t byte, data []byte) error {
 	return unmarshalEnum(s, referralSourcePositions, t, data)
+}
+
+// MarshalBSONValue stores the source by name, refusing anything else.
+func (s ReferralSource) MarshalBSONValue() (byte, []byte, error) {
+	return marshalEnum(s, referralSourcePositions)
 }
 
 // ParticipantStatus is the state of one organization's participation.
@@ -64,6 +74,11 @@ var participantStatusPositions = []ParticipantStatus{ParticipantInvited, Partici
 // UnmarshalBSONValue reads a status stored by name or by integer position.
 func (s *ParticipantStatus) UnmarshalBSONValue(t byte, data []byte) error {
 	return unmarshalEnum(s, participantStatusPositions, t, data)
+}
+
+// MarshalBSONValue stores the status by name, refusing anything else.
+func (s ParticipantStatus) MarshalBSONValue() (byte, []byte, error) {
+	return marshalEnum(s, participantStatusPositions)
 }
 
 // TagCategory names one of the four requirement catalogs.
@@ -107,6 +122,37 @@ func unmarshalEnum[E ~string](dst *E, positions []E, t byte, data []byte) error 
 		return fmt.Errorf("enum position %d out of range", pos)
 	}
 	*dst = positions[pos]
+	return nil
+}
+
+// marshalEnum encodes v as its name. A value that is not one of names is
+// refused, so no write path can store a value the API cannot read back
+// (the writes check their input first and say which field is wrong; this
+// is the last line).
+func marshalEnum[E ~string](v E, names []E) (byte, []byte, error) {
+	if !slices.Contains(names, v) {
+		return 0, nil, fmt.Errorf("refusing to store %q: not one of %v", string(v), names)
+	}
+	t, data, err := bson.MarshalValue(string(v))
+	return byte(t), data, err
+}
+
+// checkEnum returns a CodeBadUserInput error naming arg when v is not one
+// of names, and nil otherwise.
+func checkEnum[E ~string](arg string, v E, names []E) error {
+	if slices.Contains(names, v) {
+		return nil
+	}
+	return badInput(arg, "%q is not one of %v", string(v), names)
+}
+
+// checkEnums is checkEnum for each value of a list argument.
+func checkEnums[E ~string](arg string, values []E, names []E) error {
+	for i, v := range values {
+		if err := checkEnum(fmt.Sprintf("%s[%d]", arg, i), v, names); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

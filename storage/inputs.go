@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/text/language"
 )
 
 // ReferralInput is a new referral as a client describes it.
@@ -59,6 +57,8 @@ const (
 	Accept InvitationResponse = "ACCEPT"
 	Reject InvitationResponse = "REJECT"
 )
+
+var invitationResponses = []InvitationResponse{Accept, Reject}
 
 // Limits on free text, so one client cannot store megabytes in a field.
 const (
@@ -126,14 +126,6 @@ func (c *check) address(path string, a *Address) {
 	}
 }
 
-func isCountry(code string) bool {
-	if len(code) != 2 || !isASCIILetters(code) {
-		return false
-	}
-	r, err := language.ParseRegion(code)
-	return err == nil && r.IsCountry()
-}
-
 func (c *check) person(path, first, last, email, phone string) {
 	c.text(path+".firstName", &first, true, maxNameLength)
 	c.text(path+".lastName", &last, true, maxNameLength)
@@ -173,5 +165,30 @@ func (c *check) details(path string, d *DetailsInput) {
 	}
 	if d.DealValue != nil && *d.DealValue < 0 {
 		c.fail(path+".dealValue", "must not be negative, got %s", d.DealValue)
+	}
+	c.date(path+".closingDate", d.ClosingDate)
+}
+
+// The dates the store keeps. The API writes dates as RFC 3339 in UTC, whose
+// years have four digits, which bounds them above. Below, the driver leaves
+// out a field holding 0001-01-01T00:00:00Z (Go's zero time) when it writes
+// a document, so that date would read back null; the bound is set well
+// above it, past any date a referral can mean.
+var (
+	earliestDate = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestDate   = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+)
+
+// date checks a date to store and normalizes it to what a BSON date keeps:
+// UTC, whole milliseconds. The answer to a write then shows what a read
+// will show.
+func (c *check) date(path string, t *time.Time) {
+	if t == nil {
+		return
+	}
+	*t = t.UTC().Truncate(time.Millisecond)
+	if t.Before(earliestDate) || t.After(latestDate) {
+		c.fail(path, "%s is not between %s and %s, the dates the store keeps", t.Format(time.RFC3339Nano),
+			earliestDate.Format(time.RFC3339Nano), latestDate.Format(time.RFC3339Nano))
 	}
 }

@@ -41,6 +41,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	for i, u := range in.Users {
 		c.person(fmt.Sprintf("invitation.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
 	}
+	c.date("input.expirationDateTime", in.ExpirationDateTime)
 	expires := t.Add(DefaultInvitationLifetime)
 	if in.ExpirationDateTime != nil {
 		expires = in.ExpirationDateTime.UTC()
@@ -105,6 +106,9 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 // Only an Invited, unexpired participant can answer (CodeBadUserInput
 // otherwise); a concurrent answer makes the later one CodeConflict.
 func (s *Store) RespondToInvitation(ctx context.Context, id string, response InvitationResponse) (*Participant, error) {
+	if err := checkEnum("response", response, invitationResponses); err != nil {
+		return nil, err
+	}
 	p, err := s.invitation(ctx, id)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,9 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 	if err := requireAdmin(ctx, "create referrals"); err != nil {
 		return nil, err
 	}
+	if err := checkEnum("referral.referralSource", in.ReferralSource, referralSourcePositions); err != nil {
+		return nil, err
+	}
 	var c check
 	c.profile("referral.customerProfile", in.CustomerProfile, true)
 	c.details("referral.details", in.Details)
@@ -147,6 +150,9 @@ func patchSet(patch ReferralPatch) (bson.D, []string) {
 // table allows it and the referral is still at expectedVersion.
 func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVersion int64, to ReferralStatus, reason *string) (*Referral, error) {
 	if err := requireAdmin(ctx, "change the status of referrals"); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("status", to, referralStatusPositions); err != nil {
 		return nil, err
 	}
 	if reason != nil && len([]rune(*reason)) > 1000 {

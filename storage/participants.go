@@ -40,10 +40,14 @@ func (p *ParticipantPage) Nodes() []*Participant {
 var participantOrder = sortOrder{Field: "createdDateTime", Desc: true}
 
 // Participants returns one page of the participants matching f, newest
-// first. Bad sizes and cursors are CodeBadUserInput errors.
+// first. Bad filters, sizes and cursors are CodeBadUserInput errors.
 func (s *Store) Participants(ctx context.Context, f *ParticipantFilter, args PageArgs) (*ParticipantPage, error) {
+	filter, err := f.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	p, err := pageQuery[Participant]{
-		coll: s.participants, filter: f.query(ctx), order: participantOrder, args: args,
+		coll: s.participants, filter: filter, order: participantOrder, args: args,
 		key: func(p *Participant) (any, string) { return p.CreatedDateTime, p.ID },
 	}.run(ctx)
 	if err != nil {
@@ -58,7 +62,11 @@ func (s *Store) Participants(ctx context.Context, f *ParticipantFilter, args Pag
 
 // CountParticipants counts the participants matching f.
 func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (int, error) {
-	n, err := s.participants.CountDocuments(ctx, f.query(ctx))
+	filter, err := f.query(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.participants.CountDocuments(ctx, filter)
 	if err != nil {
 		return 0, fmt.Errorf("count participants: %w", err)
 	}
@@ -66,15 +74,20 @@ func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (in
 }
 
 // query matches f within what the caller may list (participantScope).
-func (f *ParticipantFilter) query(ctx context.Context) bson.D {
+func (f *ParticipantFilter) query(ctx context.Context) (bson.D, error) {
 	q := bson.D{}
-	if f != nil && f.OrganizationID != nil {
-		q = append(q, bson.E{Key: "organizationId", Value: *f.OrganizationID})
+	if f != nil {
+		if err := checkEnums("filter.status", f.Status, participantStatusPositions); err != nil {
+			return nil, err
+		}
+		if f.OrganizationID != nil {
+			q = append(q, bson.E{Key: "organizationId", Value: *f.OrganizationID})
+		}
+		if f.Status != nil {
+			q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(f.Status, participantStatusPositions)}}})
+		}
 	}
-	if f != nil && f.Status != nil {
-		q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(f.Status, participantStatusPositions)}}})
-	}
-	return and(participantScope(CallerFrom(ctx)), q)
+	return and(participantScope(CallerFrom(ctx)), q), nil
 }
 
 // ParticipantsByID returns the participants with the given ids that the

@@ -28,7 +28,10 @@ func TestParticipantFilterScope(t *testing.T) {
 	}
 	partner := WithCaller(t.Context(), Caller{Subject: "p", OrganizationID: org, Role: RolePartner})
 
-	q := (&ParticipantFilter{OrganizationID: &other}).query(partner)
+	q, err := (&ParticipantFilter{OrganizationID: &other}).query(partner)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if dup := repeatedKey(q); dup != "" {
 		t.Errorf("query %v names %s twice in one document", q, dup)
 	}

@@ -80,6 +80,8 @@ const (
 	Descending OrderDirection = "DESC"
 )
 
+var orderDirections = []OrderDirection{Ascending, Descending}
+
 // ReferralOrder is a sort order of referrals; ties are broken by id.
 type ReferralOrder struct {
 	Field     ReferralOrderField
@@ -147,6 +149,11 @@ func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrd
 	}
 	order := sortOrder{Field: string(OrderByCreatedDateTime), Desc: true}
 	if o != nil {
+		if o.Direction != nil {
+			if err := checkEnum("order.direction", *o.Direction, orderDirections); err != nil {
+				return nil, err
+			}
+		}
 		order = sortOrder{Field: string(o.Field), Desc: o.Direction == nil || *o.Direction == Descending}
 	}
 	key, ok := referralSortKeys[ReferralOrderField(order.Field)]
@@ -208,7 +215,8 @@ func (s *Store) referralQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 			return nil, err
 		}
 	}
-	return and(referralScope(CallerFrom(ctx)), q), nil
+	caller := CallerFrom(ctx)
+	return and(referralScope(caller), hiddenFieldScope(caller, f), q), nil
 }
 
 func (f *ReferralFilter) query() (bson.D, error) {
@@ -218,9 +226,15 @@ func (f *ReferralFilter) query() (bson.D, error) {
 		return err
 	}
 	if f.Status != nil {
+		if err := checkEnums("filter.status", f.Status, referralStatusPositions); err != nil {
+			return nil, err
+		}
 		conds = append(conds, in("status", storedForms(f.Status, referralStatusPositions)))
 	}
 	if f.ReferralSource != nil {
+		if err := checkEnums("filter.referralSource", f.ReferralSource, referralSourcePositions); err != nil {
+			return nil, err
+		}
 		conds = append(conds, in("referralSource", storedForms(f.ReferralSource, referralSourcePositions)))
 	}
 	for _, r := range []struct {
@@ -330,6 +344,9 @@ func (r *RequirementsFilter) query() (bson.D, error) {
 }
 
 func (m *ParticipantMatch) query() (bson.D, error) {
+	if err := checkEnums("filter.participant.status", m.Status, participantStatusPositions); err != nil {
+		return nil, err
+	}
 	switch {
 	case m.OrganizationID != nil && m.Status != nil:
 		keys := make(bson.A, len(m.Status))
@@ -356,21 +373,13 @@ func toA[E ~string](values []E) bson.A {
 func countryQuery(codes []string) (bson.D, error) {
 	values := make(bson.A, len(codes))
 	for i, c := range codes {
-		if len(c) != 2 || !isASCIILetters(c) {
-			return nil, badInput("filter.customerCountry", "%q is not an ISO 3166-1 alpha-2 code such as \"US\"", c)
+		c = strings.ToUpper(c)
+		if !isCountry(c) {
+			return nil, badInput("filter.customerCountry", "%q is not an ISO 3166-1 alpha-2 country code such as \"US\"", c)
 		}
-		values[i] = strings.ToUpper(c)
+		values[i] = c
 	}
 	return in("customerProfile.address.country", values), nil
-}
-
-func isASCIILetters(s string) bool {
-	for _, c := range s {
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // findByKey runs one find and returns the documents keyed by key. The

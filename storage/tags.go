@@ -13,6 +13,9 @@ import (
 func (s *Store) Tags(ctx context.Context, category *TagCategory) ([]*Tag, error) {
 	filter := bson.D{}
 	if category != nil {
+		if err := checkEnum("category", *category, TagCategories); err != nil {
+			return nil, err
+		}
 		filter = bson.D{{Key: "category", Value: *category}}
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "category", Value: 1}, {Key: "tagId", Value: 1}}).SetBatchSize(1000)
