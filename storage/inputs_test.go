@@ -44,7 +44,7 @@ func TestWritesRefuseUnknownEnums(t *testing.T) {
 		in := validReferralInput()
 		in.ReferralSource = source
 		_, err := s.CreateReferral(ctx, in)
-		wantBadInput(t, err, "input.referralSource")
+		wantBadInput(t, err, "referral.referralSource")
 	}
 	if n, err := s.CountReferrals(ctx, nil); err != nil || n != 1 {
 		t.Errorf("%d referrals stored (%v), want the 1 valid one", n, err)
@@ -96,38 +96,38 @@ func TestFiltersRefuseUnknownEnums(t *testing.T) {
 		"ErrStatus": {func() error {
 			_, err := s.Referrals(ctx, &ReferralFilter{Status: []ReferralStatus{ReferralPending, "pending"}}, nil, PageArgs{})
 			return err
-		}, []string{"filter.status[1]", "pending"}},
+		}, []string{"filter.status.1", "pending"}},
 		"ErrStatusCount": {func() error {
 			_, err := s.CountReferrals(ctx, &ReferralFilter{Status: []ReferralStatus{""}})
 			return err
-		}, []string{"filter.status[0]"}},
+		}, []string{"filter.status.0"}},
 		"ErrSource": {func() error {
 			_, err := s.Referrals(ctx, &ReferralFilter{ReferralSource: []ReferralSource{"p2p"}}, nil, PageArgs{})
 			return err
-		}, []string{"filter.referralSource[0]", "p2p"}},
+		}, []string{"filter.referralSource.0", "p2p"}},
 		"ErrParticipantStatus": {func() error {
 			_, err := s.Referrals(ctx, &ReferralFilter{Participant: &ParticipantMatch{Status: []ParticipantStatus{"accepted"}}}, nil, PageArgs{})
 			return err
-		}, []string{"filter.participant.status[0]", "accepted"}},
+		}, []string{"filter.participant.status.0", "accepted"}},
 		"ErrDirection": {func() error {
 			_, err := s.Referrals(ctx, nil, &ReferralOrder{Field: OrderByDealValue, Direction: &desc}, PageArgs{})
 			return err
-		}, []string{"orderBy.direction", "desc"}},
+		}, []string{"order.direction", "desc"}},
 		"ErrOwnParticipantStatus": {func() error {
 			_, err := s.Participants(ctx, &ParticipantFilter{Status: []ParticipantStatus{"invited"}}, PageArgs{})
 			return err
-		}, []string{"filter.status[0]", "invited"}},
+		}, []string{"filter.status.0", "invited"}},
 		"ErrOwnParticipantStatusCount": {func() error {
 			_, err := s.CountParticipants(ctx, &ParticipantFilter{Status: []ParticipantStatus{""}})
 			return err
-		}, []string{"filter.status[0]"}},
+		}, []string{"filter.status.0"}},
 		"ErrCategory": {func() error {
 			_, err := s.Tags(ctx, &category)
 			return err
 		}, []string{"category", "products"}},
 		"ErrSubscriptionFilter": {func() error {
 			return (&ReferralFilter{Status: []ReferralStatus{"won"}}).Validate()
-		}, []string{"filter.status[0]", "won"}},
+		}, []string{"filter.status.0", "won"}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) { wantBadInput(t, tt.run(), tt.mentions...) })
@@ -155,7 +155,7 @@ func TestCountriesAndDates(t *testing.T) {
 		in := validReferralInput()
 		in.CustomerProfile.Address.Country = c
 		_, err := s.CreateReferral(ctx, in)
-		wantBadInput(t, err, "input.customerProfile.address.country", c)
+		wantBadInput(t, err, "referral.customerProfile.address.country", c)
 		_, err = s.UpdateReferral(ctx, r.ID, 1, ReferralPatch{CustomerProfile: &CustomerProfileInput{Address: &Address{AddressLine1: "a", City: "b", Country: c}}})
 		wantBadInput(t, err, "patch.customerProfile.address.country", c)
 		_, err = s.Referrals(ctx, &ReferralFilter{CustomerCountry: []string{"GB", c}}, nil, PageArgs{})
@@ -172,11 +172,11 @@ func TestCountriesAndDates(t *testing.T) {
 		in := validReferralInput()
 		in.Details = &DetailsInput{ClosingDate: at(d)}
 		_, err := s.CreateReferral(ctx, in)
-		wantBadInput(t, err, "input.details.closingDate", "1900-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z")
+		wantBadInput(t, err, "referral.details.closingDate", "1900-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z")
 		_, err = s.UpdateReferral(ctx, r.ID, 1, ReferralPatch{Details: &DetailsInput{ClosingDate: at(d)}})
 		wantBadInput(t, err, "patch.details.closingDate")
 		_, err = s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: "o", OrganizationName: "O", ExpirationDateTime: at(d)})
-		wantBadInput(t, err, "input.expirationDateTime")
+		wantBadInput(t, err, "invitation.expirationDateTime")
 	}
 	if got, err := s.ReferralsByID(ctx, []string{r.ID}); err != nil || got[r.ID].Version != 1 || got[r.ID].Details.ClosingDate != nil {
 		t.Errorf("after refused writes: %+v, %v", got[r.ID], err)

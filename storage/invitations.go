@@ -41,7 +41,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	for i, u := range in.Users {
 		c.person(fmt.Sprintf("invitation.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
 	}
-	c.date("input.expirationDateTime", in.ExpirationDateTime)
+	c.date("invitation.expirationDateTime", in.ExpirationDateTime)
 	expires := t.Add(DefaultInvitationLifetime)
 	if in.ExpirationDateTime != nil {
 		expires = in.ExpirationDateTime.UTC()
