@@ -78,4 +78,3 @@ func validationRules() *rules.Rules {
 	r.AddRule(decimalLiterals.Name, decimalLiterals.RuleFunc)
 	return r
 }
-
