@@ -970,7 +970,15 @@ A link to a web resource (an absolute URL), serialized as a string.
 """
 scalar URL
 
-"The read API of referrals: sales leads shared between partner organizations."
+"""
+The read API of referrals: sales leads shared between partner organizations.
+An unknown or invisible id reads as null. Errors carry ` + "`" + `extensions.code` + "`" + `:
+` + "`" + `BAD_USER_INPUT` + "`" + ` for an invalid argument (the message names it),
+` + "`" + `COMPLEXITY_LIMIT` + "`" + ` for an operation over the cost, depth or size limits
+(nothing runs), ` + "`" + `FORBIDDEN` + "`" + ` for introspection or unregistered operations
+where the server refuses them, ` + "`" + `UNAUTHENTICATED` + "`" + ` (HTTP 401) without a valid
+bearer token, ` + "`" + `INTERNAL` + "`" + ` with a request id for anything else.
+"""
 type Query {
   "The referral with this id, or null when there is none."
   referral(id: ID!): Referral
@@ -1023,7 +1031,8 @@ type Query {
 Changes to referrals. Every change sets ` + "`" + `updatedDateTime` + "`" + ` and increments
 ` + "`" + `version` + "`" + ` in the same MongoDB update. Invalid input is ` + "`" + `BAD_USER_INPUT` + "`" + `
 naming the field, an unknown id ` + "`" + `NOT_FOUND` + "`" + `, a stale ` + "`" + `expectedVersion` + "`" + `
-` + "`" + `CONFLICT` + "`" + `; a failed mutation changes nothing.
+` + "`" + `CONFLICT` + "`" + `, a change a partner may not make ` + "`" + `FORBIDDEN` + "`" + `; a failed mutation
+changes nothing.
 """
 type Mutation {
   "Creates a referral in status PENDING with version 1."
@@ -1081,6 +1090,10 @@ type Subscription {
   """
   Referral changes as they happen, with the referral as it now is. ` + "`" + `filter` + "`" + `
   is the same as for ` + "`" + `referrals` + "`" + `, applied to the referral after the change.
+  The subscription ends with an ` + "`" + `UNAUTHENTICATED` + "`" + ` error when the token it
+  was started with expires. Each identity may hold a limited number of
+  streams: one more is refused with ` + "`" + `STREAM_LIMIT` + "`" + ` (SSE, HTTP 429) or
+  close code 4403 (WebSocket).
   """
   referralChanged(filter: ReferralFilter): ReferralChange!
 }

@@ -5,11 +5,18 @@ package model
 // Changes to referrals. Every change sets `updatedDateTime` and increments
 // `version` in the same MongoDB update. Invalid input is `BAD_USER_INPUT`
 // naming the field, an unknown id `NOT_FOUND`, a stale `expectedVersion`
-// `CONFLICT`; a failed mutation changes nothing.
+// `CONFLICT`, a change a partner may not make `FORBIDDEN`; a failed mutation
+// changes nothing.
 type Mutation struct {
 }
 
 // The read API of referrals: sales leads shared between partner organizations.
+// An unknown or invisible id reads as null. Errors carry `extensions.code`:
+// `BAD_USER_INPUT` for an invalid argument (the message names it),
+// `COMPLEXITY_LIMIT` for an operation over the cost, depth or size limits
+// (nothing runs), `FORBIDDEN` for introspection or unregistered operations
+// where the server refuses them, `UNAUTHENTICATED` (HTTP 401) without a valid
+// bearer token, `INTERNAL` with a request id for anything else.
 type Query struct {
 }
 
