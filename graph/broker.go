@@ -16,7 +16,7 @@ const subscriberBuffer = 64
 // Broker fans the store's change feed out to this process's subscribers:
 // one feed reader, however many subscriptions.
 type Broker struct {
-	store  *storage.Store
+	store  ChangeFeed
 	logger *slog.Logger
 
 	mu   sync.Mutex
@@ -24,7 +24,7 @@ type Broker struct {
 }
 
 // NewBroker returns a broker over store; Run starts it.
-func NewBroker(store *storage.Store, logger *slog.Logger) *Broker {
+func NewBroker(store ChangeFeed, logger *slog.Logger) *Broker {
 	return &Broker{store: store, logger: logger, subs: map[chan *model.ReferralChange]struct{}{}}
 }
 

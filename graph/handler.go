@@ -40,7 +40,7 @@ type Options struct {
 // store and broker, per-response loaders, a query cache, operation limits,
 // persisted operations, and errors presented with the codes of the API.
 // The HTTP edge (package transport) serves it.
-func NewExecutor(store *storage.Store, broker *Broker, logger *slog.Logger, metrics *Metrics, opts Options) *executor.Executor {
+func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metrics, opts Options) *executor.Executor {
 	if opts.MaxComplexity == 0 {
 		opts.MaxComplexity = DefaultMaxComplexity
 	}

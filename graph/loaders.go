@@ -22,7 +22,7 @@ const (
 
 // Loaders batch and cache the reads of one GraphQL operation.
 type Loaders struct {
-	store *storage.Store
+	store BatchReader
 
 	ReferralByID           *dataloader.Loader[string, *storage.Referral]
 	ParticipantByID        *dataloader.Loader[string, *storage.Participant]
@@ -31,7 +31,7 @@ type Loaders struct {
 }
 
 // NewLoaders returns fresh loaders over store.
-func NewLoaders(store *storage.Store) *Loaders {
+func NewLoaders(store BatchReader) *Loaders {
 	return &Loaders{
 		store:                  store,
 		ReferralByID:           newLoader(store.ReferralsByID),

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"referrals/graph"
 	"referrals/graph/transport"
+	"referrals/storage"
 	"strings"
 	"testing"
 	"time"
@@ -79,13 +80,13 @@ func TestAllowedOrigins(t *testing.T) {
 }
 
 // endpoint is the GraphQL endpoint in open mode over the API's executor
-// with no store behind it: the edge needs none, and `{ __typename }` reads
-// nothing.
+// with no store behind it (a nil *storage.Store, never called): the edge
+// needs none, and `{ __typename }` reads nothing.
 func endpoint(t *testing.T, opts transport.Options) http.Handler {
 	t.Helper()
 	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return transport.New(graph.NewExecutor(nil, nil, slog.New(slog.DiscardHandler), nil, graph.Options{}), auth, opts)
+	return transport.New(graph.NewExecutor((*storage.Store)(nil), nil, slog.New(slog.DiscardHandler), nil, graph.Options{}), auth, opts)
 }
