@@ -1,7 +1,13 @@
 // Package storage is everything that talks to MongoDB: the documents, the
 // queries and their indexes, the embedded FerretDB store and the demo data.
 // It speaks the portable core of the MongoDB wire protocol that MongoDB,
-// Atlas, FerretDB, DocumentDB and Cosmos DB share.
+// Atlas, FerretDB, DocumentDB and Cosmos DB share. It also holds what the
+// API's layers share: the caller and its visibility rules, and the one set
+// of error codes.
+//
+// It is the only package that imports the MongoDB driver and bson, and it
+// imports nothing of this module: errors name fields in the domain's terms,
+// never GraphQL's.
 package storage
 
 import (
