@@ -47,7 +47,7 @@ const (
 // Options configure the API: what one request may ask of the server, and
 // which operations and browser origins it accepts.
 type Options struct {
-	MaxComplexity int   // see complexityCosts; DefaultMaxComplexity when 0
+	MaxComplexity int   // see operationCost; DefaultMaxComplexity when 0
 	MaxDepth      int   // DefaultMaxDepth when 0
 	MaxBodyBytes  int64 // DefaultMaxBodyBytes when 0
 	// NoIntrospection refuses __schema and __type with FORBIDDEN.
@@ -96,8 +96,7 @@ func NewHandler(store *storage.Store, broker *Broker, auth *Auth, logger *slog.L
 		srv.Use(registeredOperations{manifest: opts.Manifest, only: opts.PersistedOnly})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheSize)})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(depthLimit{max: opts.MaxDepth})
+	useOperationLimits(srv, opts)
 	if metrics != nil {
 		srv.Use(metrics)
 	}
@@ -190,8 +189,6 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				gqlErr.Message = arg + ": " + known.Message
 			}
 			setCode(gqlErr, known.Code)
-		case gqlErr.Extensions["code"] == "COMPLEXITY_LIMIT_EXCEEDED":
-			gqlErr.Extensions["code"] = codeComplexityLimit
 		case gqlErr.Extensions["code"] == codeComplexityLimit || gqlErr.Extensions["code"] == codeForbidden ||
 			gqlErr.Extensions["code"] == codePersistedQueryNotFound:
 			// set by our extensions, or required by a client protocol
