@@ -26,7 +26,7 @@ const queryCacheSize = 1000
 // Options configure the GraphQL layer: what one operation may ask of the
 // server, and which operations it accepts.
 type Options struct {
-	MaxComplexity int // see complexityCosts; DefaultMaxComplexity when 0
+	MaxComplexity int // see operationCost; DefaultMaxComplexity when 0
 	MaxDepth      int // DefaultMaxDepth when 0
 	// NoIntrospection refuses __schema and __type with FORBIDDEN.
 	NoIntrospection bool
@@ -49,7 +49,6 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	}
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
-	exec.SetDefaultRulesFn(validationRules)
 	exec.Use(&exactEnums{})
 	exec.Use(extension.Introspection{})
 	if opts.NoIntrospection {
@@ -59,8 +58,7 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 		exec.Use(registeredOperations{manifest: opts.Manifest, only: opts.PersistedOnly})
 	}
 	exec.Use(automaticPersistedQueries())
-	exec.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	exec.Use(depthLimit{max: opts.MaxDepth})
+	useOperationLimits(exec, opts)
 	if metrics != nil {
 		exec.Use(metrics)
 	}
@@ -89,8 +87,6 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				gqlErr.Message = arg + ": " + known.Message
 			}
 			setCode(gqlErr, known.Code)
-		case gqlErr.Extensions["code"] == "COMPLEXITY_LIMIT_EXCEEDED":
-			gqlErr.Extensions["code"] = string(storage.CodeComplexityLimit)
 		case isAPICode(gqlErr.Extensions["code"]):
 			// set by our extensions, or required by a client protocol
 		case gqlErr.Extensions["code"] != nil:

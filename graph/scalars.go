@@ -9,7 +9,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator/core"
-	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"referrals/storage"
 )
@@ -71,10 +70,3 @@ var decimalLiterals = core.Rule{Name: "DecimalLiteralsAsText", RuleFunc: func(ob
 		}
 	})
 }}
-
-// validationRules are gqlparser's rules and decimalLiterals.
-func validationRules() *rules.Rules {
-	r := rules.NewDefaultRules()
-	r.AddRule(decimalLiterals.Name, decimalLiterals.RuleFunc)
-	return r
-}
