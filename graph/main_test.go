@@ -202,21 +202,40 @@ func (e *env) post(t testing.TB, query string, vars map[string]any) gqlResponse 
 // postBody sends a request body as a JSON POST.
 func (e *env) postBody(t testing.TB, body map[string]any) gqlResponse {
 	t.Helper()
+	return e.do(t, jsonPost(body))
+}
+
+// tryPost is post for goroutines other than the test's own, which must
+// not call t.Fatal: it returns an error instead.
+func (e *env) tryPost(query string, vars map[string]any) (gqlResponse, error) {
+	return e.exchange(jsonPost(map[string]any{"query": query, "variables": vars}))
+}
+
+func jsonPost(body map[string]any) *http.Request {
 	b, _ := json.Marshal(body)
 	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
-	return e.do(t, req)
+	return req
 }
 
 func (e *env) do(t testing.TB, req *http.Request) gqlResponse {
 	t.Helper()
+	resp, err := e.exchange(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// exchange serves req and decodes the response, which must be JSON.
+func (e *env) exchange(req *http.Request) (gqlResponse, error) {
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
 	resp := gqlResponse{Status: rec.Code, raw: rec.Body.Bytes()}
 	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
-		t.Fatalf("response is not JSON (status %d): %v\n%s", rec.Code, err, rec.Body.String())
+		return resp, fmt.Errorf("response is not JSON (status %d): %v\n%s", rec.Code, err, rec.Body.String())
 	}
-	return resp
+	return resp, nil
 }
 
 // mustData decodes the data of a response that must have no errors.

@@ -232,10 +232,12 @@ func TestConcurrentUpdates(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				notes := fmt.Sprintf("round %d writer %d", round, i)
-				resp := e.post(t, updateMutation, map[string]any{"id": r.ID, "v": version, "patch": map[string]any{"details": map[string]any{"notes": notes}}})
+				resp, err := e.tryPost(updateMutation, map[string]any{"id": r.ID, "v": version, "patch": map[string]any{"details": map[string]any{"notes": notes}}})
 				mu.Lock()
 				defer mu.Unlock()
-				if len(resp.Errors) == 0 {
+				if err != nil {
+					t.Error(err)
+				} else if len(resp.Errors) == 0 {
 					winners = append(winners, notes)
 				} else if resp.Errors[0].Extensions["code"] == "CONFLICT" {
 					conflicts++
