@@ -39,9 +39,13 @@ type Options struct {
 	Monitor *event.CommandMonitor
 }
 
+// opTimeout bounds every operation of the client (the driver also sends it
+// to the server as maxTimeMS, which stops a runaway query there).
+const opTimeout = 30 * time.Second
+
 // Connect opens a client for opts.URI and checks that the server answers.
 func Connect(ctx context.Context, opts Options) (*Store, error) {
-	co := options.Client().ApplyURI(opts.URI).SetTimeout(30 * time.Second)
+	co := options.Client().ApplyURI(opts.URI).SetTimeout(opTimeout)
 	if opts.Monitor != nil {
 		co.SetMonitor(opts.Monitor)
 	}
@@ -88,13 +92,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // Drop removes the whole database (tests clean up with it).
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
-// Prepare creates the indexes and loads the tag catalog. It is idempotent
-// and runs on every start.
+// Prepare creates the indexes, loads the tag catalog and finishes or undoes
+// the writes a dead process left halfway (see RecoverWrites). It is
+// idempotent and runs on every start.
 func (s *Store) Prepare(ctx context.Context) error {
 	for coll, models := range map[*mongo.Collection][]mongo.IndexModel{
 		s.referrals:    referralIndexes(),
 		s.participants: participantIndexes(),
 		s.tags:         {{Keys: bson.D{{Key: "category", Value: 1}, {Key: "tagId", Value: 1}}}},
+		s.claims:       {{Keys: bson.D{{Key: "pending", Value: 1}}}},
 	} {
 		if err := ensureIndexes(ctx, coll, models); err != nil {
 			return err
@@ -107,7 +113,10 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	s.changeStreams = s.detectChangeStreams(ctx)
-	return s.loadCatalog(ctx)
+	if err := s.loadCatalog(ctx); err != nil {
+		return err
+	}
+	return s.RecoverWrites(ctx)
 }
 
 // ensureIndexes creates the indexes of models that coll lacks. Asking only
