@@ -267,9 +267,9 @@ func routes(store *storage.Store, broker *graph.Broker, auth *graph.Auth, logger
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := store.Ping(ctx); err != nil {
+		if err := store.Ready(ctx); err != nil {
 			logger.Warn("not ready", "error", err)
-			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			http.Error(w, "store cannot answer queries", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ok\n")

@@ -6,6 +6,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -85,6 +86,17 @@ func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ct
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
 		return fmt.Errorf("ping MongoDB: %w", err)
+	}
+	return nil
+}
+
+// Ready checks that the store answers a query on the referrals collection.
+// A ping is not enough: it never reaches the embedded store's SQLite
+// files, so a store whose every query fails still answers it.
+func (s *Store) Ready(ctx context.Context) error {
+	err := s.referrals.FindOne(ctx, bson.D{{Key: "_id", Value: ""}}).Err()
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("query referrals: %w", err)
 	}
 	return nil
 }
