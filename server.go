@@ -152,17 +152,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	}
 	uri := cfg.mongoURI
 	if uri == "" {
-		listen := cfg.embeddedListen
-		if listen == "" {
-			listen = "127.0.0.1:0"
-		}
-		embedded, err := storage.StartEmbedded(cfg.dataDir, listen, logger)
+		embedded, err := storage.StartEmbedded(cfg.dataDir, cfg.embeddedListen, logger)
 		if err != nil {
 			return err
 		}
 		defer embedded.Stop()
 		uri = embedded.URI()
-		logger.Info("embedded store started", "data_dir", cfg.dataDir, "uri", uri, "exposed", cfg.embeddedListen != "")
+		if exposed := embedded.ExposedURI(); exposed != "" {
+			logger.Warn("embedded store started, exposed without authentication", "data_dir", cfg.dataDir, "uri", exposed)
+		} else {
+			logger.Info("embedded store started", "data_dir", cfg.dataDir)
+		}
 	}
 
 	if cfg.manifestPath != "" {
