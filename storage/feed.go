@@ -22,7 +22,8 @@ const (
 	// changes from instances whose clocks lag a little are not skipped;
 	// changes already delivered are recognised by id and dropped.
 	resumeMargin = 5 * time.Second
-	// reopenDelay paces reopening a cursor the store closed.
+	// reopenDelay paces reopening a cursor the store closed or could not
+	// open.
 	reopenDelay = 50 * time.Millisecond
 	// awaitTime is how long one getMore waits for a new change.
 	awaitTime = time.Second
@@ -88,7 +89,10 @@ func (s *Store) FollowChanges(ctx context.Context, deliver func(Change)) error {
 	seen := map[bson.ObjectID]time.Time{last.ID: last.At}
 	from := last.At
 	for ctx.Err() == nil {
-		from = s.tail(ctx, from, seen, deliver)
+		var ended bool
+		if from, ended = s.tail(ctx, from, seen, deliver); !ended {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(reopenDelay):
@@ -98,15 +102,20 @@ func (s *Store) FollowChanges(ctx context.Context, deliver func(Change)) error {
 }
 
 // tail reads one tailable cursor until it ends, waits in vain or has lived
-// cursorLifetime, and returns where the next one must start.
-func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID]time.Time, deliver func(Change)) time.Time {
-	opts := options.Find().SetCursorType(options.TailableAwait).SetBatchSize(1).SetMaxAwaitTime(awaitTime)
+// cursorLifetime, and returns where the next one must start and whether
+// the store ended it (or it could not be opened).
+func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID]time.Time, deliver func(Change)) (time.Time, bool) {
+	// FerretDB closes a tailable cursor whose first batch is short, and the
+	// changes already seen since from are all still there: as many at once
+	// make a reopened cursor skip them in one batch.
+	batch := int32(max(1, len(seen)))
+	opts := options.Find().SetCursorType(options.TailableAwait).SetBatchSize(batch).SetMaxAwaitTime(awaitTime)
 	cur, err := s.changes.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: from}}}}, opts)
 	if err != nil {
 		if ctx.Err() == nil {
 			slog.WarnContext(ctx, "open the change feed", "error", err)
 		}
-		return from
+		return from, true
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
 	for opened := time.Now(); time.Since(opened) < cursorLifetime && cur.TryNext(ctx); {
@@ -131,5 +140,5 @@ func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID
 			}
 		}
 	}
-	return from
+	return from, cur.Err() != nil || cur.ID() == 0
 }

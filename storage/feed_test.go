@@ -76,7 +76,7 @@ func TestTailResumes(t *testing.T) {
 	}
 	// The first cursor stops after five changes.
 	ctx, cancel := context.WithCancel(t.Context())
-	from := s.tail(ctx, last.At, seen, func(c Change) {
+	from, _ := s.tail(ctx, last.At, seen, func(c Change) {
 		got = append(got, c.ReferralID)
 		if len(got) == 5 {
 			cancel()
