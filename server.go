@@ -166,17 +166,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	}
 	uri := cfg.mongoURI
 	if uri == "" {
-		listen := cfg.embeddedListen
-		if listen == "" {
-			listen = "127.0.0.1:0"
-		}
-		embedded, err := storage.StartEmbedded(cfg.dataDir, listen, logger)
+		embedded, err := storage.StartEmbedded(cfg.dataDir, cfg.embeddedListen, logger)
 		if err != nil {
 			return err
 		}
 		defer embedded.Stop()
 		uri = embedded.URI()
-		logger.Info("embedded store started", "data_dir", cfg.dataDir, "uri", uri, "exposed", cfg.embeddedListen != "")
+		if exposed := embedded.ExposedURI(); exposed != "" {
+			logger.Warn("embedded store started, exposed without authentication", "data_dir", cfg.dataDir, "uri", exposed)
+		} else {
+			logger.Info("embedded store started", "data_dir", cfg.dataDir)
+		}
 	}
 
 	if cfg.manifestPath != "" {
@@ -291,9 +291,9 @@ func routes(api http.Handler, store *storage.Store, auth *transport.Auth, logger
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := store.Ping(ctx); err != nil {
+		if err := store.Ready(ctx); err != nil {
 			logger.Warn("not ready", "error", err)
-			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			http.Error(w, "store cannot answer queries", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ok\n")

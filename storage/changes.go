@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // ChangeType says what happened to a referral.
@@ -29,8 +30,9 @@ type Change struct {
 }
 
 // recordChange appends a change to the feed. The write it describes has
-// already happened, so a failure here is logged, not returned: subscribers
-// miss one event, but the caller's change stands.
+// already happened, so a failure is retried (the change's id makes a
+// repeated insert harmless: a duplicate means the first one landed) and
+// then logged, not returned: the caller's change stands.
 //
 // With change streams the feed comes from the referrals collection itself,
 // so nothing is recorded.
@@ -39,7 +41,13 @@ func (s *Store) recordChange(ctx context.Context, referralID string, t ChangeTyp
 		return
 	}
 	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: s.Now()}
-	if _, err := s.changes.InsertOne(context.WithoutCancel(ctx), c); err != nil {
+	err := retryIdempotent(ctx, func(ctx context.Context) error {
+		if _, err := s.changes.InsertOne(ctx, c); err != nil && !mongo.IsDuplicateKeyError(err) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		s.logger.ErrorContext(ctx, "record change", "referral_id", referralID, "type", t, "error", err)
 	}
 }

@@ -20,27 +20,66 @@ const versionClaimLifetime = 24 * time.Hour
 // claim records that the caller, and nobody else, may perform the write
 // named by key ("referral:<id>:v7"). It relies only on the uniqueness of
 // _id, which every MongoDB-compatible store enforces atomically. It
-// reports false when the key was claimed before. A claim with a lifetime
-// expires; one without (an organization's participation, an answer) stays.
+// reports false when the key was claimed before, unless that claim was
+// left by a writer that died before its write (see recoverClaim). A claim
+// with a lifetime expires; one without (an organization's participation,
+// an answer) stays.
 func (s *Store) claim(ctx context.Context, key string, lifetime time.Duration) (bool, error) {
 	t := s.Now()
 	doc := bson.D{{Key: "_id", Value: key}, {Key: "at", Value: t}}
 	if lifetime > 0 {
 		doc = append(doc, bson.E{Key: "expiresAt", Value: t.Add(lifetime)})
 	}
-	_, err := s.claims.InsertOne(ctx, doc)
-	switch {
-	case err == nil:
-		return true, nil
-	case mongo.IsDuplicateKeyError(err):
-		return false, nil
-	}
-	return false, fmt.Errorf("claim %s: %w", key, err)
+	return s.insertClaim(ctx, doc)
 }
 
-// release gives up a claim whose write did not happen.
+// claimPending is claim for a write of several documents: the claim stays
+// marked pending until settle, so that RecoverWrites can finish or undo
+// the write of a process that died halfway.
+func (s *Store) claimPending(ctx context.Context, key string) (bool, error) {
+	return s.insertClaim(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: s.Now()}, {Key: "pending", Value: true}})
+}
+
+func (s *Store) insertClaim(ctx context.Context, doc bson.D) (bool, error) {
+	key := doc[0].Value.(string)
+	for attempt := 0; ; attempt++ {
+		_, err := s.claims.InsertOne(ctx, doc)
+		switch {
+		case err == nil:
+			return true, nil
+		case !mongo.IsDuplicateKeyError(err):
+			return false, fmt.Errorf("claim %s: %w", key, err)
+		case attempt > 0:
+			return false, nil
+		}
+		if freed, err := s.recoverClaim(ctx, key); err != nil || !freed {
+			return false, err
+		}
+	}
+}
+
+// settle marks the multi-document write of a pending claim complete. If
+// that fails, recovery later finds the write complete and settles it.
+func (s *Store) settle(ctx context.Context, key string) {
+	err := retryIdempotent(ctx, func(ctx context.Context) error {
+		_, err := s.claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}}})
+		return err
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "settle a claim; recovery will", "claim", key, "error", err)
+	}
+}
+
+// release gives up a claim whose write did not happen. A claim it cannot
+// delete is freed by recovery (see recoverClaim) once it is old enough.
 func (s *Store) release(ctx context.Context, key string) {
-	_, _ = s.claims.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: key}})
+	err := retryIdempotent(ctx, func(ctx context.Context) error {
+		_, err := s.claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}})
+		return err
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "release a claim; recovery will", "claim", key, "error", err)
+	}
 }
 
 // expireClaims creates the TTL index that deletes expired claims, where the

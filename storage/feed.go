@@ -21,10 +21,19 @@ const (
 	// changes from instances whose clocks lag a little are not skipped;
 	// changes already delivered are recognised by id and dropped.
 	resumeMargin = 5 * time.Second
-	// reopenDelay paces reopening a cursor the store closed.
+	// reopenDelay paces reopening a cursor the store closed or could not
+	// open.
 	reopenDelay = 50 * time.Millisecond
 	// awaitTime is how long one getMore waits for a new change.
 	awaitTime = time.Second
+	// cursorLifetime is how long one cursor is read before it is reopened,
+	// and a cursor is also reopened once a getMore waited in vain. FerretDB
+	// gives a capped collection's documents their order before they are
+	// committed, and its tailable cursor skips one committed after a later
+	// one it has returned; the reopened cursor reads the last resumeMargin
+	// again, so a change committed up to resumeMargin-cursorLifetime late
+	// is still delivered.
+	cursorLifetime = time.Second
 )
 
 // feedStart marks the beginning of the feed. FerretDB closes a tailable
@@ -64,8 +73,10 @@ func (s *Store) prepareFeed(ctx context.Context) error {
 // FollowChanges calls deliver, in order, with every change recorded after
 // it starts, by this instance or any other sharing the store, until ctx
 // ends. It tails the capped `changes` collection with an awaitData cursor;
-// when the store closes the cursor it reopens one from where it left off,
-// dropping what it already delivered, so there are no gaps or duplicates.
+// when the store closes the cursor, and every cursorLifetime, it reopens
+// one from a little before where it left off, dropping what it already
+// delivered, so there are no gaps or duplicates. (A change committed late
+// comes after later ones.)
 //
 // Where the deployment offers change streams, it watches the referrals
 // collection instead (see followStream).
@@ -81,7 +92,10 @@ func (s *Store) FollowChanges(ctx context.Context, deliver func(Change)) error {
 	seen := map[bson.ObjectID]time.Time{last.ID: last.At}
 	from := last.At
 	for ctx.Err() == nil {
-		from = s.tail(ctx, from, seen, deliver)
+		var ended bool
+		if from, ended = s.tail(ctx, from, seen, deliver); !ended {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(reopenDelay):
@@ -90,19 +104,24 @@ func (s *Store) FollowChanges(ctx context.Context, deliver func(Change)) error {
 	return nil
 }
 
-// tail reads one tailable cursor until it ends and returns where the next
-// one must start.
-func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID]time.Time, deliver func(Change)) time.Time {
-	opts := options.Find().SetCursorType(options.TailableAwait).SetBatchSize(1).SetMaxAwaitTime(awaitTime)
+// tail reads one tailable cursor until it ends, waits in vain or has lived
+// cursorLifetime, and returns where the next one must start and whether
+// the store ended it (or it could not be opened).
+func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID]time.Time, deliver func(Change)) (time.Time, bool) {
+	// FerretDB closes a tailable cursor whose first batch is short, and the
+	// changes already seen since from are all still there: as many at once
+	// make a reopened cursor skip them in one batch.
+	batch := int32(max(1, len(seen)))
+	opts := options.Find().SetCursorType(options.TailableAwait).SetBatchSize(batch).SetMaxAwaitTime(awaitTime)
 	cur, err := s.changes.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: from}}}}, opts)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.logger.WarnContext(ctx, "open the change feed", "error", err)
 		}
-		return from
+		return from, true
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
+	for opened := time.Now(); time.Since(opened) < cursorLifetime && cur.TryNext(ctx); {
 		var c Change
 		if err := cur.Decode(&c); err != nil {
 			s.logger.ErrorContext(ctx, "decode a change", "error", err)
@@ -124,5 +143,5 @@ func (s *Store) tail(ctx context.Context, from time.Time, seen map[bson.ObjectID
 			}
 		}
 	}
-	return from
+	return from, cur.Err() != nil || cur.ID() == 0
 }

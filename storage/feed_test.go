@@ -4,10 +4,11 @@ import (
 	"context"
 
 	"fmt"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"sync"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestFollowChanges records changes through two stores sharing one
@@ -76,7 +77,7 @@ func TestTailResumes(t *testing.T) {
 	}
 	// The first cursor stops after five changes.
 	ctx, cancel := context.WithCancel(t.Context())
-	from := s.tail(ctx, last.At, seen, func(c Change) {
+	from, _ := s.tail(ctx, last.At, seen, func(c Change) {
 		got = append(got, c.ReferralID)
 		if len(got) == 5 {
 			cancel()

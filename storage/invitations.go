@@ -78,7 +78,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	// One participation per organization and referral, even when two
 	// invitations race.
 	membership := "participation:" + referralID + ":" + p.OrganizationID
-	claimed, err := s.claim(ctx, membership, 0)
+	claimed, err := s.claimPending(ctx, membership)
 	if err != nil {
 		return nil, err
 	}
@@ -86,19 +86,17 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 		return nil, Errorf(CodeConflict, "organization %s already takes part in referral %s", p.OrganizationID, referralID)
 	}
 	if _, err := s.participants.InsertOne(ctx, p); err != nil {
-		s.release(ctx, membership)
+		s.undoInvitation(ctx, membership, p.ID) // the insert may have happened
 		return nil, fmt.Errorf("insert participant: %w", err)
 	}
-	_, err = s.updateCurrent(ctx, referralID, func(*Referral) bson.D {
-		return bson.D{{Key: "$push", Value: bson.D{{Key: "participation", Value: participationOf(p)}}}}
-	})
+	_, err = s.updateCurrent(ctx, referralID, func(r *Referral) bson.D { return participationUpdate(r, p, true) })
 	if err != nil {
 		// Undo the participant so no half-written invitation remains.
-		_, _ = s.participants.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: p.ID}})
-		s.release(ctx, membership)
+		s.undoInvitation(ctx, membership, p.ID)
 		return nil, err
 	}
 	s.recordChange(ctx, referralID, ChangeParticipant, []string{"participants"})
+	s.settle(ctx, membership)
 	return p, nil
 }
 
@@ -168,16 +166,13 @@ func (s *Store) invitation(ctx context.Context, id string) (*Participant, error)
 // never disagree.
 func (s *Store) settleInvitation(ctx context.Context, p *Participant, to ParticipantStatus) (settled bool, err error) {
 	key := "answer:" + p.ID
-	claimed, err := s.claim(ctx, key, 0)
+	claimed, err := s.claimPending(ctx, key)
 	if err != nil || !claimed {
 		return false, err
 	}
-	setStatus := func(ctx context.Context, st ParticipantStatus) error {
-		_, err := s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: st}}}})
-		return err
-	}
-	if err := setStatus(ctx, to); err != nil {
-		s.release(ctx, key)
+	_, err = s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: to}}}})
+	if err != nil {
+		s.undoAnswer(ctx, key, p, to) // the update may have happened
 		return false, fmt.Errorf("settle invitation: %w", err)
 	}
 	p.Status = to
@@ -191,12 +186,11 @@ func (s *Store) settleInvitation(ctx context.Context, p *Participant, to Partici
 		return bson.D{{Key: "$set", Value: bson.D{{Key: "participation", Value: list}}}}
 	})
 	if err != nil {
-		_ = setStatus(context.WithoutCancel(ctx), ParticipantInvited)
-		p.Status = ParticipantInvited
-		s.release(ctx, key)
+		s.undoAnswer(ctx, key, p, to)
 		return false, err
 	}
 	s.recordChange(ctx, p.ReferralID, ChangeParticipant, []string{"participants"})
+	s.settle(ctx, key)
 	return true, nil
 }
 
@@ -208,6 +202,9 @@ const expireBatch = 500
 // see (which already reads them as EXPIRED). Safe to run on every instance
 // at once. It returns how many it expired.
 func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
+	if err := s.RecoverWrites(ctx); err != nil { // so the sweep sees whole writes
+		return 0, err
+	}
 	cur, err := s.participants.Find(ctx, bson.D{
 		{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
 		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: s.Now()}}},

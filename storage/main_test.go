@@ -31,7 +31,7 @@ func runTests(m *testing.M) int {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	embedded, err := StartEmbedded(dir, "127.0.0.1:0", slog.Default())
+	embedded, err := StartEmbedded(dir, "", slog.Default())
 	if err != nil {
 		panic(err)
 	}

@@ -237,14 +237,18 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 // updateCurrent applies the update that build makes from the referral as
 // it is now, at whatever version it has, retrying when another writer gets
 // in between (for writes whose client names no version, such as
-// invitations).
+// invitations). A nil update means there is nothing to change.
 func (s *Store) updateCurrent(ctx context.Context, id string, build func(current *Referral) bson.D) (*Referral, error) {
 	for attempt := 0; ; attempt++ {
 		current, err := s.referralByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.updateVersioned(ctx, id, current.Version, build(current))
+		update := build(current)
+		if update == nil {
+			return current, nil
+		}
+		r, err := s.updateVersioned(ctx, id, current.Version, update)
 		if ErrorCodeOf(err) != CodeConflict || attempt == maxWriteAttempts {
 			return r, err
 		}
@@ -273,6 +277,9 @@ func (s *Store) conflict(ctx context.Context, id string, expectedVersion int64) 
 	current, err := s.referralByID(ctx, id)
 	if err != nil {
 		return err
+	}
+	if current.Version == expectedVersion {
+		return Errorf(CodeConflict, "another write to referral %s at version %d is under way: read it again and retry", id, expectedVersion)
 	}
 	return staleVersion(id, current.Version, expectedVersion)
 }

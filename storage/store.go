@@ -12,6 +12,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -56,9 +57,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// opTimeout bounds every operation of the client (the driver also sends it
+// to the server as maxTimeMS, which stops a runaway query there).
+const opTimeout = 30 * time.Second
+
 // Connect opens a client for opts.URI and checks that the server answers.
 func Connect(ctx context.Context, opts Options) (*Store, error) {
-	co := options.Client().ApplyURI(opts.URI).SetTimeout(30 * time.Second)
+	co := options.Client().ApplyURI(opts.URI).SetTimeout(opTimeout)
 	if opts.Monitor != nil {
 		co.SetMonitor(opts.Monitor)
 	}
@@ -115,11 +120,24 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Ready checks that the store answers a query on the referrals collection.
+// A ping is not enough: it never reaches the embedded store's SQLite
+// files, so a store whose every query fails still answers it.
+func (s *Store) Ready(ctx context.Context) error {
+	err := s.referrals.FindOne(ctx, bson.D{{Key: "_id", Value: ""}}).Err()
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("query referrals: %w", err)
+	}
+	return nil
+}
+
 // Drop removes the whole database (tests clean up with it).
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
 // Prepare readies the database for the API: the indexes, the change feed
-// and the tag catalog. It is idempotent and runs on every start.
+// and the tag catalog; and it finishes or undoes the writes a dead process
+// left halfway (see RecoverWrites). It is idempotent and runs on every
+// start.
 func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.createIndexes(ctx); err != nil {
 		return err
@@ -127,7 +145,10 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.prepareFeed(ctx); err != nil {
 		return err
 	}
-	return s.loadCatalog(ctx)
+	if err := s.loadCatalog(ctx); err != nil {
+		return err
+	}
+	return s.RecoverWrites(ctx)
 }
 
 // createIndexes creates the indexes the collections lack, the claims' TTL
@@ -137,6 +158,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		s.referrals:    referralIndexes(),
 		s.participants: participantIndexes(),
 		s.tags:         {{Keys: bson.D{{Key: "category", Value: 1}, {Key: "tagId", Value: 1}}}},
+		s.claims:       {{Keys: bson.D{{Key: "pending", Value: 1}}}},
 	} {
 		if err := ensureIndexes(ctx, coll, models); err != nil {
 			return err

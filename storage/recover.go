@@ -1,0 +1,219 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// abandonedAfter is how old an unfinished write must be before another
+// writer or RecoverWrites finishes or undoes it. Each step of a write is
+// one operation bounded by opTimeout and the steps follow one another at
+// once, so a writer that has not finished after four of them is dead (or
+// has lost the store).
+const abandonedAfter = 4 * opTimeout
+
+// recoverBatch bounds how many abandoned writes one RecoverWrites handles.
+const recoverBatch = 500
+
+// A write of several documents claims its key first (claimPending), writes
+// the documents, records the change and settles the claim:
+//
+//   - an invitation: "participation:<referral>:<organization>", then the
+//     participant, then the entry in the referral's participation;
+//   - an answer or an expiry: "answer:<participant>", then the
+//     participant's status, then its entry's status.
+//
+// The participant is the record of what was done and the referral's entry
+// a copy of it, so a write whose participant was written is finished (the
+// entry is made to agree and the change recorded), and one whose
+// participant was not is undone (the claim is deleted). A versioned update
+// ("referral:<id>:v<n>") writes one document: a claim whose version the
+// referral never reached is deleted.
+
+// RecoverWrites finishes or undoes the writes of several documents that a
+// process left halfway, once they are abandonedAfter old. It runs at start
+// and with every expiry sweep; a writer that runs into such a write's
+// claim recovers it at once. Safe to run on every instance at once.
+func (s *Store) RecoverWrites(ctx context.Context) error {
+	cur, err := s.claims.Find(ctx, bson.D{
+		{Key: "pending", Value: true},
+		{Key: "at", Value: bson.D{{Key: "$lte", Value: s.Now().Add(-abandonedAfter)}}},
+	}, options.Find().SetLimit(recoverBatch))
+	if err != nil {
+		return fmt.Errorf("find abandoned writes: %w", err)
+	}
+	var claims []claimDoc
+	if err := cur.All(ctx, &claims); err != nil {
+		return fmt.Errorf("read abandoned writes: %w", err)
+	}
+	for _, c := range claims {
+		if _, err := s.recoverClaim(ctx, c.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claimDoc is a claim as stored.
+type claimDoc struct {
+	Key     string    `bson:"_id"`
+	At      time.Time `bson:"at"`
+	Pending bool      `bson:"pending"`
+}
+
+// recoverClaim finishes or undoes the write of the claim key if its writer
+// abandoned it. It reports whether the claim is gone, so the key may be
+// claimed again; a claim whose write happened, or may still happen, stays.
+func (s *Store) recoverClaim(ctx context.Context, key string) (freed bool, err error) {
+	var c claimDoc
+	err = s.claims.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&c)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return true, nil // released meanwhile
+	}
+	if err != nil {
+		return false, fmt.Errorf("read claim %s: %w", key, err)
+	}
+	if s.Now().Sub(c.At) < abandonedAfter {
+		return false, nil
+	}
+	kind, rest, _ := strings.Cut(key, ":")
+	switch kind {
+	case "referral":
+		return s.recoverVersion(ctx, c, rest)
+	case "participation":
+		referralID, orgID, _ := strings.Cut(rest, ":")
+		var p Participant
+		err := s.participants.FindOne(ctx, bson.D{{Key: "referralId", Value: referralID}, {Key: "organizationId", Value: orgID}}).Decode(&p)
+		return s.recoverParticipant(ctx, c, &p, err, false)
+	case "answer":
+		var p Participant
+		err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: rest}}).Decode(&p)
+		// A participant still Invited was never answered.
+		return s.recoverParticipant(ctx, c, &p, err, err == nil && p.Status == ParticipantInvited)
+	}
+	return false, nil
+}
+
+// recoverVersion frees the claim "<id>:v<n>" of a versioned update when
+// the referral never reached version n: its writer claimed the version but
+// did not update.
+func (s *Store) recoverVersion(ctx context.Context, c claimDoc, idVersion string) (bool, error) {
+	i := strings.LastIndex(idVersion, ":v")
+	if i < 0 {
+		return false, nil
+	}
+	version, err := strconv.ParseInt(idVersion[i+2:], 10, 64)
+	if err != nil {
+		return false, nil
+	}
+	r, err := s.referralByID(ctx, idVersion[:i])
+	if err != nil || r.Version >= version {
+		return false, nil
+	}
+	return s.dropClaim(ctx, c)
+}
+
+// recoverParticipant undoes the write of claim c when its participant was
+// not found (findErr) or not written, and finishes it otherwise. An
+// invitation's claim only adds a missing entry; an answer's also makes the
+// entry's status agree (only its own writer changes that status).
+func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participant, findErr error, notWritten bool) (bool, error) {
+	switch {
+	case errors.Is(findErr, mongo.ErrNoDocuments) || notWritten:
+		return s.dropClaim(ctx, c)
+	case findErr != nil:
+		return false, fmt.Errorf("read participant of claim %s: %w", c.Key, findErr)
+	}
+	changed, err := s.putParticipation(ctx, p, strings.HasPrefix(c.Key, "participation:"))
+	if err != nil {
+		return false, err
+	}
+	// A pending claim's change may not have been recorded: once more is
+	// better than never.
+	if changed || c.Pending {
+		s.recordChange(ctx, p.ReferralID, ChangeParticipant, []string{"participants"})
+		s.logger.InfoContext(ctx, "finished an abandoned write", "claim", c.Key)
+	}
+	if c.Pending {
+		s.settle(ctx, c.Key)
+	}
+	return false, nil
+}
+
+// dropClaim deletes claim c unless it was claimed anew meanwhile.
+func (s *Store) dropClaim(ctx context.Context, c claimDoc) (bool, error) {
+	if _, err := s.claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: c.Key}, {Key: "at", Value: c.At}}); err != nil {
+		return false, fmt.Errorf("undo claim %s: %w", c.Key, err)
+	}
+	s.logger.InfoContext(ctx, "undid an abandoned write", "claim", c.Key)
+	return true, nil
+}
+
+// putParticipation applies participationUpdate to p's referral and reports
+// whether that changed it.
+func (s *Store) putParticipation(ctx context.Context, p *Participant, missingOnly bool) (changed bool, err error) {
+	_, err = s.updateCurrent(ctx, p.ReferralID, func(r *Referral) bson.D {
+		update := participationUpdate(r, p, missingOnly)
+		changed = update != nil
+		return update
+	})
+	return changed, err
+}
+
+// participationUpdate is the update that adds p's entry to r's
+// participation if it is missing or, unless missingOnly, makes it agree
+// with p; nil when there is nothing to do.
+func participationUpdate(r *Referral, p *Participant, missingOnly bool) bson.D {
+	list := slices.Clone(r.Participation)
+	want := participationOf(p)
+	switch i := slices.IndexFunc(list, func(e Participation) bool { return e.ParticipantID == p.ID }); {
+	case i < 0:
+		list = append(list, want)
+	case missingOnly || list[i] == want:
+		return nil
+	default:
+		list[i] = want
+	}
+	return bson.D{{Key: "$set", Value: bson.D{{Key: "participation", Value: list}}}}
+}
+
+// undoInvitation takes back an invitation whose referral could not be
+// updated: the participant, then the claim. What it cannot delete stays,
+// with the claim pending, for recovery to finish.
+func (s *Store) undoInvitation(ctx context.Context, key, participantID string) {
+	err := retryIdempotent(ctx, func(ctx context.Context) error {
+		_, err := s.participants.DeleteOne(ctx, bson.D{{Key: "_id", Value: participantID}})
+		return err
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "undo an invitation; recovery will finish it", "claim", key, "error", err)
+		return
+	}
+	s.release(ctx, key)
+}
+
+// undoAnswer takes back an answer (to) whose referral could not be
+// updated: the participant's status, then the claim. What it cannot undo
+// stays, with the claim pending, for recovery to finish.
+func (s *Store) undoAnswer(ctx context.Context, key string, p *Participant, to ParticipantStatus) {
+	err := retryIdempotent(ctx, func(ctx context.Context) error {
+		_, err := s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: to}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: ParticipantInvited}}}})
+		return err
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "undo an answer; recovery will finish it", "claim", key, "error", err)
+		return
+	}
+	p.Status = ParticipantInvited
+	s.release(ctx, key)
+}
