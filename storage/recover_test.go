@@ -10,7 +10,9 @@ import (
 
 // abandonedAt is when the claims of a write that a dead process left
 // halfway were made: long enough ago to be recovered.
-func abandonedAt() time.Time { return time.Now().UTC().Truncate(time.Millisecond).Add(-abandonedAfter - time.Minute) }
+func abandonedAt() time.Time {
+	return time.Now().UTC().Truncate(time.Millisecond).Add(-abandonedAfter - time.Minute)
+}
 
 // putClaim writes a claim directly, as a writer that died after it would have.
 func putClaim(t *testing.T, s *Store, key string, at time.Time, pending bool) {
