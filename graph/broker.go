@@ -35,18 +35,24 @@ func (b *Broker) Run(ctx context.Context) error {
 	return b.store.FollowChanges(ctx, func(c storage.Change) { b.publish(ctx, c) })
 }
 
-// publish reads the changed referral once and offers it to every
-// subscriber; a subscriber whose buffer is full is dropped.
+// publish offers a change, with the referral as the change left it, to
+// every subscriber; a subscriber whose buffer is full is dropped. Only a
+// change that lacks its referral (a change stream event whose document
+// was deleted meanwhile) is read from the store.
 func (b *Broker) publish(ctx context.Context, c storage.Change) {
 	if b.Subscribers() == 0 {
 		return
 	}
-	refs, err := b.store.ReferralsByID(ctx, []string{c.ReferralID})
-	if err != nil {
-		b.logger.ErrorContext(ctx, "read a changed referral", "referral_id", c.ReferralID, "error", err)
-		return
+	ref := c.After
+	if ref == nil {
+		refs, err := b.store.ReferralsByID(ctx, []string{c.ReferralID})
+		if err != nil {
+			b.logger.ErrorContext(ctx, "read a changed referral", "referral_id", c.ReferralID, "error", err)
+			return
+		}
+		ref = refs[c.ReferralID]
 	}
-	ev := &model.ReferralChange{Change: c, Referral: refs[c.ReferralID]}
+	ev := &model.ReferralChange{Change: c, Referral: ref}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {

@@ -1088,8 +1088,8 @@ instance (or, on a replica set, whichever writer) made it.
 """
 type Subscription {
   """
-  Referral changes as they happen, with the referral as it now is. ` + "`" + `filter` + "`" + `
-  is the same as for ` + "`" + `referrals` + "`" + `, applied to the referral after the change.
+  Referral changes as they happen, each with the referral as that change
+  left it. ` + "`" + `filter` + "`" + ` is the same as for ` + "`" + `referrals` + "`" + `, applied to that referral.
   The subscription ends with an ` + "`" + `UNAUTHENTICATED` + "`" + ` error when the token it
   was started with expires. Each identity may hold a limited number of
   streams: one more is refused with ` + "`" + `STREAM_LIMIT` + "`" + ` (SSE, HTTP 429) or
@@ -1104,7 +1104,7 @@ type ReferralChange {
   type: ReferralChangeType!
   "The referral that changed."
   referralId: ID!
-  "The referral as it is after the change; null if it no longer exists."
+  "The referral as this change left it (its status, version and participants then); null if it no longer exists."
   referral: Referral
   "The fields that changed, as paths of this API (for example ` + "`" + `details.dealValue` + "`" + `)."
   changedFields: [String!]!

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"referrals/graph/transport"
+	"referrals/storage"
 	"strings"
 	"testing"
 	"time"
@@ -232,7 +235,10 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	deadline := time.After(30 * time.Second)
 	for received < subscriberBuffer+6 { // the creation and every update
 		select {
-		case <-fast:
+		case _, open := <-fast:
+			if !open {
+				t.Fatalf("the fast subscriber was dropped after %d changes", received)
+			}
 			received++
 		case <-deadline:
 			t.Fatalf("the fast subscriber got %d changes, want %d", received, subscriberBuffer+6)
@@ -277,4 +283,37 @@ func TestSubscriptionsLeaveNoGoroutines(t *testing.T) {
 		}
 	}
 	t.Errorf("goroutines: %d before, %d after", before, now)
+}
+
+// TestEventsCarryTheirChangesState makes two status changes in a row
+// before the feed has delivered the first: each event shows the status and
+// version its own change left, not the referral as it is when delivered.
+func TestEventsCarryTheirChangesState(t *testing.T) {
+	e := newEnv(t, 0)
+	srv := httptest.NewServer(e.handler)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, srv.URL, false)
+	c.subscribe(ctx, "1", nil)
+	waitForSubscribers(t, e, 1)
+	admin := storage.WithCaller(ctx, transport.DevCaller)
+	r, err := e.store.CreateReferral(admin, storage.ReferralInput{ReferralSource: storage.SourceP2P, CustomerProfile: &storage.CustomerProfileInput{
+		Name: ptr("Two Steps Ltd"), Address: &storage.Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.ChangeReferralStatus(admin, r.ID, 1, storage.ReferralActive, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.ChangeReferralStatus(admin, r.ID, 2, storage.ReferralWon, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"CREATED PENDING 1", "STATUS_CHANGED ACTIVE 2", "STATUS_CHANGED WON 3"}
+	for i, w := range want {
+		ev := c.next(ctx).ReferralChanged
+		if got := fmt.Sprintf("%s %s %d", ev.Type, ev.Referral.Status, ev.Referral.Version); got != w {
+			t.Errorf("event %d: %s, want %s", i, got, w)
+		}
+	}
 }

@@ -20,13 +20,18 @@ const (
 )
 
 // Change is one event of the change feed: which referral changed, how,
-// which fields (as the API names them) and when.
+// which fields (as the API names them) and when; and the referral as this
+// change left it, so that subscribers see each change's own state (its
+// status and version, who takes part) however late they read it.
 type Change struct {
 	ID         bson.ObjectID `bson:"_id"`
 	ReferralID string        `bson:"referralId"`
 	Type       ChangeType    `bson:"type"`
 	Fields     []string      `bson:"fields"`
 	At         time.Time     `bson:"at"`
+	// After is the referral as the change left it; nil only for a change
+	// stream event whose document is gone by the time it is read.
+	After *Referral `bson:"after,omitempty"`
 }
 
 // recordChange appends a change to the feed. The write it describes has
@@ -36,11 +41,12 @@ type Change struct {
 //
 // With change streams the feed comes from the referrals collection itself,
 // so nothing is recorded.
-func (s *Store) recordChange(ctx context.Context, referralID string, t ChangeType, fields []string) {
+func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType, fields []string) {
 	if s.changeStreams {
 		return
 	}
-	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: s.Now()}
+	referralID := after.ID
+	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: s.Now(), After: after}
 	err := retryIdempotent(ctx, func(ctx context.Context) error {
 		if _, err := s.changes.InsertOne(ctx, c); err != nil && !mongo.IsDuplicateKeyError(err) {
 			return err

@@ -13,9 +13,10 @@ import (
 
 // Change feed tuning.
 const (
-	// changesCapBytes bounds the capped `changes` collection; at ~200 bytes
-	// a change it holds the last ~150,000 changes, far more than a reader
-	// can fall behind between reconnects.
+	// changesCapBytes bounds the capped `changes` collection; at 1–2 KB a
+	// change (the referral as the change left it included) it holds the
+	// last ~20,000 changes, far more than a reader can fall behind between
+	// reconnects.
 	changesCapBytes = 32 << 20
 	// resumeMargin is how far back in time a reopened cursor looks, so
 	// changes from instances whose clocks lag a little are not skipped;

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -89,13 +88,13 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 		s.undoInvitation(ctx, membership, p.ID) // the insert may have happened
 		return nil, fmt.Errorf("insert participant: %w", err)
 	}
-	_, err = s.updateCurrent(ctx, referralID, func(r *Referral) bson.D { return participationUpdate(r, p, true) })
+	after, err := s.updateCurrent(ctx, referralID, func(r *Referral) bson.D { return participationUpdate(r, p, true) })
 	if err != nil {
 		// Undo the participant so no half-written invitation remains.
 		s.undoInvitation(ctx, membership, p.ID)
 		return nil, err
 	}
-	s.recordChange(ctx, referralID, ChangeParticipant, []string{"participants"})
+	s.recordChange(ctx, after, ChangeParticipant, []string{"participants"})
 	s.settle(ctx, membership)
 	return p, nil
 }
@@ -176,20 +175,12 @@ func (s *Store) settleInvitation(ctx context.Context, p *Participant, to Partici
 		return false, fmt.Errorf("settle invitation: %w", err)
 	}
 	p.Status = to
-	_, err = s.updateCurrent(ctx, p.ReferralID, func(r *Referral) bson.D {
-		list := slices.Clone(r.Participation)
-		for i := range list {
-			if list[i].ParticipantID == p.ID {
-				list[i] = participationOf(p)
-			}
-		}
-		return bson.D{{Key: "$set", Value: bson.D{{Key: "participation", Value: list}}}}
-	})
+	after, _, err := s.putParticipation(ctx, p, false)
 	if err != nil {
 		s.undoAnswer(ctx, key, p, to)
 		return false, err
 	}
-	s.recordChange(ctx, p.ReferralID, ChangeParticipant, []string{"participants"})
+	s.recordChange(ctx, after, ChangeParticipant, []string{"participants"})
 	s.settle(ctx, key)
 	return true, nil
 }

@@ -68,7 +68,7 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 	if _, err := s.referrals.InsertOne(ctx, r); err != nil {
 		return nil, fmt.Errorf("insert referral: %w", err)
 	}
-	s.recordChange(ctx, r.ID, ChangeCreated, []string{"referralSource", "customerProfile", "details", "status"})
+	s.recordChange(ctx, r, ChangeCreated, []string{"referralSource", "customerProfile", "details", "status"})
 	return r, nil
 }
 
@@ -99,7 +99,7 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion i
 	if err != nil {
 		return nil, err
 	}
-	s.recordChange(ctx, id, ChangeUpdated, fields)
+	s.recordChange(ctx, r, ChangeUpdated, fields)
 	return r, nil
 }
 
@@ -173,7 +173,7 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 	if err != nil {
 		return nil, err
 	}
-	s.recordChange(ctx, id, ChangeStatus, []string{"status", "statusReason"})
+	s.recordChange(ctx, r, ChangeStatus, []string{"status", "statusReason"})
 	return r, nil
 }
 

@@ -133,14 +133,14 @@ func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participa
 	case findErr != nil:
 		return false, fmt.Errorf("read participant of claim %s: %w", c.Key, findErr)
 	}
-	changed, err := s.putParticipation(ctx, p, strings.HasPrefix(c.Key, "participation:"))
+	after, changed, err := s.putParticipation(ctx, p, strings.HasPrefix(c.Key, "participation:"))
 	if err != nil {
 		return false, err
 	}
 	// A pending claim's change may not have been recorded: once more is
 	// better than never.
 	if changed || c.Pending {
-		s.recordChange(ctx, p.ReferralID, ChangeParticipant, []string{"participants"})
+		s.recordChange(ctx, after, ChangeParticipant, []string{"participants"})
 		s.logger.InfoContext(ctx, "finished an abandoned write", "claim", c.Key)
 	}
 	if c.Pending {
@@ -158,15 +158,15 @@ func (s *Store) dropClaim(ctx context.Context, c claimDoc) (bool, error) {
 	return true, nil
 }
 
-// putParticipation applies participationUpdate to p's referral and reports
-// whether that changed it.
-func (s *Store) putParticipation(ctx context.Context, p *Participant, missingOnly bool) (changed bool, err error) {
-	_, err = s.updateCurrent(ctx, p.ReferralID, func(r *Referral) bson.D {
+// putParticipation applies participationUpdate to p's referral and
+// returns the referral after it, and whether that changed it.
+func (s *Store) putParticipation(ctx context.Context, p *Participant, missingOnly bool) (after *Referral, changed bool, err error) {
+	after, err = s.updateCurrent(ctx, p.ReferralID, func(r *Referral) bson.D {
 		update := participationUpdate(r, p, missingOnly)
 		changed = update != nil
 		return update
 	})
-	return changed, err
+	return after, changed, err
 }
 
 // participationUpdate is the update that adds p's entry to r's

@@ -43,6 +43,11 @@ type streamEvent struct {
 		UpdatedFields bson.Raw `bson:"updatedFields"`
 		RemovedFields []string `bson:"removedFields"`
 	} `bson:"updateDescription"`
+	// FullDocument is the referral after the change for inserts and
+	// replacements, and as it is when the event is read for updates
+	// (updateLookup: the portable choice; exact post-images need
+	// changeStreamPreAndPostImages on the collection).
+	FullDocument *Referral `bson:"fullDocument"`
 }
 
 // followStream delivers the changes of the referrals collection as a
@@ -51,7 +56,7 @@ type streamEvent struct {
 func (s *Store) followStream(ctx context.Context, deliver func(Change)) error {
 	var resume bson.Raw
 	for ctx.Err() == nil {
-		opts := options.ChangeStream().SetMaxAwaitTime(awaitTime)
+		opts := options.ChangeStream().SetMaxAwaitTime(awaitTime).SetFullDocument(options.UpdateLookup)
 		if resume != nil {
 			opts.SetResumeAfter(resume)
 		}
@@ -87,7 +92,7 @@ func changeFromStream(ev streamEvent) (Change, bool) {
 	if at.IsZero() {
 		at = time.Unix(int64(ev.ClusterTime.T), 0)
 	}
-	c := Change{ID: bson.NewObjectID(), ReferralID: ev.DocumentKey.ID, At: at.UTC(), Fields: []string{}}
+	c := Change{ID: bson.NewObjectID(), ReferralID: ev.DocumentKey.ID, At: at.UTC(), Fields: []string{}, After: ev.FullDocument}
 	switch ev.OperationType {
 	case "insert":
 		c.Type, c.Fields = ChangeCreated, []string{"referralSource", "customerProfile", "details", "status"}
