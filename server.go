@@ -59,10 +59,18 @@ type config struct {
 
 func main() { os.Exit(serve(nil)) }
 
+// listening says where a started server can be reached.
+type listening struct {
+	API net.Addr
+	// EmbeddedURI is the MongoDB URI of the embedded store's TCP listener
+	// (--embedded-listen), or "" when it is not exposed.
+	EmbeddedURI string
+}
+
 // serve runs the server with the process's arguments and environment
 // until SIGINT or SIGTERM, and returns the exit status. serving, when not
-// nil, is told the address the API listens on.
-func serve(serving func(net.Addr)) int {
+// nil, is told where the server listens once it does.
+func serve(serving func(listening)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -158,22 +166,22 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 }
 
 // run serves until ctx is cancelled, then shuts down gracefully. Once it
-// listens, it tells serving (when not nil) the API's address.
-func run(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger, serving func(net.Addr)) error {
+// listens, it tells serving (when not nil) where.
+func run(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger, serving func(listening)) error {
 	cfg, err := parseConfig(args, getenv)
 	if err != nil {
 		return err
 	}
-	uri := cfg.mongoURI
+	uri, exposedURI := cfg.mongoURI, ""
 	if uri == "" {
 		embedded, err := storage.StartEmbedded(cfg.dataDir, cfg.embeddedListen, logger)
 		if err != nil {
 			return err
 		}
 		defer embedded.Stop()
-		uri = embedded.URI()
-		if exposed := embedded.ExposedURI(); exposed != "" {
-			logger.Warn("embedded store started, exposed without authentication", "data_dir", cfg.dataDir, "uri", exposed)
+		uri, exposedURI = embedded.URI(), embedded.ExposedURI()
+		if exposedURI != "" {
+			logger.Warn("embedded store started, exposed without authentication", "data_dir", cfg.dataDir, "uri", exposedURI)
 		} else {
 			logger.Info("embedded store started", "data_dir", cfg.dataDir)
 		}
@@ -243,7 +251,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving", "addr", ln.Addr().String(), "graphiql", "http://"+displayAddr(ln.Addr())+"/")
 	if serving != nil {
-		serving(ln.Addr())
+		serving(listening{API: ln.Addr(), EmbeddedURI: exposedURI})
 	}
 
 	select {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"referrals/graph/transport"
 	"reflect"
@@ -65,12 +64,19 @@ func TestParseConfig(t *testing.T) {
 // its base URL.
 func startServer(t *testing.T, args ...string) string {
 	t.Helper()
+	return "http://" + startListening(t, args...).API.String()
+}
+
+// startListening runs the server with args until the test ends and
+// returns where it listens.
+func startListening(t *testing.T, args ...string) listening {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	addr := make(chan net.Addr, 1)
+	at := make(chan listening, 1)
 	go func() {
 		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), func(string) string { return "" },
-			slog.New(slog.NewTextHandler(t.Output(), nil)), func(a net.Addr) { addr <- a })
+			slog.New(slog.NewTextHandler(t.Output(), nil)), func(l listening) { at <- l })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -79,12 +85,12 @@ func startServer(t *testing.T, args ...string) string {
 		}
 	})
 	select {
-	case a := <-addr:
-		return "http://" + a.String()
+	case l := <-at:
+		return l
 	case err := <-done:
 		t.Fatalf("server stopped: %v", err)
 	}
-	return ""
+	return listening{}
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -142,20 +148,13 @@ func TestServer(t *testing.T) {
 // another --demo: the store already holds referrals, so nothing is added.
 func TestServerKeepsExistingData(t *testing.T) {
 	dataDir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	exposed := ln.Addr().String()
-	ln.Close()
-
 	t.Run("First", func(t *testing.T) {
-		base := startServer(t, "--data-dir", dataDir, "--demo", "12", "--embedded-listen", exposed)
-		if got := totalCount(t, base); !strings.Contains(got, `"totalCount":12`) {
+		l := startListening(t, "--data-dir", dataDir, "--demo", "12", "--embedded-listen", "127.0.0.1:0")
+		if got := totalCount(t, "http://"+l.API.String()); !strings.Contains(got, `"totalCount":12`) {
 			t.Fatalf("first start: %s", got)
 		}
 		// The exposed port serves the same data to any MongoDB client.
-		s, err := storage.Connect(t.Context(), storage.Options{URI: "mongodb://" + exposed + "/", Database: "referrals"})
+		s, err := storage.Connect(t.Context(), storage.Options{URI: l.EmbeddedURI, Database: "referrals"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,22 +22,26 @@ import (
 // start real server processes without building anything.
 func TestMain(m *testing.M) {
 	if os.Getenv("REFERRALS_TEST_SERVE") == "1" {
-		// The parent reads the address from the first line of stdout.
-		os.Exit(serve(func(a net.Addr) { fmt.Println(a) }))
+		// The parent reads where it listens from the first line of stdout.
+		os.Exit(serve(func(l listening) {
+			b, _ := json.Marshal(map[string]string{"api": l.API.String(), "embeddedURI": l.EmbeddedURI})
+			fmt.Println(string(b))
+		}))
 	}
 	os.Exit(m.Run())
 }
 
 // serverProcess is a server running in a child process.
 type serverProcess struct {
-	URL    string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process has exited
+	URL         string
+	EmbeddedURI string // "" unless --embedded-listen
+	cmd         *exec.Cmd
+	exited      chan struct{} // closed once the process has exited
 }
 
 // startProcess runs the server in a child process until the test ends.
-// The child tells its address on its first line of stdout; its log goes
-// to the test's output.
+// The child tells where it listens on its first line of stdout; its log
+// goes to the test's output.
 func startProcess(t *testing.T, args ...string) *serverProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--addr", "127.0.0.1:0"}, args...)...)
@@ -52,11 +55,11 @@ func startProcess(t *testing.T, args ...string) *serverProcess {
 		t.Fatal(err)
 	}
 	p := &serverProcess{cmd: cmd, exited: make(chan struct{})}
-	addr := make(chan string, 1)
+	at := make(chan string, 1)
 	go func() {
 		lines := bufio.NewScanner(stdout)
 		if lines.Scan() {
-			addr <- lines.Text()
+			at <- lines.Text()
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 		_ = cmd.Wait()
@@ -72,8 +75,12 @@ func startProcess(t *testing.T, args ...string) *serverProcess {
 		}
 	})
 	select {
-	case a := <-addr:
-		p.URL = "http://" + a
+	case line := <-at:
+		var l struct{ API, EmbeddedURI string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("server process said %q: %v", line, err)
+		}
+		p.URL, p.EmbeddedURI = "http://"+l.API, l.EmbeddedURI
 	case <-p.exited:
 		t.Fatal("server process stopped before serving")
 	}
@@ -147,14 +154,9 @@ func postQuery(t *testing.T, base, query string) map[string]any {
 // (the second on the first's --embedded-listen port) and checks a change
 // made through either reaches subscribers on both.
 func TestTwoProcessesSeeEveryChange(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().String()
-	ln.Close()
-	a := startProcess(t, "--data-dir", t.TempDir(), "--embedded-listen", port, "--demo", "0").URL
-	b := startProcess(t, "--mongodb-uri", "mongodb://"+port+"/", "--demo", "0").URL
+	first := startProcess(t, "--data-dir", t.TempDir(), "--embedded-listen", "127.0.0.1:0", "--demo", "0")
+	a := first.URL
+	b := startProcess(t, "--mongodb-uri", first.EmbeddedURI, "--demo", "0").URL
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
