@@ -1,6 +1,9 @@
 package graph
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestBadInput(t *testing.T) {
 	e := newEnv(t, 5)
@@ -75,5 +78,39 @@ func TestBadInput(t *testing.T) {
 		if d.Referrals.PageInfo.HasNextPage {
 			t.Error("hasNextPage on the only page")
 		}
+	})
+}
+
+// TestFilterInputsAreBounded refuses filters whose text or lists are
+// longer than any real question needs, before the store compares every
+// document with them (a 1 MB customerName took 21 s of CPU).
+func TestFilterInputsAreBounded(t *testing.T) {
+	e := newEnv(t, 3)
+	many := func(v string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = v
+		}
+		return out
+	}
+	for name, tt := range map[string]struct {
+		query    string
+		vars     map[string]any
+		mentions string
+	}{
+		"ErrLongCustomerName":  {`query($f: ReferralFilter) { referrals(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"customerName": strings.Repeat("a", 1000_000)}}, "filter.customerName"},
+		"ErrManyCountries":     {`query($f: ReferralFilter) { referrals(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"customerCountry": many("GB", 100_000)}}, "filter.customerCountry"},
+		"ErrManyTags":          {`query($f: ReferralFilter) { referrals(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"requirements": map[string]any{"products": map[string]any{"anyOf": many("Azure", 7000)}}}}, "filter.requirements.products.anyOf"},
+		"ErrManyStatuses":      {`query($f: ReferralFilter) { referrals(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"status": many("PENDING", 1000)}}, "filter.status"},
+		"ErrLongOrganization":  {`query($f: ParticipantFilter) { participants(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"organizationId": strings.Repeat("o", 10_000)}}, "filter.organizationId"},
+		"ErrManyParticipantSt": {`query($f: ParticipantFilter) { participants(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"status": many("INVITED", 1000)}}, "filter.status"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.post(t, tt.query, tt.vars).wantBadInput(t, tt.mentions)
+		})
+	}
+	t.Run("LongestRealName", func(t *testing.T) {
+		var d struct{ Referrals struct{ TotalCount int } }
+		e.post(t, `query($n: String) { referrals(filter: {customerName: $n}) { totalCount } }`, map[string]any{"n": strings.Repeat("é", 200)}).mustData(t, &d)
 	})
 }

@@ -77,6 +77,12 @@ func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (in
 func (f *ParticipantFilter) query(ctx context.Context) (bson.D, error) {
 	q := bson.D{}
 	if f != nil {
+		if len(f.Status) > maxFilterValues {
+			return nil, badInput("filter.status", "lists %d values; at most %d are allowed", len(f.Status), maxFilterValues)
+		}
+		if f.OrganizationID != nil && len(*f.OrganizationID) > maxNameLength {
+			return nil, badInput("filter.organizationId", "is longer than %d characters", maxNameLength)
+		}
 		if err := checkEnums("filter.status", f.Status, participantStatusPositions); err != nil {
 			return nil, err
 		}

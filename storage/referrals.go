@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -220,6 +221,9 @@ func (s *Store) referralQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 }
 
 func (f *ReferralFilter) query() (bson.D, error) {
+	if err := f.checkSizes(); err != nil {
+		return nil, err
+	}
 	var conds []bson.D
 	add := func(c bson.D, err error) error {
 		conds = append(conds, c)
@@ -277,6 +281,49 @@ func (f *ReferralFilter) query() (bson.D, error) {
 		}
 	}
 	return and(conds...), nil
+}
+
+// maxFilterValues bounds every list of a filter: more than any real
+// question names (there are 249 countries and 92 tags), few enough that
+// no filter makes the store compare each document with megabytes of input.
+const maxFilterValues = 250
+
+// checkSizes refuses filters whose lists or text are longer than any real
+// question needs: the store compares every document with them, so their
+// size is the cost of the query.
+func (f *ReferralFilter) checkSizes() error {
+	type list struct {
+		field string
+		n     int
+	}
+	lists := []list{
+		{"filter.status", len(f.Status)},
+		{"filter.referralSource", len(f.ReferralSource)},
+		{"filter.customerCountry", len(f.CustomerCountry)},
+	}
+	if p := f.Participant; p != nil {
+		lists = append(lists, list{"filter.participant.status", len(p.Status)})
+		if p.OrganizationID != nil && len(*p.OrganizationID) > maxNameLength {
+			return badInput("filter.participant.organizationId", "is longer than %d characters", maxNameLength)
+		}
+	}
+	if f.Requirements != nil {
+		for _, rf := range requirementFields {
+			if m := rf.match(f.Requirements); m != nil {
+				lists = append(lists, list{"filter.requirements." + rf.name + ".anyOf", len(m.AnyOf)},
+					list{"filter.requirements." + rf.name + ".allOf", len(m.AllOf)})
+			}
+		}
+	}
+	for _, l := range lists {
+		if l.n > maxFilterValues {
+			return badInput(l.field, "lists %d values; at most %d are allowed", l.n, maxFilterValues)
+		}
+	}
+	if f.CustomerName != nil && utf8.RuneCountInString(*f.CustomerName) > maxNameLength {
+		return badInput("filter.customerName", "is longer than %d characters, the longest name a customer can have", maxNameLength)
+	}
+	return nil
 }
 
 func in(path string, values bson.A) bson.D {
