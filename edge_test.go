@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -337,4 +338,64 @@ func TestMetricsNeedAnAdminToken(t *testing.T) {
 			t.Errorf("public %s: %d, want 200", path, status)
 		}
 	}
+}
+
+// TestWebSocketBounds: one connection runs at most as many subscriptions
+// as an identity may hold streams (10), and a connection that never says
+// connection_init is closed.
+func TestWebSocketBounds(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "0", "--jwt-secret", edgeSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := dialGraphQLWS(t, ctx, base)
+	if err := wsInit(ctx, conn, partnerToken(t, "many-subs", "org-m", time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	subscribe := func(id string) {
+		msg, _ := json.Marshal(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": "subscription { referralChanged { type } }"}})
+		if err := conn.Write(ctx, websocket.MessageText, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 11 {
+		subscribe(fmt.Sprint(i))
+	}
+	// One (they start concurrently) is refused with an error and
+	// completed; the others live on.
+	var refused []string
+	refusedID := ""
+	for len(refused) < 2 {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", refused, err)
+		}
+		var m struct {
+			ID, Type string
+			Payload  json.RawMessage
+		}
+		_ = json.Unmarshal(b, &m)
+		switch m.Type {
+		case "ping", "pong":
+		case "next":
+			if refusedID != "" || !strings.Contains(string(m.Payload), `"STREAM_LIMIT"`) {
+				t.Fatalf("got %s after subscription %q was refused", b, refusedID)
+			}
+			refusedID = m.ID
+			refused = append(refused, "next")
+		case "complete":
+			if m.ID != refusedID {
+				t.Fatalf("subscription %s ended, not the refused %q", m.ID, refusedID)
+			}
+			refused = append(refused, "complete")
+		default:
+			t.Fatalf("got %s", b)
+		}
+	}
+
+	t.Run("NoConnectionInit", func(t *testing.T) {
+		silent := dialGraphQLWS(t, ctx, base)
+		if _, _, err := silent.Read(ctx); websocket.CloseStatus(err) == -1 {
+			t.Errorf("a connection that never said connection_init: %v, want it closed", err)
+		}
+	})
 }

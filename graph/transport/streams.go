@@ -3,9 +3,13 @@ package transport
 import (
 	"context"
 	"fmt"
+	"referrals/storage"
 	"sync"
 
+	"github.com/99designs/gqlgen/graphql"
 	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // streamSlots caps the streams each identity holds open at once, across
@@ -66,7 +70,43 @@ func (e *edge) wsInit(ctx context.Context, payload gqltransport.InitPayload) (co
 		ctx = gqltransport.WithWebsocketCloseCode(ctx, closeForbidden)
 		return gqltransport.AppendCloseReason(ctx, "forbidden: too many open streams"), nil, err
 	}
-	return context.WithValue(withToken(ctx, tok), releaseKey{}, release), nil, nil
+	ctx = context.WithValue(withToken(ctx, tok), releaseKey{}, release)
+	return context.WithValue(ctx, connectionKey{}, newStreamSlots(e.streams.max)), nil, nil
+}
+
+// connectionKey marks the context of a WebSocket connection with the
+// slots of its subscriptions.
+type connectionKey struct{}
+
+// subscriptionCap caps the subscriptions one WebSocket connection runs at
+// once at the identity's stream cap, so that one connection slot cannot
+// carry an unbounded number of subscriptions.
+type subscriptionCap struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationInterceptor
+} = subscriptionCap{}
+
+func (subscriptionCap) ExtensionName() string                   { return "SubscriptionCap" }
+func (subscriptionCap) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptOperation takes one of the connection's slots for a
+// subscription until it ends.
+func (subscriptionCap) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	slots, ok := ctx.Value(connectionKey{}).(*streamSlots)
+	if op := graphql.GetOperationContext(ctx).Operation; !ok || op == nil || op.Operation != ast.Subscription {
+		return next(ctx)
+	}
+	release, err := slots.acquire("")
+	if err != nil {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message:    fmt.Sprintf("this connection already runs %d subscriptions, the most allowed; stop one first", slots.max),
+			Extensions: map[string]any{"code": string(storage.CodeStreamLimit)},
+		}}})
+	}
+	context.AfterFunc(ctx, release) // the transport ends the context with the subscription
+	return next(ctx)
 }
 
 type releaseKey struct{}

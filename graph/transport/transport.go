@@ -34,6 +34,11 @@ import (
 // proxies do not close quiet subscriptions.
 const keepAlive = 10 * time.Second
 
+// wsInitTimeout is how long a WebSocket may stay open without sending
+// connection_init: an unauthenticated connection holds no stream slot, so
+// it must not stay long.
+const wsInitTimeout = 10 * time.Second
+
 // Defaults of Options.
 const (
 	// DefaultMaxBodyBytes bounds a request body; real documents with their
@@ -92,6 +97,7 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 		opts.MaxStreams = 0 // one identity, everyone's: no cap
 	}
 	exec.Use(tokenLifetime{})
+	exec.Use(subscriptionCap{})
 	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
 	closing, closeStreams := context.WithCancel(context.Background())
 	e := &edge{
@@ -105,6 +111,7 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	}
 	e.ws = gqltransport.Websocket{
 		KeepAlivePingInterval: keepAlive,
+		InitTimeout:           wsInitTimeout,
 		InitFunc:              e.wsInit,
 		CloseFunc:             e.wsClose,
 		Implementation: gqltransport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
