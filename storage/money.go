@@ -12,7 +12,7 @@ import (
 type Money int64
 
 // maxMoneyUnits bounds the integer part so that the amount in cents fits
-// an int64 with room to spare.
+// an int64; at that bound the cents may be at most math.MaxInt64 % 100.
 const maxMoneyUnits = math.MaxInt64 / 100
 
 // ParseMoney reads a plain decimal such as "1250", "1250.5" or "-3.25" with
@@ -27,12 +27,12 @@ func ParseMoney(s string) (Money, error) {
 		return 0, invalid
 	}
 	units, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || units > maxMoneyUnits {
-		return 0, Errorf(CodeBadUserInput, "%q is too large an amount", s)
-	}
 	cents := int64(0)
 	if frac != "" {
 		cents, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
+	}
+	if err != nil || units > maxMoneyUnits || (units == maxMoneyUnits && cents > math.MaxInt64%100) {
+		return 0, Errorf(CodeBadUserInput, "%q is too large an amount", s)
 	}
 	m := units*100 + cents
 	if neg {

@@ -1,6 +1,9 @@
 package storage
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestParseMoney(t *testing.T) {
 	tests := []struct {
@@ -12,6 +15,7 @@ func TestParseMoney(t *testing.T) {
 		{"-3.25", -325, true}, {"92233720368547758", 9223372036854775800, true},
 		{"", 0, false}, {".5", 0, false}, {"5.", 0, false}, {"1.005", 0, false}, {"1e3", 0, false},
 		{"1,000", 0, false}, {" 1", 0, false}, {"+1", 0, false}, {"--1", 0, false}, {"92233720368547759", 0, false},
+		{"92233720368547758.07", math.MaxInt64, true}, {"92233720368547758.08", 0, false}, {"-92233720368547758.08", 0, false},
 	}
 	for _, tt := range tests {
 		got, err := ParseMoney(tt.in)
