@@ -82,6 +82,13 @@ func TestNoHeaderSkipsAuthentication(t *testing.T) {
 			}
 		})
 	}
+	t.Run("WebSocketHeadersOnAPlainGET", func(t *testing.T) {
+		status, body := request(t, ctx, http.MethodGet, base+"/query?query=%7B__typename%7D", "",
+			map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"})
+		if status != http.StatusUnauthorized || !strings.Contains(body, `"UNAUTHENTICATED"`) {
+			t.Errorf("status %d, body %.200s; want 401 UNAUTHENTICATED", status, body)
+		}
+	})
 	t.Run("WebSocketWithoutToken", func(t *testing.T) {
 		conn := dialGraphQLWS(t, ctx, base)
 		if err := wsInit(ctx, conn, ""); websocket.CloseStatus(err) != 4401 {

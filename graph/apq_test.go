@@ -39,6 +39,14 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	if d.Referrals.TotalCount != 3 {
 		t.Errorf("GET by hash: %+v", d)
 	}
+	// A document larger than the cache keeps runs, and is not kept.
+	large := "{ referrals { totalCount } }" + strings.Repeat(" ", 40<<10)
+	largeSum := sha256.Sum256([]byte(large))
+	largeExt := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(largeSum[:])}}
+	send(map[string]any{"query": large, "extensions": largeExt}).mustData(t, &d)
+	if code, _ := send(map[string]any{"extensions": largeExt}).code(t); code != string(storage.CodePersistedQueryNotFound) {
+		t.Errorf("a 40 KB document by hash: code %s, want it not kept", code)
+	}
 	wrong := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": strings.Repeat("0", 64)}}
 	if resp := send(map[string]any{"query": query, "extensions": wrong}); len(resp.Errors) != 1 {
 		t.Errorf("a document with a hash that is not its own ran: %s", resp.raw)

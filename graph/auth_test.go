@@ -100,6 +100,8 @@ func TestAuthentication(t *testing.T) {
 		"ErrOtherAudience":     hs(t, with(jwt.MapClaims{"aud": "other"})),
 		"ErrUnknownRole":       hs(t, with(jwt.MapClaims{"role": "root"})),
 		"ErrPartnerWithoutOrg": hs(t, with(jwt.MapClaims{"role": "partner"})),
+		"ErrNoSubject":         hs(t, with(jwt.MapClaims{"sub": nil})),
+		"ErrEmptySubject":      hs(t, with(jwt.MapClaims{"sub": ""})),
 		"ErrAlgNone":           token(t, jwt.UnsafeAllowNoneSignatureType, jwt.SigningMethodNone, with(nil)),
 	}
 	for name, bearer := range refused {

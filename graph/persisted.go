@@ -85,12 +85,19 @@ func (r registeredOperations) MutateOperationParameters(_ context.Context, p *gr
 	return nil
 }
 
-// apqCacheSize is how many automatic persisted queries are kept per scope.
-const apqCacheSize = 1000
+// Bounds of the automatic persisted query cache: documents in all, and
+// the largest document kept. Real documents are a few kilobytes; a larger
+// one still runs when sent in full, it is only not kept, so the cache
+// holds at most apqCacheSize × apqMaxDocumentBytes (32 MiB).
+const (
+	apqCacheSize        = 1000
+	apqMaxDocumentBytes = 32 << 10
+)
 
 // automaticPersistedQueries is gqlgen's automatic persisted query
-// extension with two changes: its cache is scoped per organization (all
-// admins share one scope), so a hash-only request cannot tell a partner
+// extension with three changes: its cache keys documents by organization
+// (all admins share one scope) and keeps none larger than
+// apqMaxDocumentBytes, so a hash-only request cannot tell a partner
 // whether another organization ran a document; and its refusals carry the
 // API's codes (a hash that does not match its document, or a malformed
 // extension, is the client's mistake: BAD_USER_INPUT).
@@ -120,7 +127,9 @@ func (c scopedCache) Get(ctx context.Context, hash string) (string, bool) {
 }
 
 func (c scopedCache) Add(ctx context.Context, hash, query string) {
-	c.Cache.Add(ctx, apqScope(ctx)+hash, query)
+	if len(query) <= apqMaxDocumentBytes {
+		c.Cache.Add(ctx, apqScope(ctx)+hash, query)
+	}
 }
 
 func apqScope(ctx context.Context) string {

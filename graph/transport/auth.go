@@ -99,6 +99,9 @@ func (a *Auth) verify(bearer string) (token, error) {
 	if _, err := a.parser.ParseWithClaims(bearer, &c, a.keyfunc); err != nil {
 		return token{}, fmt.Errorf("invalid token: %w", err)
 	}
+	if c.Subject == "" {
+		return token{}, errors.New("invalid token: it names no subject (sub)")
+	}
 	switch storage.Role(c.Role) {
 	case storage.RoleAdmin:
 	case storage.RolePartner:

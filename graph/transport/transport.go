@@ -276,13 +276,15 @@ func dropUnreadBody(w http.ResponseWriter) {
 }
 
 // isWebSocketHandshake reports whether r asks to become a WebSocket (RFC
-// 6455 section 4.1): a GET with "Upgrade: websocket" and "Connection:
-// Upgrade". Any other request, whatever its Upgrade header says, is served
-// as plain HTTP or SSE, and authenticated as such.
+// 6455 section 4.1): a GET with "Upgrade: websocket", "Connection:
+// Upgrade", a Sec-WebSocket-Key and version 13. Any other request,
+// whatever its Upgrade header says, is served as plain HTTP or SSE, and
+// authenticated as such.
 func isWebSocketHandshake(r *http.Request) bool {
 	return r.Method == http.MethodGet &&
 		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
-		headerHasToken(r.Header, "Connection", "upgrade")
+		headerHasToken(r.Header, "Connection", "upgrade") &&
+		r.Header.Get("Sec-WebSocket-Key") != "" && r.Header.Get("Sec-WebSocket-Version") == "13"
 }
 
 func headerHasToken(h http.Header, name, token string) bool {
