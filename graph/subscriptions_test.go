@@ -220,29 +220,35 @@ func waitForSubscribers(t *testing.T, e *env, n int) {
 }
 
 // TestSlowSubscriberIsDropped fills one subscriber's buffer: it is dropped
-// and the others keep receiving.
+// and the other, which keeps reading, receives every change.
 func TestSlowSubscriberIsDropped(t *testing.T) {
 	e := newEnv(t, 0)
 	slow, stopSlow := e.broker.Subscribe()
 	defer stopSlow()
 	fast, stopFast := e.broker.Subscribe()
 	defer stopFast()
+	const changes = subscriberBuffer + 6 // the creation and every update
+	received := make(chan int, 1)
+	go func() { // counts until the fast subscriber has all, or is dropped
+		n := 0
+		for range fast {
+			if n++; n == changes {
+				break
+			}
+		}
+		received <- n
+	}()
 	r := e.create(t)
-	received := 0
 	for i := range subscriberBuffer + 5 {
 		e.post(t, updateMutation, map[string]any{"id": r.ID, "v": 1 + i, "patch": map[string]any{"details": map[string]any{"notes": "n"}}}).mustData(t, &struct{}{})
 	}
-	deadline := time.After(30 * time.Second)
-	for received < subscriberBuffer+6 { // the creation and every update
-		select {
-		case _, open := <-fast:
-			if !open {
-				t.Fatalf("the fast subscriber was dropped after %d changes", received)
-			}
-			received++
-		case <-deadline:
-			t.Fatalf("the fast subscriber got %d changes, want %d", received, subscriberBuffer+6)
+	select {
+	case n := <-received:
+		if n != changes {
+			t.Fatalf("the fast subscriber got %d changes, then was dropped; want %d", n, changes)
 		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the fast subscriber did not get %d changes", changes)
 	}
 	n := 0
 	for range slow {

@@ -40,7 +40,7 @@ func TestFollowChanges(t *testing.T) {
 		if i%2 == 1 {
 			s = b
 		}
-		s.recordChange(ctx, &Referral{ID: id}, ChangeUpdated, []string{"details.notes"})
+		s.recordChange(ctx, changedReferral(id), ChangeUpdated, []string{"details.notes"})
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -73,7 +73,7 @@ func TestTailResumes(t *testing.T) {
 	seen := map[bson.ObjectID]time.Time{last.ID: last.At}
 	var got []string
 	for i := range 10 {
-		s.recordChange(t.Context(), &Referral{ID: fmt.Sprint("r", i)}, ChangeUpdated, nil)
+		s.recordChange(t.Context(), changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
 	}
 	// The first cursor stops after five changes.
 	ctx, cancel := context.WithCancel(t.Context())
@@ -84,7 +84,7 @@ func TestTailResumes(t *testing.T) {
 		}
 	})
 	for i := 10; i < 15; i++ {
-		s.recordChange(t.Context(), &Referral{ID: fmt.Sprint("r", i)}, ChangeUpdated, nil)
+		s.recordChange(t.Context(), changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
 	}
 	ctx, cancel = context.WithCancel(t.Context())
 	defer cancel()
@@ -101,4 +101,9 @@ func TestTailResumes(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("delivered %v\nwant      %v", got, want)
 	}
+}
+
+// changedReferral is a referral as a change may leave it, for recording.
+func changedReferral(id string) *Referral {
+	return &Referral{ID: id, Status: ReferralPending, ReferralSource: SourceP2P}
 }
