@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"reflect"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -51,12 +52,14 @@ func (e *exactEnums) check(t *ast.Type, value any, path ast.Path) *gqlerror.Erro
 		return nil
 	}
 	if t.Elem != nil {
-		items, ok := value.([]any)
-		if !ok { // a single value given for a list
+		// A list, or a single value given for one; gqlparser's coercion
+		// of the latter makes a slice of another type than []any.
+		items := reflect.ValueOf(value)
+		if items.Kind() != reflect.Slice {
 			return e.check(t.Elem, value, path)
 		}
-		for i, item := range items {
-			if err := e.check(t.Elem, item, append(path, ast.PathIndex(i))); err != nil {
+		for i := range items.Len() {
+			if err := e.check(t.Elem, items.Index(i).Interface(), append(path, ast.PathIndex(i))); err != nil {
 				return err
 			}
 		}

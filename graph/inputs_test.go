@@ -110,6 +110,14 @@ func TestEnumValuesAreExact(t *testing.T) {
 			}
 		}
 	})
+	t.Run("SingleValueForAList", func(t *testing.T) {
+		// Input coercion: a single value given for a list is a list of one.
+		var d struct{ Referrals struct{ TotalCount int } }
+		e.post(t, `query($s: [ReferralStatus!]) { referrals(filter: {status: $s}) { totalCount } }`, map[string]any{"s": "PENDING"}).mustData(t, &d)
+		if d.Referrals.TotalCount == 0 {
+			t.Error("status PENDING given as a single value matched nothing")
+		}
+	})
 	t.Run("InvitationStaysOpen", func(t *testing.T) {
 		var d struct{ Participant struct{ Status string } }
 		e.post(t, `query($id: ID!) { participant(id: $id) { status } }`, map[string]any{"id": participant}).mustData(t, &d)
