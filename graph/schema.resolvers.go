@@ -166,8 +166,10 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 				if !visible || !filter.Matches(view) {
 					continue
 				}
+				ev := &model.ReferralChange{Change: c.Change, Referral: view}
+				ev.Fields = storage.ChangedFieldsFor(caller, c.Referral, c.Fields)
 				select {
-				case out <- &model.ReferralChange{Change: c.Change, Referral: view}:
+				case out <- ev:
 				case <-ctx.Done():
 					return
 				}

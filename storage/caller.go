@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -89,7 +90,7 @@ func ViewFor(c Caller, r *Referral) (*Referral, bool) {
 	if i < 0 {
 		return nil, false
 	}
-	if r.Participation[i].Status == ParticipantAccepted || r.CustomerProfile == nil {
+	if seesCustomerDetails(c, r) || r.CustomerProfile == nil {
 		return r, true
 	}
 	view := *r
@@ -97,6 +98,31 @@ func ViewFor(c Caller, r *Referral) (*Referral, bool) {
 	profile.Address, profile.Contacts = nil, nil
 	view.CustomerProfile = &profile
 	return &view, true
+}
+
+// seesCustomerDetails reports whether the caller sees the customer's
+// address and contacts on r: an admin always, a partner once its own
+// participation is Accepted.
+func seesCustomerDetails(c Caller, r *Referral) bool {
+	return c.IsAdmin() || slices.ContainsFunc(r.Participation, func(p Participation) bool {
+		return p.OrganizationID == c.OrganizationID && p.Status == ParticipantAccepted
+	})
+}
+
+// hiddenCustomerFields are the changed fields (Change.Fields) that name
+// what a partner does not see before it accepts.
+var hiddenCustomerFields = []string{"customerProfile.address", "customerProfile.contacts"}
+
+// ChangedFieldsFor returns the fields of a change of r that the caller
+// may be told changed: not the customer's address or contacts while it
+// may not see them, or an event would say what its view leaves out.
+func ChangedFieldsFor(c Caller, r *Referral, fields []string) []string {
+	if seesCustomerDetails(c, r) {
+		return fields
+	}
+	return slices.DeleteFunc(slices.Clone(fields), func(f string) bool {
+		return slices.ContainsFunc(hiddenCustomerFields, func(h string) bool { return f == h || strings.HasPrefix(f, h+".") })
+	})
 }
 
 // participantFor returns p as the caller may see it: a partner sees the

@@ -170,3 +170,27 @@ func TestPartnerVisibility(t *testing.T) {
 		}
 	})
 }
+
+// TestChangedFieldsFor: a partner is not told that the customer's address
+// or contacts changed while it may not see them.
+func TestChangedFieldsFor(t *testing.T) {
+	r := &Referral{Participation: []Participation{{OrganizationID: "invited", Status: ParticipantInvited}, {OrganizationID: "accepted", Status: ParticipantAccepted}}}
+	fields := []string{"customerProfile.name", "customerProfile.address", "customerProfile.contacts", "details.notes"}
+	for name, tt := range map[string]struct {
+		caller Caller
+		want   []string
+	}{
+		"Admin":    {Caller{Role: RoleAdmin}, fields},
+		"Accepted": {Caller{Role: RolePartner, OrganizationID: "accepted"}, fields},
+		"Invited":  {Caller{Role: RolePartner, OrganizationID: "invited"}, []string{"customerProfile.name", "details.notes"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := ChangedFieldsFor(tt.caller, r, fields); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if len(fields) != 4 {
+		t.Errorf("the change's own fields were changed: %v", fields)
+	}
+}
