@@ -129,8 +129,7 @@ func (a *Auth) Authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := a.authenticate(r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="referrals"`)
-			writeError(w, storage.CodeUnauthenticated, err.Error())
+			writeUnauthenticated(w, err)
 			return
 		}
 		if !tok.IsAdmin() {

@@ -27,8 +27,6 @@ func httpStatus(code storage.ErrorCode) int {
 		return http.StatusForbidden
 	case storage.CodeStreamLimit:
 		return http.StatusTooManyRequests
-	case storage.CodeNotFound:
-		return http.StatusNotFound
 	case storage.CodeInternal:
 		return http.StatusInternalServerError
 	default:
@@ -50,6 +48,12 @@ func writeErrorStatus(w http.ResponseWriter, status int, code storage.ErrorCode,
 	w.Header().Set("Content-Type", mediaJSON+"; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// writeUnauthenticated answers a request without a valid bearer token.
+func writeUnauthenticated(w http.ResponseWriter, err error) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="referrals"`)
+	writeError(w, storage.CodeUnauthenticated, err.Error())
 }
 
 // writeBodyError answers a request whose body could not be read: too

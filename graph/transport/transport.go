@@ -170,9 +170,8 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Now().Add(e.readTimeout))
 	caller, err := e.auth.authenticate(r)
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="referrals"`)
 		dropUnreadBody(w)
-		writeError(w, storage.CodeUnauthenticated, err.Error())
+		writeUnauthenticated(w, err)
 		return
 	}
 	r = r.WithContext(withToken(r.Context(), caller))
