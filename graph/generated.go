@@ -36,6 +36,7 @@ type ResolverRoot interface {
 	Referral() ReferralResolver
 	ReferralConnection() ReferralConnectionResolver
 	ReferralRequirements() ReferralRequirementsResolver
+	StatsKey() StatsKeyResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -65,6 +66,15 @@ type ComplexityRoot struct {
 		ID       func(childComplexity int) int
 		Name     func(childComplexity int) int
 		Size     func(childComplexity int) int
+	}
+
+	DealValueStats struct {
+		Average func(childComplexity int) int
+		Count   func(childComplexity int) int
+		Maximum func(childComplexity int) int
+		Minimum func(childComplexity int) int
+		Missing func(childComplexity int) int
+		Sum     func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -118,11 +128,12 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Participant  func(childComplexity int, id string) int
-		Participants func(childComplexity int, filter *storage.ParticipantFilter, first *int, after *string) int
-		Referral     func(childComplexity int, id string) int
-		Referrals    func(childComplexity int, filter *storage.ReferralFilter, orderBy *storage.ReferralOrder, first *int, after *string, last *int, before *string) int
-		Tags         func(childComplexity int, category *storage.TagCategory) int
+		Participant   func(childComplexity int, id string) int
+		Participants  func(childComplexity int, filter *storage.ParticipantFilter, first *int, after *string) int
+		Referral      func(childComplexity int, id string) int
+		ReferralStats func(childComplexity int, filter *storage.ReferralFilter, groupBy []storage.StatsDimension, orderBy *storage.StatsOrder, first *int) int
+		Referrals     func(childComplexity int, filter *storage.ReferralFilter, orderBy *storage.ReferralOrder, first *int, after *string, last *int, before *string) int
+		Tags          func(childComplexity int, category *storage.TagCategory) int
 	}
 
 	Referral struct {
@@ -172,6 +183,41 @@ type ComplexityRoot struct {
 		Solutions     func(childComplexity int) int
 	}
 
+	ReferralStats struct {
+		GroupCount func(childComplexity int) int
+		Groups     func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
+	ReferralStatsGroup struct {
+		Key      func(childComplexity int) int
+		Measures func(childComplexity int) int
+	}
+
+	StatsKey struct {
+		ClosingMonth              func(childComplexity int) int
+		ClosingQuarter            func(childComplexity int) int
+		CreatedMonth              func(childComplexity int) int
+		CreatedQuarter            func(childComplexity int) int
+		CustomerCountry           func(childComplexity int) int
+		IndustryFocus             func(childComplexity int) int
+		ParticipantOrganizationID func(childComplexity int) int
+		ParticipantStatus         func(childComplexity int) int
+		Products                  func(childComplexity int) int
+		ReferralSource            func(childComplexity int) int
+		ServiceTypes              func(childComplexity int) int
+		Solutions                 func(childComplexity int) int
+		Status                    func(childComplexity int) int
+	}
+
+	StatsMeasures struct {
+		Count     func(childComplexity int) int
+		DealValue func(childComplexity int) int
+		Lost      func(childComplexity int) int
+		WinRate   func(childComplexity int) int
+		Won       func(childComplexity int) int
+	}
+
 	Subscription struct {
 		ReferralChanged func(childComplexity int, filter *storage.ReferralFilter) int
 	}
@@ -209,6 +255,7 @@ type QueryResolver interface {
 	Participant(ctx context.Context, id string) (*storage.Participant, error)
 	Referrals(ctx context.Context, filter *storage.ReferralFilter, orderBy *storage.ReferralOrder, first *int, after *string, last *int, before *string) (*model.ReferralConnection, error)
 	Participants(ctx context.Context, filter *storage.ParticipantFilter, first *int, after *string) (*model.ParticipantConnection, error)
+	ReferralStats(ctx context.Context, filter *storage.ReferralFilter, groupBy []storage.StatsDimension, orderBy *storage.StatsOrder, first *int) (*storage.ReferralStats, error)
 	Tags(ctx context.Context, category *storage.TagCategory) ([]*storage.Tag, error)
 }
 type ReferralResolver interface {
@@ -222,6 +269,12 @@ type ReferralRequirementsResolver interface {
 	Products(ctx context.Context, obj *storage.Requirements) ([]*storage.Tag, error)
 	ServiceTypes(ctx context.Context, obj *storage.Requirements) ([]*storage.Tag, error)
 	Solutions(ctx context.Context, obj *storage.Requirements) ([]*storage.Tag, error)
+}
+type StatsKeyResolver interface {
+	IndustryFocus(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error)
+	Products(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error)
+	ServiceTypes(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error)
+	Solutions(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error)
 }
 type SubscriptionResolver interface {
 	ReferralChanged(ctx context.Context, filter *storage.ReferralFilter) (<-chan *model.ReferralChange, error)
@@ -337,6 +390,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerProfile.Size(childComplexity), true
+
+	case "DealValueStats.average":
+		if e.ComplexityRoot.DealValueStats.Average == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealValueStats.Average(childComplexity), true
+	case "DealValueStats.count":
+		if e.ComplexityRoot.DealValueStats.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealValueStats.Count(childComplexity), true
+	case "DealValueStats.maximum":
+		if e.ComplexityRoot.DealValueStats.Maximum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealValueStats.Maximum(childComplexity), true
+	case "DealValueStats.minimum":
+		if e.ComplexityRoot.DealValueStats.Minimum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealValueStats.Minimum(childComplexity), true
+	case "DealValueStats.missing":
+		if e.ComplexityRoot.DealValueStats.Missing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealValueStats.Missing(childComplexity), true
+	case "DealValueStats.sum":
+		if e.ComplexityRoot.DealValueStats.Sum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealValueStats.Sum(childComplexity), true
 
 	case "Mutation.changeReferralStatus":
 		if e.ComplexityRoot.Mutation.ChangeReferralStatus == nil {
@@ -594,6 +684,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Referral(childComplexity, args["id"].(string)), true
+	case "Query.referralStats":
+		if e.ComplexityRoot.Query.ReferralStats == nil {
+			break
+		}
+
+		args, err := ec.field_Query_referralStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReferralStats(childComplexity, args["filter"].(*storage.ReferralFilter), args["groupBy"].([]storage.StatsDimension), args["orderBy"].(*storage.StatsOrder), args["first"].(*int)), true
 	case "Query.referrals":
 		if e.ComplexityRoot.Query.Referrals == nil {
 			break
@@ -797,6 +898,148 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReferralRequirements.Solutions(childComplexity), true
 
+	case "ReferralStats.groupCount":
+		if e.ComplexityRoot.ReferralStats.GroupCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralStats.GroupCount(childComplexity), true
+	case "ReferralStats.groups":
+		if e.ComplexityRoot.ReferralStats.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralStats.Groups(childComplexity), true
+	case "ReferralStats.total":
+		if e.ComplexityRoot.ReferralStats.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralStats.Total(childComplexity), true
+
+	case "ReferralStatsGroup.key":
+		if e.ComplexityRoot.ReferralStatsGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralStatsGroup.Key(childComplexity), true
+	case "ReferralStatsGroup.measures":
+		if e.ComplexityRoot.ReferralStatsGroup.Measures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralStatsGroup.Measures(childComplexity), true
+
+	case "StatsKey.closingMonth":
+		if e.ComplexityRoot.StatsKey.ClosingMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.ClosingMonth(childComplexity), true
+	case "StatsKey.closingQuarter":
+		if e.ComplexityRoot.StatsKey.ClosingQuarter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.ClosingQuarter(childComplexity), true
+	case "StatsKey.createdMonth":
+		if e.ComplexityRoot.StatsKey.CreatedMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.CreatedMonth(childComplexity), true
+	case "StatsKey.createdQuarter":
+		if e.ComplexityRoot.StatsKey.CreatedQuarter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.CreatedQuarter(childComplexity), true
+	case "StatsKey.customerCountry":
+		if e.ComplexityRoot.StatsKey.CustomerCountry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.CustomerCountry(childComplexity), true
+	case "StatsKey.industryFocus":
+		if e.ComplexityRoot.StatsKey.IndustryFocus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.IndustryFocus(childComplexity), true
+	case "StatsKey.participantOrganizationId":
+		if e.ComplexityRoot.StatsKey.ParticipantOrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.ParticipantOrganizationID(childComplexity), true
+	case "StatsKey.participantStatus":
+		if e.ComplexityRoot.StatsKey.ParticipantStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.ParticipantStatus(childComplexity), true
+	case "StatsKey.products":
+		if e.ComplexityRoot.StatsKey.Products == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.Products(childComplexity), true
+	case "StatsKey.referralSource":
+		if e.ComplexityRoot.StatsKey.ReferralSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.ReferralSource(childComplexity), true
+	case "StatsKey.serviceTypes":
+		if e.ComplexityRoot.StatsKey.ServiceTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.ServiceTypes(childComplexity), true
+	case "StatsKey.solutions":
+		if e.ComplexityRoot.StatsKey.Solutions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.Solutions(childComplexity), true
+	case "StatsKey.status":
+		if e.ComplexityRoot.StatsKey.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsKey.Status(childComplexity), true
+
+	case "StatsMeasures.count":
+		if e.ComplexityRoot.StatsMeasures.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsMeasures.Count(childComplexity), true
+	case "StatsMeasures.dealValue":
+		if e.ComplexityRoot.StatsMeasures.DealValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsMeasures.DealValue(childComplexity), true
+	case "StatsMeasures.lost":
+		if e.ComplexityRoot.StatsMeasures.Lost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsMeasures.Lost(childComplexity), true
+	case "StatsMeasures.winRate":
+		if e.ComplexityRoot.StatsMeasures.WinRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsMeasures.WinRate(childComplexity), true
+	case "StatsMeasures.won":
+		if e.ComplexityRoot.StatsMeasures.Won == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatsMeasures.Won(childComplexity), true
+
 	case "Subscription.referralChanged":
 		if e.ComplexityRoot.Subscription.ReferralChanged == nil {
 			break
@@ -854,6 +1097,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ReferralPatch", ec.unmarshalInputReferralPatch),
 			graphql.NewInputUnmarshaler("RequirementsFilter", ec.unmarshalInputRequirementsFilter),
 			graphql.NewInputUnmarshaler("RequirementsInput", ec.unmarshalInputRequirementsInput),
+			graphql.NewInputUnmarshaler("StatsOrder", ec.unmarshalInputStatsOrder),
 			graphql.NewInputUnmarshaler("TagMatch", ec.unmarshalInputTagMatch),
 		)
 	}
@@ -1019,6 +1263,35 @@ type Query {
     "Cursor of the edge to continue after, from ` + "`" + `pageInfo.endCursor` + "`" + `."
     after: String
   ): ParticipantConnection!
+
+  """
+  Statistics of the referrals matching ` + "`" + `filter` + "`" + `: one group per combination
+  of values of the ` + "`" + `groupBy` + "`" + ` dimensions, with its measures, and the total
+  over every matching referral. A referral counts once in each group it
+  belongs to (once per distinct tag of a grouped category, once per
+  participating organization) and once in the total; one without a value
+  for a grouped dimension is in the group whose key is null there, except
+  for list dimensions (tags, participant organizations and statuses),
+  where a referral with an empty list is in no group but still in the
+  total. A partner's statistics cover only the referrals it can list, and
+  grouping by CUSTOMER_COUNTRY covers only those whose address it sees
+  (where its participation is ACCEPTED), as filtering by country does.
+  Computed by the store (see the README); under concurrent writes its
+  aggregations may see slightly different moments. BAD_USER_INPUT for an
+  unknown or repeated dimension, a ` + "`" + `first` + "`" + ` out of range, or more than
+  10,000 combinations of grouped values (tag and participant lists counted
+  whole).
+  """
+  referralStats(
+    "Conditions every counted referral meets, as for ` + "`" + `referrals` + "`" + `."
+    filter: ReferralFilter
+    "The dimensions to group by, in the order keys are compared; empty for the total alone."
+    groupBy: [StatsDimension!]!
+    "The order of the groups; defaults to COUNT descending. Ties are ordered by key."
+    orderBy: StatsOrder
+    "How many groups to return (default 50, at most 500); ` + "`" + `groupCount` + "`" + ` says how many there are."
+    first: Int
+  ): ReferralStats!
 
   "The tag catalog: every tag of one category, or of all four when ` + "`" + `category` + "`" + ` is omitted."
   tags(
@@ -1547,6 +1820,153 @@ input ReferralFilter {
   customerCountry: [String!]
 }
 
+"Statistics of referrals: groups and their total."
+type ReferralStats {
+  "The groups, in the order asked for, at most ` + "`" + `first` + "`" + ` of them."
+  groups: [ReferralStatsGroup!]!
+  "How many groups there are in all, returned or not."
+  groupCount: Int!
+  "The measures of every matching referral, each counted once."
+  total: StatsMeasures!
+}
+
+"One group of referrals sharing the values of the grouped dimensions."
+type ReferralStatsGroup {
+  "The values the group's referrals share."
+  key: StatsKey!
+  "The measures of the group's referrals."
+  measures: StatsMeasures!
+}
+
+"""
+The value of each grouped dimension. A dimension not grouped by is null;
+so is a grouped one whose referrals have no value for it (no closing date,
+no address).
+"""
+type StatsKey {
+  "STATUS: the referral status."
+  status: ReferralStatus
+  "REFERRAL_SOURCE: where the referrals came from."
+  referralSource: ReferralSource
+  "CUSTOMER_COUNTRY: the customer's ISO 3166-1 alpha-2 country code."
+  customerCountry: String
+  "INDUSTRY_FOCUS: one industry tag of the referrals."
+  industryFocus: Tag
+  "PRODUCTS: one product tag of the referrals."
+  products: Tag
+  "SERVICE_TYPES: one service type tag of the referrals."
+  serviceTypes: Tag
+  "SOLUTIONS: one solution tag of the referrals."
+  solutions: Tag
+  "PARTICIPANT_ORGANIZATION: one organization taking part in the referrals."
+  participantOrganizationId: ID
+  """
+  PARTICIPANT_STATUS: the status of one participant of the referrals (of the
+  organization ` + "`" + `participantOrganizationId` + "`" + ` when that is grouped too). The
+  stored status: an invitation past its expiration counts as INVITED until
+  the minute's sweep records it EXPIRED.
+  """
+  participantStatus: ParticipantStatus
+  "CREATED_MONTH: the month the referrals were created, in UTC, as ` + "`" + `2026-03` + "`" + `."
+  createdMonth: String
+  "CREATED_QUARTER: the quarter the referrals were created, in UTC, as ` + "`" + `2026-Q1` + "`" + `."
+  createdQuarter: String
+  "CLOSING_MONTH: the month of the expected closing date, in UTC, as ` + "`" + `2026-03` + "`" + `."
+  closingMonth: String
+  "CLOSING_QUARTER: the quarter of the expected closing date, in UTC, as ` + "`" + `2026-Q1` + "`" + `."
+  closingQuarter: String
+}
+
+"The measures of a set of referrals."
+type StatsMeasures {
+  "How many referrals."
+  count: Int!
+  "How many are WON."
+  won: Int!
+  "How many are LOST."
+  lost: Int!
+  "won / (won + lost), from 0 to 1; null when none is won or lost."
+  winRate: Float
+  "Their deal values."
+  dealValue: DealValueStats!
+}
+
+"The deal values of a set of referrals. Referrals without a deal value are counted in ` + "`" + `missing` + "`" + ` and in no other field."
+type DealValueStats {
+  "The sum of the deal values, exact."
+  sum: Decimal!
+  "How many referrals have a deal value."
+  count: Int!
+  "How many referrals have none."
+  missing: Int!
+  "sum / count rounded to the cent, halves away from zero; null when count is 0."
+  average: Decimal
+  "The smallest deal value; null when count is 0. Asking for it (or for ` + "`" + `maximum` + "`" + `, or ordering by either) adds one aggregation."
+  minimum: Decimal
+  "The largest deal value; null when count is 0."
+  maximum: Decimal
+}
+
+"What statistics can be grouped by."
+enum StatsDimension {
+  "The referral status."
+  STATUS
+  "The referral source."
+  REFERRAL_SOURCE
+  "The customer's country (for a partner, only referrals whose address it sees)."
+  CUSTOMER_COUNTRY
+  "Each industry tag: a referral counts once under each of its industries."
+  INDUSTRY_FOCUS
+  "Each product tag: a referral counts once under each of its products."
+  PRODUCTS
+  "Each service type tag: a referral counts once under each of its service types."
+  SERVICE_TYPES
+  "Each solution tag: a referral counts once under each of its solutions."
+  SOLUTIONS
+  "Each participating organization: a referral counts once under each."
+  PARTICIPANT_ORGANIZATION
+  "Each participant status: a referral counts once under each status its participants have (with PARTICIPANT_ORGANIZATION, under each organization's own)."
+  PARTICIPANT_STATUS
+  "The month of creation (UTC)."
+  CREATED_MONTH
+  "The quarter of creation (UTC)."
+  CREATED_QUARTER
+  "The month of the expected closing date (UTC); null without one."
+  CLOSING_MONTH
+  "The quarter of the expected closing date (UTC); null without one."
+  CLOSING_QUARTER
+}
+
+"How to order statistics groups. Ties are ordered by key, ascending."
+input StatsOrder {
+  "What to order by."
+  field: StatsOrderField!
+  "Ascending or descending; defaults to DESC. Groups without the measure (a null average, win rate, minimum or maximum) come last either way."
+  direction: OrderDirection = DESC
+}
+
+"What statistics groups can be ordered by."
+enum StatsOrderField {
+  "The group's key, dimension by dimension in ` + "`" + `groupBy` + "`" + ` order: statuses and sources in the specification's order, other values by character code, null last."
+  KEY
+  "The number of referrals."
+  COUNT
+  "The number won."
+  WON
+  "The number lost."
+  LOST
+  "The win rate."
+  WIN_RATE
+  "The deal value sum."
+  DEAL_VALUE_SUM
+  "The average deal value."
+  DEAL_VALUE_AVERAGE
+  "The smallest deal value."
+  DEAL_VALUE_MINIMUM
+  "The largest deal value."
+  DEAL_VALUE_MAXIMUM
+}
+
 "A time range; ` + "`" + `from` + "`" + ` is inclusive and ` + "`" + `to` + "`" + ` exclusive. At least one bound is required, and ` + "`" + `from` + "`" + ` must be before ` + "`" + `to` + "`" + `."
 input DateTimeRange {
   "Earliest time included."
@@ -1682,6 +2102,24 @@ func (ec *executionContext) childFields_CustomerProfile(ctx context.Context, fie
 		return ec.fieldContext_CustomerProfile_contacts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerProfile", field.Name)
+}
+
+func (ec *executionContext) childFields_DealValueStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sum":
+		return ec.fieldContext_DealValueStats_sum(ctx, field)
+	case "count":
+		return ec.fieldContext_DealValueStats_count(ctx, field)
+	case "missing":
+		return ec.fieldContext_DealValueStats_missing(ctx, field)
+	case "average":
+		return ec.fieldContext_DealValueStats_average(ctx, field)
+	case "minimum":
+		return ec.fieldContext_DealValueStats_minimum(ctx, field)
+	case "maximum":
+		return ec.fieldContext_DealValueStats_maximum(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DealValueStats", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1860,6 +2298,76 @@ func (ec *executionContext) childFields_ReferralRequirements(ctx context.Context
 		return ec.fieldContext_ReferralRequirements_solutions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReferralRequirements", field.Name)
+}
+
+func (ec *executionContext) childFields_ReferralStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "groups":
+		return ec.fieldContext_ReferralStats_groups(ctx, field)
+	case "groupCount":
+		return ec.fieldContext_ReferralStats_groupCount(ctx, field)
+	case "total":
+		return ec.fieldContext_ReferralStats_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReferralStats", field.Name)
+}
+
+func (ec *executionContext) childFields_ReferralStatsGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ReferralStatsGroup_key(ctx, field)
+	case "measures":
+		return ec.fieldContext_ReferralStatsGroup_measures(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReferralStatsGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_StatsKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_StatsKey_status(ctx, field)
+	case "referralSource":
+		return ec.fieldContext_StatsKey_referralSource(ctx, field)
+	case "customerCountry":
+		return ec.fieldContext_StatsKey_customerCountry(ctx, field)
+	case "industryFocus":
+		return ec.fieldContext_StatsKey_industryFocus(ctx, field)
+	case "products":
+		return ec.fieldContext_StatsKey_products(ctx, field)
+	case "serviceTypes":
+		return ec.fieldContext_StatsKey_serviceTypes(ctx, field)
+	case "solutions":
+		return ec.fieldContext_StatsKey_solutions(ctx, field)
+	case "participantOrganizationId":
+		return ec.fieldContext_StatsKey_participantOrganizationId(ctx, field)
+	case "participantStatus":
+		return ec.fieldContext_StatsKey_participantStatus(ctx, field)
+	case "createdMonth":
+		return ec.fieldContext_StatsKey_createdMonth(ctx, field)
+	case "createdQuarter":
+		return ec.fieldContext_StatsKey_createdQuarter(ctx, field)
+	case "closingMonth":
+		return ec.fieldContext_StatsKey_closingMonth(ctx, field)
+	case "closingQuarter":
+		return ec.fieldContext_StatsKey_closingQuarter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatsKey", field.Name)
+}
+
+func (ec *executionContext) childFields_StatsMeasures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_StatsMeasures_count(ctx, field)
+	case "won":
+		return ec.fieldContext_StatsMeasures_won(ctx, field)
+	case "lost":
+		return ec.fieldContext_StatsMeasures_lost(ctx, field)
+	case "winRate":
+		return ec.fieldContext_StatsMeasures_winRate(ctx, field)
+	case "dealValue":
+		return ec.fieldContext_StatsMeasures_dealValue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatsMeasures", field.Name)
 }
 
 func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2171,6 +2679,44 @@ func (ec *executionContext) field_Query_participants_args(ctx context.Context, r
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_referralStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*storage.ReferralFilter, error) {
+			return ec.unmarshalOReferralFilter2ᚖreferralsᚋstorageᚐReferralFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) ([]storage.StatsDimension, error) {
+			return ec.unmarshalNStatsDimension2ᚕreferralsᚋstorageᚐStatsDimensionᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*storage.StatsOrder, error) {
+			return ec.unmarshalOStatsOrder2ᚖreferralsᚋstorageᚐStatsOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
 	return args, nil
 }
 
@@ -2705,6 +3251,144 @@ func (ec *executionContext) fieldContext_CustomerProfile_contacts(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DealValueStats_sum(ctx context.Context, field graphql.CollectedField, obj *storage.DealValueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealValueStats_sum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sum, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v storage.Money) graphql.Marshaler {
+			return ec.marshalNDecimal2referralsᚋstorageᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DealValueStats_sum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DealValueStats", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _DealValueStats_count(ctx context.Context, field graphql.CollectedField, obj *storage.DealValueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealValueStats_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DealValueStats_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DealValueStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DealValueStats_missing(ctx context.Context, field graphql.CollectedField, obj *storage.DealValueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealValueStats_missing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Missing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DealValueStats_missing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DealValueStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DealValueStats_average(ctx context.Context, field graphql.CollectedField, obj *storage.DealValueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealValueStats_average(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Average(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Money) graphql.Marshaler {
+			return ec.marshalODecimal2ᚖreferralsᚋstorageᚐMoney(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DealValueStats_average(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DealValueStats", field, true, false, "Decimal")
+}
+
+func (ec *executionContext) _DealValueStats_minimum(ctx context.Context, field graphql.CollectedField, obj *storage.DealValueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealValueStats_minimum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Minimum, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Money) graphql.Marshaler {
+			return ec.marshalODecimal2ᚖreferralsᚋstorageᚐMoney(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DealValueStats_minimum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DealValueStats", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _DealValueStats_maximum(ctx context.Context, field graphql.CollectedField, obj *storage.DealValueStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealValueStats_maximum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Maximum, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Money) graphql.Marshaler {
+			return ec.marshalODecimal2ᚖreferralsᚋstorageᚐMoney(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DealValueStats_maximum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DealValueStats", field, false, false, "Decimal")
 }
 
 func (ec *executionContext) _Mutation_createReferral(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -3787,6 +4471,50 @@ func (ec *executionContext) fieldContext_Query_participants(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_referralStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_referralStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReferralStats(ctx, fc.Args["filter"].(*storage.ReferralFilter), fc.Args["groupBy"].([]storage.StatsDimension), fc.Args["orderBy"].(*storage.StatsOrder), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.ReferralStats) graphql.Marshaler {
+			return ec.marshalNReferralStats2ᚖreferralsᚋstorageᚐReferralStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_referralStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReferralStats(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_referralStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_tags(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4686,6 +5414,616 @@ func (ec *executionContext) fieldContext_ReferralRequirements_solutions(_ contex
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReferralStats_groups(ctx context.Context, field graphql.CollectedField, obj *storage.ReferralStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralStats_groups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Groups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*storage.ReferralStatsGroup) graphql.Marshaler {
+			return ec.marshalNReferralStatsGroup2ᚕᚖreferralsᚋstorageᚐReferralStatsGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralStats_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReferralStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReferralStatsGroup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReferralStats_groupCount(ctx context.Context, field graphql.CollectedField, obj *storage.ReferralStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralStats_groupCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralStats_groupCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReferralStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReferralStats_total(ctx context.Context, field graphql.CollectedField, obj *storage.ReferralStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralStats_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.StatsMeasures) graphql.Marshaler {
+			return ec.marshalNStatsMeasures2ᚖreferralsᚋstorageᚐStatsMeasures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralStats_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReferralStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatsMeasures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReferralStatsGroup_key(ctx context.Context, field graphql.CollectedField, obj *storage.ReferralStatsGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralStatsGroup_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.StatsKey) graphql.Marshaler {
+			return ec.marshalNStatsKey2ᚖreferralsᚋstorageᚐStatsKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralStatsGroup_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReferralStatsGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatsKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReferralStatsGroup_measures(ctx context.Context, field graphql.CollectedField, obj *storage.ReferralStatsGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralStatsGroup_measures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Measures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.StatsMeasures) graphql.Marshaler {
+			return ec.marshalNStatsMeasures2ᚖreferralsᚋstorageᚐStatsMeasures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralStatsGroup_measures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReferralStatsGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatsMeasures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatsKey_status(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.ReferralStatus) graphql.Marshaler {
+			return ec.marshalOReferralStatus2ᚖreferralsᚋstorageᚐReferralStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "ReferralStatus")
+}
+
+func (ec *executionContext) _StatsKey_referralSource(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_referralSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferralSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.ReferralSource) graphql.Marshaler {
+			return ec.marshalOReferralSource2ᚖreferralsᚋstorageᚐReferralSource(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_referralSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "ReferralSource")
+}
+
+func (ec *executionContext) _StatsKey_customerCountry(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_customerCountry(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomerCountry, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_customerCountry(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatsKey_industryFocus(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_industryFocus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatsKey().IndustryFocus(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Tag) graphql.Marshaler {
+			return ec.marshalOTag2ᚖreferralsᚋstorageᚐTag(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_industryFocus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatsKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatsKey_products(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_products(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatsKey().Products(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Tag) graphql.Marshaler {
+			return ec.marshalOTag2ᚖreferralsᚋstorageᚐTag(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_products(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatsKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatsKey_serviceTypes(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_serviceTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatsKey().ServiceTypes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Tag) graphql.Marshaler {
+			return ec.marshalOTag2ᚖreferralsᚋstorageᚐTag(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_serviceTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatsKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatsKey_solutions(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_solutions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatsKey().Solutions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Tag) graphql.Marshaler {
+			return ec.marshalOTag2ᚖreferralsᚋstorageᚐTag(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_solutions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatsKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatsKey_participantOrganizationId(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_participantOrganizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParticipantOrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_participantOrganizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _StatsKey_participantStatus(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_participantStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParticipantStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.ParticipantStatus) graphql.Marshaler {
+			return ec.marshalOParticipantStatus2ᚖreferralsᚋstorageᚐParticipantStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_participantStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "ParticipantStatus")
+}
+
+func (ec *executionContext) _StatsKey_createdMonth(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_createdMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_createdMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatsKey_createdQuarter(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_createdQuarter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedQuarter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_createdQuarter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatsKey_closingMonth(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_closingMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosingMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_closingMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatsKey_closingQuarter(ctx context.Context, field graphql.CollectedField, obj *storage.StatsKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsKey_closingQuarter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosingQuarter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsKey_closingQuarter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatsMeasures_count(ctx context.Context, field graphql.CollectedField, obj *storage.StatsMeasures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsMeasures_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatsMeasures_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsMeasures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StatsMeasures_won(ctx context.Context, field graphql.CollectedField, obj *storage.StatsMeasures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsMeasures_won(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Won, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatsMeasures_won(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsMeasures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StatsMeasures_lost(ctx context.Context, field graphql.CollectedField, obj *storage.StatsMeasures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsMeasures_lost(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lost, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatsMeasures_lost(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsMeasures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StatsMeasures_winRate(ctx context.Context, field graphql.CollectedField, obj *storage.StatsMeasures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsMeasures_winRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WinRate(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatsMeasures_winRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatsMeasures", field, true, false, "Float")
+}
+
+func (ec *executionContext) _StatsMeasures_dealValue(ctx context.Context, field graphql.CollectedField, obj *storage.StatsMeasures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatsMeasures_dealValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DealValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v storage.DealValueStats) graphql.Marshaler {
+			return ec.marshalNDealValueStats2referralsᚋstorageᚐDealValueStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatsMeasures_dealValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatsMeasures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DealValueStats(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6931,6 +8269,59 @@ func UnmarshalRequirementsInput(ctx context.Context, raw any) (storage.Requireme
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputStatsOrder(ctx context.Context, obj any) (storage.StatsOrder, error) {
+	var it storage.StatsOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "DESC"
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNStatsOrderField2referralsᚋstorageᚐStatsOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalOOrderDirection2ᚖreferralsᚋstorageᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStatsOrder unmarshals raw into the StatsOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStatsOrder(ctx context.Context, raw any) (storage.StatsOrder, error) {
+	var out storage.StatsOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StatsOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTagMatch(ctx context.Context, obj any) (storage.TagMatch, error) {
 	var it storage.TagMatch
 	if obj == nil {
@@ -7127,6 +8518,64 @@ func (ec *executionContext) _CustomerProfile(ctx context.Context, sel ast.Select
 			}
 		case "contacts":
 			out.Values[i] = ec._CustomerProfile_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dealValueStatsImplementors = []string{"DealValueStats"}
+
+func (ec *executionContext) _DealValueStats(ctx context.Context, sel ast.SelectionSet, obj *storage.DealValueStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dealValueStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DealValueStats")
+		case "sum":
+			out.Values[i] = ec._DealValueStats_sum(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._DealValueStats_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "missing":
+			out.Values[i] = ec._DealValueStats_missing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "average":
+			out.Values[i] = ec._DealValueStats_average(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "minimum":
+			out.Values[i] = ec._DealValueStats_minimum(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "maximum":
+			out.Values[i] = ec._DealValueStats_maximum(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -7540,6 +8989,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_participants(ctx, field)
 				})
+		case "referralStats":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_referralStats(ctx, field)
+				})
 		case "tags":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -7879,6 +9334,237 @@ func (ec *executionContext) _ReferralRequirements(ctx context.Context, sel ast.S
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ReferralRequirements_solutions(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var referralStatsImplementors = []string{"ReferralStats"}
+
+func (ec *executionContext) _ReferralStats(ctx context.Context, sel ast.SelectionSet, obj *storage.ReferralStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, referralStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReferralStats")
+		case "groups":
+			out.Values[i] = ec._ReferralStats_groups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groupCount":
+			out.Values[i] = ec._ReferralStats_groupCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ReferralStats_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var referralStatsGroupImplementors = []string{"ReferralStatsGroup"}
+
+func (ec *executionContext) _ReferralStatsGroup(ctx context.Context, sel ast.SelectionSet, obj *storage.ReferralStatsGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, referralStatsGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReferralStatsGroup")
+		case "key":
+			out.Values[i] = ec._ReferralStatsGroup_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "measures":
+			out.Values[i] = ec._ReferralStatsGroup_measures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statsKeyImplementors = []string{"StatsKey"}
+
+func (ec *executionContext) _StatsKey(ctx context.Context, sel ast.SelectionSet, obj *storage.StatsKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statsKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatsKey")
+		case "status":
+			out.Values[i] = ec._StatsKey_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "referralSource":
+			out.Values[i] = ec._StatsKey_referralSource(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customerCountry":
+			out.Values[i] = ec._StatsKey_customerCountry(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "industryFocus":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatsKey_industryFocus(ctx, field, obj)
+				})
+		case "products":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatsKey_products(ctx, field, obj)
+				})
+		case "serviceTypes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatsKey_serviceTypes(ctx, field, obj)
+				})
+		case "solutions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatsKey_solutions(ctx, field, obj)
+				})
+		case "participantOrganizationId":
+			out.Values[i] = ec._StatsKey_participantOrganizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "participantStatus":
+			out.Values[i] = ec._StatsKey_participantStatus(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdMonth":
+			out.Values[i] = ec._StatsKey_createdMonth(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdQuarter":
+			out.Values[i] = ec._StatsKey_createdQuarter(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "closingMonth":
+			out.Values[i] = ec._StatsKey_closingMonth(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "closingQuarter":
+			out.Values[i] = ec._StatsKey_closingQuarter(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statsMeasuresImplementors = []string{"StatsMeasures"}
+
+func (ec *executionContext) _StatsMeasures(ctx context.Context, sel ast.SelectionSet, obj *storage.StatsMeasures) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statsMeasuresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatsMeasures")
+		case "count":
+			out.Values[i] = ec._StatsMeasures_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "won":
+			out.Values[i] = ec._StatsMeasures_won(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lost":
+			out.Values[i] = ec._StatsMeasures_lost(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "winRate":
+			out.Values[i] = ec._StatsMeasures_winRate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "dealValue":
+			out.Values[i] = ec._StatsMeasures_dealValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8373,6 +10059,24 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) marshalNDealValueStats2referralsᚋstorageᚐDealValueStats(ctx context.Context, sel ast.SelectionSet, v storage.DealValueStats) graphql.Marshaler {
+	return ec._DealValueStats(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNDecimal2referralsᚋstorageᚐMoney(ctx context.Context, v any) (storage.Money, error) {
+	res, err := UnmarshalDecimal(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDecimal2referralsᚋstorageᚐMoney(ctx context.Context, sel ast.SelectionSet, v storage.Money) graphql.Marshaler {
+	_ = sel
+	res := MarshalDecimal(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Decimal!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8712,6 +10416,38 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNReferralStats2ᚖreferralsᚋstorageᚐReferralStats(ctx context.Context, sel ast.SelectionSet, v *storage.ReferralStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReferralStats!")
+		return graphql.Null
+	}
+	return ec._ReferralStats(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReferralStatsGroup2ᚕᚖreferralsᚋstorageᚐReferralStatsGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*storage.ReferralStatsGroup) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReferralStatsGroup2ᚖreferralsᚋstorageᚐReferralStatsGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReferralStatsGroup2ᚖreferralsᚋstorageᚐReferralStatsGroup(ctx context.Context, sel ast.SelectionSet, v *storage.ReferralStatsGroup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReferralStatsGroup!")
+		return graphql.Null
+	}
+	return ec._ReferralStatsGroup(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNReferralStatus2referralsᚋstorageᚐReferralStatus(ctx context.Context, v any) (storage.ReferralStatus, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNReferralStatus2referralsᚋstorageᚐReferralStatus[tmp]
@@ -8741,6 +10477,140 @@ var (
 		storage.ReferralWon:      "WON",
 		storage.ReferralLost:     "LOST",
 		storage.ReferralArchived: "ARCHIVED",
+	}
+)
+
+func (ec *executionContext) unmarshalNStatsDimension2referralsᚋstorageᚐStatsDimension(ctx context.Context, v any) (storage.StatsDimension, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNStatsDimension2referralsᚋstorageᚐStatsDimension[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStatsDimension2referralsᚋstorageᚐStatsDimension(ctx context.Context, sel ast.SelectionSet, v storage.StatsDimension) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNStatsDimension2referralsᚋstorageᚐStatsDimension[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "StatsDimension!")
+	}
+	return res
+}
+
+var (
+	unmarshalNStatsDimension2referralsᚋstorageᚐStatsDimension = map[string]storage.StatsDimension{
+		"STATUS":                   storage.DimStatus,
+		"REFERRAL_SOURCE":          storage.DimReferralSource,
+		"CUSTOMER_COUNTRY":         storage.DimCustomerCountry,
+		"INDUSTRY_FOCUS":           storage.DimIndustryFocus,
+		"PRODUCTS":                 storage.DimProducts,
+		"SERVICE_TYPES":            storage.DimServiceTypes,
+		"SOLUTIONS":                storage.DimSolutions,
+		"PARTICIPANT_ORGANIZATION": storage.DimParticipantOrganization,
+		"PARTICIPANT_STATUS":       storage.DimParticipantStatus,
+		"CREATED_MONTH":            storage.DimCreatedMonth,
+		"CREATED_QUARTER":          storage.DimCreatedQuarter,
+		"CLOSING_MONTH":            storage.DimClosingMonth,
+		"CLOSING_QUARTER":          storage.DimClosingQuarter,
+	}
+	marshalNStatsDimension2referralsᚋstorageᚐStatsDimension = map[storage.StatsDimension]string{
+		storage.DimStatus:                  "STATUS",
+		storage.DimReferralSource:          "REFERRAL_SOURCE",
+		storage.DimCustomerCountry:         "CUSTOMER_COUNTRY",
+		storage.DimIndustryFocus:           "INDUSTRY_FOCUS",
+		storage.DimProducts:                "PRODUCTS",
+		storage.DimServiceTypes:            "SERVICE_TYPES",
+		storage.DimSolutions:               "SOLUTIONS",
+		storage.DimParticipantOrganization: "PARTICIPANT_ORGANIZATION",
+		storage.DimParticipantStatus:       "PARTICIPANT_STATUS",
+		storage.DimCreatedMonth:            "CREATED_MONTH",
+		storage.DimCreatedQuarter:          "CREATED_QUARTER",
+		storage.DimClosingMonth:            "CLOSING_MONTH",
+		storage.DimClosingQuarter:          "CLOSING_QUARTER",
+	}
+)
+
+func (ec *executionContext) unmarshalNStatsDimension2ᚕreferralsᚋstorageᚐStatsDimensionᚄ(ctx context.Context, v any) ([]storage.StatsDimension, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]storage.StatsDimension, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNStatsDimension2referralsᚋstorageᚐStatsDimension(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNStatsDimension2ᚕreferralsᚋstorageᚐStatsDimensionᚄ(ctx context.Context, sel ast.SelectionSet, v []storage.StatsDimension) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStatsDimension2referralsᚋstorageᚐStatsDimension(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStatsKey2ᚖreferralsᚋstorageᚐStatsKey(ctx context.Context, sel ast.SelectionSet, v *storage.StatsKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatsKey!")
+		return graphql.Null
+	}
+	return ec._StatsKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStatsMeasures2ᚖreferralsᚋstorageᚐStatsMeasures(ctx context.Context, sel ast.SelectionSet, v *storage.StatsMeasures) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StatsMeasures!")
+		return graphql.Null
+	}
+	return ec._StatsMeasures(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNStatsOrderField2referralsᚋstorageᚐStatsOrderField(ctx context.Context, v any) (storage.StatsOrderField, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNStatsOrderField2referralsᚋstorageᚐStatsOrderField[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStatsOrderField2referralsᚋstorageᚐStatsOrderField(ctx context.Context, sel ast.SelectionSet, v storage.StatsOrderField) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNStatsOrderField2referralsᚋstorageᚐStatsOrderField[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "StatsOrderField!")
+	}
+	return res
+}
+
+var (
+	unmarshalNStatsOrderField2referralsᚋstorageᚐStatsOrderField = map[string]storage.StatsOrderField{
+		"KEY":                storage.StatsByKey,
+		"COUNT":              storage.StatsByCount,
+		"WON":                storage.StatsByWon,
+		"LOST":               storage.StatsByLost,
+		"WIN_RATE":           storage.StatsByWinRate,
+		"DEAL_VALUE_SUM":     storage.StatsByDealValueSum,
+		"DEAL_VALUE_AVERAGE": storage.StatsByDealValueAvg,
+		"DEAL_VALUE_MINIMUM": storage.StatsByDealValueMin,
+		"DEAL_VALUE_MAXIMUM": storage.StatsByDealValueMax,
+	}
+	marshalNStatsOrderField2referralsᚋstorageᚐStatsOrderField = map[storage.StatsOrderField]string{
+		storage.StatsByKey:          "KEY",
+		storage.StatsByCount:        "COUNT",
+		storage.StatsByWon:          "WON",
+		storage.StatsByLost:         "LOST",
+		storage.StatsByWinRate:      "WIN_RATE",
+		storage.StatsByDealValueSum: "DEAL_VALUE_SUM",
+		storage.StatsByDealValueAvg: "DEAL_VALUE_AVERAGE",
+		storage.StatsByDealValueMin: "DEAL_VALUE_MINIMUM",
+		storage.StatsByDealValueMax: "DEAL_VALUE_MAXIMUM",
 	}
 )
 
@@ -9149,6 +11019,23 @@ func (ec *executionContext) unmarshalODecimalRange2ᚖreferralsᚋstorageᚐMone
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalOID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9321,6 +11208,42 @@ func (ec *executionContext) marshalOParticipantStatus2ᚕreferralsᚋstorageᚐP
 	return ret
 }
 
+func (ec *executionContext) unmarshalOParticipantStatus2ᚖreferralsᚋstorageᚐParticipantStatus(ctx context.Context, v any) (*storage.ParticipantStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOParticipantStatus2ᚖreferralsᚋstorageᚐParticipantStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOParticipantStatus2ᚖreferralsᚋstorageᚐParticipantStatus(ctx context.Context, sel ast.SelectionSet, v *storage.ParticipantStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOParticipantStatus2ᚖreferralsᚋstorageᚐParticipantStatus[*v])
+	return res
+}
+
+var (
+	unmarshalOParticipantStatus2ᚖreferralsᚋstorageᚐParticipantStatus = map[string]storage.ParticipantStatus{
+		"INVITED":  storage.ParticipantInvited,
+		"ACCEPTED": storage.ParticipantAccepted,
+		"REJECTED": storage.ParticipantRejected,
+		"EXPIRED":  storage.ParticipantExpired,
+		"MISSED":   storage.ParticipantMissed,
+	}
+	marshalOParticipantStatus2ᚖreferralsᚋstorageᚐParticipantStatus = map[storage.ParticipantStatus]string{
+		storage.ParticipantInvited:  "INVITED",
+		storage.ParticipantAccepted: "ACCEPTED",
+		storage.ParticipantRejected: "REJECTED",
+		storage.ParticipantExpired:  "EXPIRED",
+		storage.ParticipantMissed:   "MISSED",
+	}
+)
+
 func (ec *executionContext) marshalOParticipantUser2ᚕreferralsᚋstorageᚐParticipantUserᚄ(ctx context.Context, sel ast.SelectionSet, v []storage.ParticipantUser) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -9431,6 +11354,40 @@ func (ec *executionContext) marshalOReferralSource2ᚕreferralsᚋstorageᚐRefe
 	return ret
 }
 
+func (ec *executionContext) unmarshalOReferralSource2ᚖreferralsᚋstorageᚐReferralSource(ctx context.Context, v any) (*storage.ReferralSource, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOReferralSource2ᚖreferralsᚋstorageᚐReferralSource[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReferralSource2ᚖreferralsᚋstorageᚐReferralSource(ctx context.Context, sel ast.SelectionSet, v *storage.ReferralSource) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOReferralSource2ᚖreferralsᚋstorageᚐReferralSource[*v])
+	return res
+}
+
+var (
+	unmarshalOReferralSource2ᚖreferralsᚋstorageᚐReferralSource = map[string]storage.ReferralSource{
+		"WEB_DIRECT":  storage.SourceWebDirect,
+		"PARTNER_LED": storage.SourcePartnerLed,
+		"AGENT_LED":   storage.SourceAgentLed,
+		"P2P":         storage.SourceP2P,
+	}
+	marshalOReferralSource2ᚖreferralsᚋstorageᚐReferralSource = map[storage.ReferralSource]string{
+		storage.SourceWebDirect:  "WEB_DIRECT",
+		storage.SourcePartnerLed: "PARTNER_LED",
+		storage.SourceAgentLed:   "AGENT_LED",
+		storage.SourceP2P:        "P2P",
+	}
+)
+
 func (ec *executionContext) unmarshalOReferralStatus2ᚕreferralsᚋstorageᚐReferralStatusᚄ(ctx context.Context, v any) ([]storage.ReferralStatus, error) {
 	if v == nil {
 		return nil, nil
@@ -9467,6 +11424,42 @@ func (ec *executionContext) marshalOReferralStatus2ᚕreferralsᚋstorageᚐRefe
 	return ret
 }
 
+func (ec *executionContext) unmarshalOReferralStatus2ᚖreferralsᚋstorageᚐReferralStatus(ctx context.Context, v any) (*storage.ReferralStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOReferralStatus2ᚖreferralsᚋstorageᚐReferralStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReferralStatus2ᚖreferralsᚋstorageᚐReferralStatus(ctx context.Context, sel ast.SelectionSet, v *storage.ReferralStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOReferralStatus2ᚖreferralsᚋstorageᚐReferralStatus[*v])
+	return res
+}
+
+var (
+	unmarshalOReferralStatus2ᚖreferralsᚋstorageᚐReferralStatus = map[string]storage.ReferralStatus{
+		"PENDING":  storage.ReferralPending,
+		"ACTIVE":   storage.ReferralActive,
+		"WON":      storage.ReferralWon,
+		"LOST":     storage.ReferralLost,
+		"ARCHIVED": storage.ReferralArchived,
+	}
+	marshalOReferralStatus2ᚖreferralsᚋstorageᚐReferralStatus = map[storage.ReferralStatus]string{
+		storage.ReferralPending:  "PENDING",
+		storage.ReferralActive:   "ACTIVE",
+		storage.ReferralWon:      "WON",
+		storage.ReferralLost:     "LOST",
+		storage.ReferralArchived: "ARCHIVED",
+	}
+)
+
 func (ec *executionContext) unmarshalORequirementsFilter2ᚖreferralsᚋstorageᚐRequirementsFilter(ctx context.Context, v any) (*storage.RequirementsFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -9480,6 +11473,14 @@ func (ec *executionContext) unmarshalORequirementsInput2ᚖreferralsᚋstorage�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputRequirementsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOStatsOrder2ᚖreferralsᚋstorageᚐStatsOrder(ctx context.Context, v any) (*storage.StatsOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStatsOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -9546,6 +11547,13 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOTag2ᚖreferralsᚋstorageᚐTag(ctx context.Context, sel ast.SelectionSet, v *storage.Tag) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Tag(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOTagCategory2ᚖreferralsᚋstorageᚐTagCategory(ctx context.Context, v any) (*storage.TagCategory, error) {

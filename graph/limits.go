@@ -342,6 +342,9 @@ var databaseCommands = map[string]int{
 	"Query.referrals":                  1,
 	"Query.participants":               1,
 	"Query.tags":                       1,
+	"Query.referralStats":              2, // the sums and the counts
+	"DealValueStats.minimum":           1, // the extremes (one for both)
+	"DealValueStats.maximum":           1,
 	"ReferralConnection.totalCount":    1,
 	"ParticipantConnection.totalCount": 1,
 	"Mutation.createReferral":          2,
@@ -363,6 +366,9 @@ func complexityCosts() ComplexityRoot {
 		return child*pageCost(first, nil) + 1
 	}
 	c.Query.Tags = func(child int, _ *storage.TagCategory) int { return child*costCatalog + 1 }
+	c.Query.ReferralStats = func(child int, _ *storage.ReferralFilter, _ []storage.StatsDimension, _ *storage.StatsOrder, first *int) int {
+		return child*statsGroupsCost(first) + 1
+	}
 	c.Referral.Participants = times(costParticipantsPerReferral)
 	c.ReferralRequirements.IndustryFocus = times(costTagsPerList)
 	c.ReferralRequirements.Products = times(costTagsPerList)
@@ -382,6 +388,20 @@ func pageCost(first, last *int) int {
 	}
 	if n < 0 || n > storage.MaxPageSize {
 		n = storage.MaxPageSize
+	}
+	return max(n, 1)
+}
+
+// statsGroupsCost is the number of groups referralStats may return, by
+// which the cost of its selection is multiplied (the total's included, a
+// small overestimate). Out-of-range sizes are priced at the maximum.
+func statsGroupsCost(first *int) int {
+	n := storage.DefaultStatsGroups
+	if first != nil {
+		n = *first
+	}
+	if n < 0 || n > storage.MaxStatsGroups {
+		n = storage.MaxStatsGroups
 	}
 	return max(n, 1)
 }

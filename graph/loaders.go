@@ -93,6 +93,18 @@ func loadTags(ctx context.Context, c storage.TagCategory, ids []string) ([]*stor
 	return tags, nil
 }
 
+// loadTag loads the tag id of category c, or returns nil for a nil id.
+func loadTag(ctx context.Context, c storage.TagCategory, id *string) (*storage.Tag, error) {
+	if id == nil {
+		return nil, nil
+	}
+	tags, err := loadTags(ctx, c, []string{*id})
+	if err != nil {
+		return nil, err
+	}
+	return tags[0], nil
+}
+
 // PrefetchPage reads, in one query each and concurrently, the participants
 // and tags that the selection will ask of a page of referrals, and primes
 // the loaders with them. A page then costs the same commands whatever its

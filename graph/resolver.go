@@ -32,6 +32,7 @@ type Store interface {
 	CountReferrals(ctx context.Context, f *storage.ReferralFilter) (int, error)
 	Participants(ctx context.Context, f *storage.ParticipantFilter, args storage.PageArgs) (*storage.ParticipantPage, error)
 	CountParticipants(ctx context.Context, f *storage.ParticipantFilter) (int, error)
+	ReferralStats(ctx context.Context, q storage.StatsQuery) (*storage.ReferralStats, error)
 	Tags(ctx context.Context, category *storage.TagCategory) ([]*storage.Tag, error)
 	CreateReferral(ctx context.Context, in storage.ReferralInput) (*storage.Referral, error)
 	UpdateReferral(ctx context.Context, id string, expectedVersion int64, patch storage.ReferralPatch) (*storage.Referral, error)

@@ -101,6 +101,13 @@ func (r *queryResolver) Participants(ctx context.Context, filter *storage.Partic
 	return &model.ParticipantConnection{ParticipantPage: page, Filter: filter}, nil
 }
 
+// ReferralStats is the resolver for the referralStats field.
+func (r *queryResolver) ReferralStats(ctx context.Context, filter *storage.ReferralFilter, groupBy []storage.StatsDimension, orderBy *storage.StatsOrder, first *int) (*storage.ReferralStats, error) {
+	return r.Store.ReferralStats(ctx, storage.StatsQuery{
+		Filter: filter, GroupBy: groupBy, Order: orderBy, First: first, Extremes: statsSelectsExtremes(ctx),
+	})
+}
+
 // Tags is the resolver for the tags field.
 func (r *queryResolver) Tags(ctx context.Context, category *storage.TagCategory) ([]*storage.Tag, error) {
 	return r.Store.Tags(ctx, category)
@@ -138,6 +145,26 @@ func (r *referralRequirementsResolver) ServiceTypes(ctx context.Context, obj *st
 // Solutions is the resolver for the solutions field.
 func (r *referralRequirementsResolver) Solutions(ctx context.Context, obj *storage.Requirements) ([]*storage.Tag, error) {
 	return loadTags(ctx, storage.TagSolutions, obj.Solutions)
+}
+
+// IndustryFocus is the resolver for the industryFocus field.
+func (r *statsKeyResolver) IndustryFocus(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error) {
+	return loadTag(ctx, storage.TagIndustryFocus, obj.IndustryFocus)
+}
+
+// Products is the resolver for the products field.
+func (r *statsKeyResolver) Products(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error) {
+	return loadTag(ctx, storage.TagProducts, obj.Products)
+}
+
+// ServiceTypes is the resolver for the serviceTypes field.
+func (r *statsKeyResolver) ServiceTypes(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error) {
+	return loadTag(ctx, storage.TagServiceTypes, obj.ServiceTypes)
+}
+
+// Solutions is the resolver for the solutions field.
+func (r *statsKeyResolver) Solutions(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error) {
+	return loadTag(ctx, storage.TagSolutions, obj.Solutions)
 }
 
 // ReferralChanged is the resolver for the referralChanged field.
@@ -206,6 +233,9 @@ func (r *Resolver) ReferralRequirements() ReferralRequirementsResolver {
 	return &referralRequirementsResolver{r}
 }
 
+// StatsKey returns StatsKeyResolver implementation.
+func (r *Resolver) StatsKey() StatsKeyResolver { return &statsKeyResolver{r} }
+
 // Subscription returns SubscriptionResolver implementation.
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
@@ -217,5 +247,6 @@ type (
 	referralResolver              struct{ *Resolver }
 	referralConnectionResolver    struct{ *Resolver }
 	referralRequirementsResolver  struct{ *Resolver }
+	statsKeyResolver              struct{ *Resolver }
 	subscriptionResolver          struct{ *Resolver }
 )

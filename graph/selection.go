@@ -51,3 +51,20 @@ func selectionAt(opCtx *graphql.OperationContext, sel ast.SelectionSet, path []s
 	}
 	return merged, found
 }
+
+// statsSelectsExtremes reports whether the referralStats field being
+// resolved in ctx selects a minimum or maximum deal value, in its groups or
+// its total, which costs the store one more aggregation.
+func statsSelectsExtremes(ctx context.Context) bool {
+	opCtx := graphql.GetOperationContext(ctx)
+	field := graphql.GetFieldContext(ctx).Field
+	for _, measures := range [][]string{{"groups", "measures", "dealValue"}, {"total", "dealValue"}} {
+		sel, _ := selectionAt(opCtx, field.Selections, measures)
+		for _, extreme := range []string{"minimum", "maximum"} {
+			if _, ok := selectionAt(opCtx, sel, []string{extreme}); ok {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -72,7 +72,16 @@ func participantScope(c Caller) bson.D {
 // them matches only there. Otherwise a filter such as customerCountry
 // would tell the partner what its view of the referral leaves out.
 func hiddenFieldScope(c Caller, f *ReferralFilter) bson.D {
-	if c.IsAdmin() || f == nil || f.CustomerCountry == nil {
+	if f == nil || f.CustomerCountry == nil {
+		return bson.D{}
+	}
+	return customerDetailsScope(c)
+}
+
+// customerDetailsScope matches the referrals whose customer address and
+// contacts the caller sees (see ViewFor).
+func customerDetailsScope(c Caller) bson.D {
+	if c.IsAdmin() {
 		return bson.D{}
 	}
 	return bson.D{{Key: "participation.orgStatus", Value: c.OrganizationID + "/" + string(ParticipantAccepted)}}

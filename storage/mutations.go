@@ -134,6 +134,7 @@ func patchSet(patch ReferralPatch) (bson.D, []string) {
 		}
 		if d.ClosingDate != nil {
 			put("details.closingDate", "details.closingDate", d.ClosingDate.UTC())
+			set = append(set, closingPeriodsSet(*d.ClosingDate)...)
 		}
 		if d.Requirements != nil {
 			for _, f := range requirementFields {

@@ -134,8 +134,8 @@ func (s *Store) Ready(ctx context.Context) error {
 // Drop removes the whole database (tests clean up with it).
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
-// Prepare readies the database for the API: the indexes, the change feed
-// and the tag catalog; and it finishes or undoes the writes a dead process
+// Prepare readies the database for the API: the indexes, the change feed,
+// the tag catalog and the periods statistics group by; and it finishes or undoes the writes a dead process
 // left halfway (see RecoverWrites). It is idempotent and runs on every
 // start.
 func (s *Store) Prepare(ctx context.Context) error {
@@ -146,6 +146,9 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	if err := s.loadCatalog(ctx); err != nil {
+		return err
+	}
+	if err := s.backfillPeriods(ctx); err != nil {
 		return err
 	}
 	return s.RecoverWrites(ctx)

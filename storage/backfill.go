@@ -1,0 +1,55 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// backfillBatch bounds how many referrals one round of backfillPeriods
+// reads and updates.
+const backfillBatch = 500
+
+// backfillPeriods stores the periods (see periods) of referrals written
+// before referrals carried them, a batch at a time until none lacks them.
+// It is idempotent and runs on every start. Each update is conditional on
+// the closing date it was computed from, so a concurrent change of the
+// date is never overwritten with stale periods (the next round sees it).
+func (s *Store) backfillPeriods(ctx context.Context) error {
+	missing := bson.D{{Key: "periods.createdMonth", Value: bson.D{{Key: "$exists", Value: false}}}}
+	opts := options.Find().SetLimit(backfillBatch).
+		SetProjection(bson.D{{Key: "createdDateTime", Value: 1}, {Key: "details.closingDate", Value: 1}})
+	for {
+		cur, err := s.referrals.Find(ctx, missing, opts)
+		if err != nil {
+			return fmt.Errorf("find referrals without periods: %w", err)
+		}
+		var refs []Referral
+		if err := cur.All(ctx, &refs); err != nil {
+			return fmt.Errorf("read referrals without periods: %w", err)
+		}
+		if len(refs) == 0 {
+			return nil
+		}
+		writes := make([]mongo.WriteModel, len(refs))
+		for i, r := range refs {
+			var closing any // nil matches a missing closing date
+			if r.Details != nil && r.Details.ClosingDate != nil {
+				closing = *r.Details.ClosingDate
+			}
+			writes[i] = mongo.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: r.ID}, {Key: "details.closingDate", Value: closing}}).
+				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "periods", Value: periodsOf(&r)}}}})
+		}
+		res, err := s.referrals.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			return fmt.Errorf("store periods: %w", err)
+		}
+		if res.ModifiedCount == 0 {
+			return fmt.Errorf("store periods: none of %d referrals could be updated", len(refs))
+		}
+	}
+}
