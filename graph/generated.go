@@ -2009,6 +2009,12 @@ input ParticipantMatch {
   organizationId: ID
   "The participant's status is any of these."
   status: [ParticipantStatus!]
+  """
+  The participant's invitation expires within this range (for example the
+  next 7 days, with ` + "`" + `status: [INVITED]` + "`" + `). Not available in subscriptions
+  (BAD_USER_INPUT); BAD_USER_INPUT when it matches more than 10,000 participants.
+  """
+  expirationDateTime: DateTimeRange
 }
 
 "How to order referrals. Ties are broken by id, so paging is stable."
@@ -2047,6 +2053,8 @@ input ParticipantFilter {
   organizationId: ID
   "Any of these statuses."
   status: [ParticipantStatus!]
+  "The invitation expires within this range."
+  expirationDateTime: DateTimeRange
 }
 `, BuiltIn: false},
 }
@@ -7723,7 +7731,7 @@ func (ec *executionContext) unmarshalInputParticipantFilter(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"organizationId", "status"}
+	fieldsInOrder := [...]string{"organizationId", "status", "expirationDateTime"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7744,6 +7752,13 @@ func (ec *executionContext) unmarshalInputParticipantFilter(ctx context.Context,
 				return it, err
 			}
 			it.Status = data
+		case "expirationDateTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expirationDateTime"))
+			data, err := ec.unmarshalODateTimeRange2ᚖreferralsᚋstorageᚐTimeRange(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpirationDateTime = data
 		}
 	}
 	return it, nil
@@ -7772,7 +7787,7 @@ func (ec *executionContext) unmarshalInputParticipantMatch(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"organizationId", "status"}
+	fieldsInOrder := [...]string{"organizationId", "status", "expirationDateTime"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7793,6 +7808,13 @@ func (ec *executionContext) unmarshalInputParticipantMatch(ctx context.Context, 
 				return it, err
 			}
 			it.Status = data
+		case "expirationDateTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expirationDateTime"))
+			data, err := ec.unmarshalODateTimeRange2ᚖreferralsᚋstorageᚐTimeRange(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpirationDateTime = data
 		}
 	}
 	return it, nil

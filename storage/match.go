@@ -1,18 +1,83 @@
 package storage
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Validate reports the first problem of f as a CodeBadUserInput error.
+// Validate reports the first problem of f for Matches as a
+// CodeBadUserInput error. A participant expiration range cannot be matched
+// in memory (a referral does not hold its participants' expirations).
 func (f *ReferralFilter) Validate() error {
 	if f == nil {
 		return nil
 	}
+	if f.Participant != nil && f.Participant.ExpirationDateTime != nil {
+		return badInput("filter.participant.expirationDateTime", "is not available for live updates; list referrals with it instead")
+	}
 	_, err := f.query()
 	return err
+}
+
+// maxExpiringParticipants bounds the participants a participant expiration
+// range may select: their referrals' ids go into the referral query.
+const maxExpiringParticipants = 10_000
+
+// expiringQuery matches the referrals with a participant meeting every
+// part of f's participant match, when that has an expiration range. The
+// condition is on the participant records, where one document holds the
+// organization, status and expiration of one participant: the referral's
+// participation entries hold no expirations, and same-entry ranges over a
+// list ($elemMatch) are not portable.
+func (s *Store) expiringQuery(ctx context.Context, f *ReferralFilter) (bson.D, error) {
+	if f == nil || f.Participant == nil || f.Participant.ExpirationDateTime == nil {
+		return nil, nil
+	}
+	m := f.Participant
+	expires, err := m.ExpirationDateTime.query("filter.participant.expirationDateTime", "expirationDateTime")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEnums("filter.participant.status", m.Status, participantStatusPositions); err != nil {
+		return nil, err
+	}
+	q := expires
+	if m.OrganizationID != nil {
+		q = append(q, bson.E{Key: "organizationId", Value: *m.OrganizationID})
+	}
+	if m.Status != nil {
+		q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(m.Status, participantStatusPositions)}}})
+	}
+	// A find rather than distinct: FerretDB's distinct refuses maxTimeMS,
+	// which the client sends with every command.
+	opts := options.Find().SetProjection(bson.D{{Key: "referralId", Value: 1}}).SetLimit(maxExpiringParticipants + 1).
+		SetBatchSize(batchSizeFor(maxExpiringParticipants + 1))
+	cur, err := s.participants.Find(ctx, q, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find participants by expiration: %w", err)
+	}
+	var found []Participant
+	if err := cur.All(ctx, &found); err != nil {
+		return nil, fmt.Errorf("read participants by expiration: %w", err)
+	}
+	if len(found) > maxExpiringParticipants {
+		return nil, badInput("filter.participant.expirationDateTime", "matches more than %d participants; narrow the range", maxExpiringParticipants)
+	}
+	ids := bson.A{}
+	seen := map[string]bool{}
+	for _, p := range found {
+		if !seen[p.ReferralID] {
+			seen[p.ReferralID] = true
+			ids = append(ids, p.ReferralID)
+		}
+	}
+	return in("_id", ids), nil
 }
 
 // Matches reports whether r meets f, with the same meaning as the MongoDB

@@ -12,8 +12,9 @@ import (
 
 // ParticipantFilter selects participant records; all given parts must hold.
 type ParticipantFilter struct {
-	OrganizationID *string
-	Status         []ParticipantStatus
+	OrganizationID     *string
+	Status             []ParticipantStatus
+	ExpirationDateTime *TimeRange
 }
 
 // ParticipantPage is one page of participants.
@@ -91,6 +92,13 @@ func (f *ParticipantFilter) query(ctx context.Context) (bson.D, error) {
 		}
 		if f.Status != nil {
 			q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(f.Status, participantStatusPositions)}}})
+		}
+		if f.ExpirationDateTime != nil {
+			expires, err := f.ExpirationDateTime.query("filter.expirationDateTime", "expirationDateTime")
+			if err != nil {
+				return nil, err
+			}
+			q = append(q, expires...)
 		}
 	}
 	return and(participantScope(CallerFrom(ctx)), q), nil

@@ -55,8 +55,9 @@ type TagMatch struct {
 
 // ParticipantMatch matches referrals with one participant meeting every part.
 type ParticipantMatch struct {
-	OrganizationID *string
-	Status         []ParticipantStatus
+	OrganizationID     *string
+	Status             []ParticipantStatus
+	ExpirationDateTime *TimeRange
 }
 
 // ReferralOrderField is a field referrals can be sorted by; its value is the
@@ -217,7 +218,11 @@ func (s *Store) referralQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 		}
 	}
 	caller := CallerFrom(ctx)
-	return and(referralScope(caller), hiddenFieldScope(caller, f), q), nil
+	expiring, err := s.expiringQuery(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return and(referralScope(caller), hiddenFieldScope(caller, f), q, expiring), nil
 }
 
 func (f *ReferralFilter) query() (bson.D, error) {
@@ -265,7 +270,7 @@ func (f *ReferralFilter) query() (bson.D, error) {
 			return nil, err
 		}
 	}
-	if f.Participant != nil {
+	if f.Participant != nil && f.Participant.ExpirationDateTime == nil {
 		if err := add(f.Participant.query()); err != nil {
 			return nil, err
 		}
@@ -406,7 +411,7 @@ func (m *ParticipantMatch) query() (bson.D, error) {
 	case m.Status != nil:
 		return in("participation.status", toA(m.Status)), nil
 	}
-	return nil, badInput("filter.participant", "give organizationId, status or both")
+	return nil, badInput("filter.participant", "give organizationId, status, expirationDateTime or several")
 }
 
 func toA[E ~string](values []E) bson.A {
