@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"referrals/graph"
+	"referrals/graph/export"
 	"referrals/graph/transport"
 	"referrals/storage"
 )
@@ -238,9 +239,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	if err != nil {
 		return err
 	}
-	api := transport.New(graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api), auth, cfg.edge)
+	exec := graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api)
+	api := transport.New(exec, auth, cfg.edge)
 	srv := &http.Server{
-		Handler:           routes(api, store, auth, logger, reg),
+		Handler:           routes(api, export.New(exec, logger), store, auth, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -287,10 +289,12 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 
 // routes wires the endpoints of the runtime contract. /healthz, /readyz
 // and the playground are public; /query authenticates every request in
-// its edge, and /metrics needs an admin token in authenticated mode.
-func routes(api http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+// its edge, /export/referrals as /query does, and /metrics needs an admin
+// token in authenticated mode.
+func routes(api, exports http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
+	mux.Handle("GET /export/referrals", auth.Identified(exports))
 	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
 		playground.WithGraphiqlEnablePluginExplorer(true)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

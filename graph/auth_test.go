@@ -23,7 +23,7 @@ import (
 
 const testSecret = "test-secret-of-enough-length"
 
-func token(t *testing.T, key any, method jwt.SigningMethod, c jwt.MapClaims) string {
+func token(t testing.TB, key any, method jwt.SigningMethod, c jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, c)
 	tok.Header["kid"] = "k1"

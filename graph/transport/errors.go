@@ -41,6 +41,12 @@ func writeError(w http.ResponseWriter, code storage.ErrorCode, msg string) {
 	writeErrorStatus(w, httpStatus(code), code, msg)
 }
 
+// WriteError is writeError for handlers outside this package that answer
+// requests beside GraphQL (the export), so every such response has one shape.
+func WriteError(w http.ResponseWriter, code storage.ErrorCode, msg string) {
+	writeError(w, code, msg)
+}
+
 func writeErrorStatus(w http.ResponseWriter, status int, code storage.ErrorCode, msg string) {
 	body, _ := json.Marshal(requestErrorBody{Errors: gqlerror.List{{
 		Message: msg, Extensions: map[string]any{"code": string(code)},
