@@ -1,0 +1,83 @@
+package storage
+
+import (
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestPeriodsFollowWrites checks that the periods statistics group by are
+// written with a referral, follow a change of its closing date, and are
+// filled in at start for a referral stored without them.
+func TestPeriodsFollowWrites(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	name, closing := "Periods Ltd", time.Date(2027, 2, 10, 0, 0, 0, 0, time.UTC)
+	r, err := s.CreateReferral(ctx, ReferralInput{ReferralSource: SourceP2P,
+		CustomerProfile: &CustomerProfileInput{Name: &name, Address: &Address{AddressLine1: "1 Road", City: "Leeds", Country: "GB"}},
+		Details:         &DetailsInput{ClosingDate: &closing}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(id string) periods {
+		var doc struct {
+			Periods periods `bson:"periods"`
+		}
+		if err := s.referrals.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Periods
+	}
+	created := s.Now()
+	want := periods{CreatedMonth: month(created), CreatedQuarter: quarter(created), ClosingMonth: "2027-02", ClosingQuarter: "2027-Q1"}
+	if got := stored(r.ID); got != want {
+		t.Errorf("created: %+v, want %+v", got, want)
+	}
+	later := time.Date(2027, 7, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.UpdateReferral(ctx, r.ID, 1, ReferralPatch{Details: &DetailsInput{ClosingDate: &later}}); err != nil {
+		t.Fatal(err)
+	}
+	want.ClosingMonth, want.ClosingQuarter = "2027-07", "2027-Q3"
+	if got := stored(r.ID); got != want {
+		t.Errorf("after the closing date moved: %+v, want %+v", got, want)
+	}
+	stats, err := s.ReferralStats(ctx, StatsQuery{GroupBy: []StatsDimension{DimClosingQuarter}})
+	if err != nil || len(stats.Groups) != 1 || *stats.Groups[0].Key.ClosingQuarter != "2027-Q3" {
+		t.Fatalf("stats by closing quarter: %+v, %v", stats, err)
+	}
+
+	// A referral written before referrals carried periods.
+	old := time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC)
+	if _, err := s.referrals.InsertOne(ctx, bson.D{{Key: "_id", Value: "old"}, {Key: "createdDateTime", Value: old},
+		{Key: "status", Value: "Pending"}, {Key: "referralSource", Value: "P2P"}, {Key: "participation", Value: bson.A{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stored("old"), (periods{CreatedMonth: "2025-12", CreatedQuarter: "2025-Q4"}); got != want {
+		t.Errorf("backfilled: %+v, want %+v", got, want)
+	}
+}
+
+// TestStatsSumIsExact adds up amounts whose float64 sum is not exact.
+func TestStatsSumIsExact(t *testing.T) {
+	s := newTestStore(t)
+	refs, parts := GenerateDemo(5, 3, testAnchor)
+	values := []Money{90_071_992_547_409_93, 1, 1} // 2^53 + 1 cents and more: a float64 would round
+	for i := range refs {
+		refs[i].Details.DealValue = &values[i]
+	}
+	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := s.ReferralStats(asAdmin(t), StatsQuery{Extremes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := stats.Total.DealValue
+	if d.Sum != values[0]+2 || *d.Minimum != 1 || *d.Maximum != values[0] || d.Count != 3 {
+		t.Errorf("sum %s min %s max %s count %d", d.Sum, d.Minimum, d.Maximum, d.Count)
+	}
+}
