@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -481,7 +482,10 @@ type statsRow struct {
 }
 
 func (s *Store) aggregateStats(ctx context.Context, pipe mongo.Pipeline) ([]statsRow, error) {
-	cur, err := s.referrals.Aggregate(ctx, pipe)
+	// A first batch as large as the rows of a grouping may be, so a
+	// statistics query costs the same commands whatever the data's size
+	// (the extremes' rows, one per distinct value, may still need more).
+	cur, err := s.referrals.Aggregate(ctx, pipe, options.Aggregate().SetBatchSize(maxStatsCombinations+1))
 	if err != nil {
 		return nil, fmt.Errorf("aggregate referral statistics: %w", err)
 	}
