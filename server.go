@@ -22,12 +22,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"referrals/graph"
+	"referrals/graph/playground"
 	"referrals/graph/transport"
 	"referrals/storage"
 )
@@ -239,8 +239,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		return err
 	}
 	api := transport.New(graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api), auth, cfg.edge)
+	page, err := playground.Handler(playground.Options{Endpoint: "/query", TokensRequired: !auth.Open(), Introspection: !cfg.api.NoIntrospection})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           routes(api, store, auth, logger, reg),
+		Handler:           routes(api, page, store, auth, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -286,13 +290,14 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 }
 
 // routes wires the endpoints of the runtime contract. /healthz, /readyz
-// and the playground are public; /query authenticates every request in
-// its edge, and /metrics needs an admin token in authenticated mode.
-func routes(api http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+// and the playground (page at /, its files under /playground/) are
+// public; /query authenticates every request in its edge, and /metrics
+// needs an admin token in authenticated mode.
+func routes(api, page http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
-	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
-		playground.WithGraphiqlEnablePluginExplorer(true)))
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /playground/", page)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
