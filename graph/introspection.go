@@ -46,8 +46,8 @@ func (l *introspectionLimit) Validate(es graphql.ExecutableSchema) error {
 // would resolve.
 func (l *introspectionLimit) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
 	if introspectionFields(l.schema, opCtx.Operation.SelectionSet, opCtx.Variables) > maxIntrospectionFields {
-		return limitError("the operation's introspection would resolve more than %d fields; "+
-			"ask for `fields`, `types` and the like once, not again through `type`, `ofType` or `interfaces`", maxIntrospectionFields)
+		return limitError("the operation's introspection would resolve more than %d fields (the standard introspection query "+
+			"resolves about 3,400); ask for each part of the schema once: aliases and fragments that repeat it count each time", maxIntrospectionFields)
 	}
 	return nil
 }
