@@ -430,10 +430,11 @@ func (c cost) plus(d cost) cost {
 
 // operationCost is the cost of op: gqlgen's model (complexity.Calculate:
 // each field 1 plus its children's cost, or its complexityCosts function;
-// introspection free, as introspectionLimit bounds it) with each fragment priced once however often it is
-// spread, so pricing takes time linear in the document, plus
-// costDatabaseCommand for each database command op sends. The schema has no
-// interfaces or unions, so gqlgen's rule for them does not arise.
+// introspection free, as introspectionLimit bounds it) with each fragment
+// priced once however often it is spread, so pricing takes time linear in
+// the document, plus costDatabaseCommand for each database command op
+// sends. The schema has no interfaces or unions, so gqlgen's rule for them
+// does not arise.
 func operationCost(ctx context.Context, es graphql.ExecutableSchema, op *ast.OperationDefinition, vars map[string]any) int {
 	w := costWalk{ctx: ctx, es: es, vars: vars, fragments: map[string]cost{}}
 	c := w.selectionSet(op.SelectionSet)
