@@ -22,13 +22,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"referrals/graph"
 	"referrals/graph/export"
+	"referrals/graph/playground"
 	"referrals/graph/transport"
 	"referrals/storage"
 )
@@ -241,8 +241,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	}
 	exec := graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api)
 	api := transport.New(exec, auth, cfg.edge)
+	page, err := playground.Handler(playground.Options{Endpoint: "/query", TokensRequired: !auth.Open(), Introspection: !cfg.api.NoIntrospection})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           routes(api, export.New(exec, logger), store, auth, logger, reg),
+		Handler:           routes(api, export.New(exec, logger), page, store, auth, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -288,15 +292,16 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 }
 
 // routes wires the endpoints of the runtime contract. /healthz, /readyz
-// and the playground are public; /query authenticates every request in
-// its edge, /export/referrals as /query does, and /metrics needs an admin
-// token in authenticated mode.
-func routes(api, exports http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+// and the playground (page at /, its files under /playground/) are
+// public; /query authenticates every request in its edge,
+// /export/referrals as /query does, and /metrics needs an admin token in
+// authenticated mode.
+func routes(api, exports, page http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	mux.Handle("GET /export/referrals", auth.Identified(exports))
-	mux.Handle("GET /{$}", playground.Handler("Referrals GraphiQL", "/query",
-		playground.WithGraphiqlEnablePluginExplorer(true)))
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /playground/", page)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"referrals/graph/transport"
 	"referrals/storage"
@@ -89,6 +90,9 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			setCode(gqlErr, known.Code)
 		case isAPICode(gqlErr.Extensions["code"]):
 			// set by our extensions, or required by a client protocol
+		case gqlErr.Rule == rules.MaxIntrospectionDepth.Name:
+			// graphql-js's bound on introspection, one of the operation limits
+			setCode(gqlErr, storage.CodeComplexityLimit)
 		case gqlErr.Extensions["code"] != nil:
 			// gqlgen's own parse, validation and variable errors: the
 			// client's request is at fault and the message says how.

@@ -27,11 +27,13 @@ const (
 // useOperationLimits registers every limit on what one operation may ask:
 // the document bounds before parsing and validation, at most
 // maxValidationErrors errors, cost and depth before execution; and no
-// "Did you mean …?" suggestions when introspection is off.
+// "Did you mean …?" suggestions when introspection is off. Introspection
+// has its own limit (introspectionLimit) instead of cost and depth.
 func useOperationLimits(exec *executor.Executor, opts Options) {
 	exec.Use(documentLimits{})
 	exec.Use(&costLimit{max: opts.MaxComplexity})
 	exec.Use(depthLimit{max: opts.MaxDepth})
+	exec.Use(&introspectionLimit{})
 	// Suggestions name fields, arguments, types and enum values: the schema
 	// that introspection being off keeps to itself.
 	exec.SetDisableSuggestion(opts.NoIntrospection)
@@ -448,10 +450,11 @@ func (c cost) plus(d cost) cost {
 
 // operationCost is the cost of op: gqlgen's model (complexity.Calculate:
 // each field 1 plus its children's cost, or its complexityCosts function;
-// introspection free) with each fragment priced once however often it is
-// spread, so pricing takes time linear in the document, plus
-// costDatabaseCommand for each database command op sends. The schema has no
-// interfaces or unions, so gqlgen's rule for them does not arise.
+// introspection free, as introspectionLimit bounds it) with each fragment
+// priced once however often it is spread, so pricing takes time linear in
+// the document, plus costDatabaseCommand for each database command op
+// sends. The schema has no interfaces or unions, so gqlgen's rule for them
+// does not arise.
 func operationCost(ctx context.Context, es graphql.ExecutableSchema, op *ast.OperationDefinition, vars map[string]any) int {
 	w := costWalk{ctx: ctx, es: es, vars: vars, fragments: map[string]cost{}}
 	c := w.selectionSet(op.SelectionSet)
@@ -486,10 +489,10 @@ func (w *costWalk) selectionSet(sel ast.SelectionSet) cost {
 }
 
 func (w *costWalk) field(f *ast.Field) cost {
-	typ := w.es.Schema().Types[f.Definition.Type.Name()]
-	if typ.Name == "__Schema" {
+	if isIntrospectionRoot(f) {
 		return cost{}
 	}
+	typ := w.es.Schema().Types[f.Definition.Type.Name()]
 	var child cost
 	if typ.Kind == ast.Object {
 		child = w.selectionSet(f.SelectionSet)
@@ -537,7 +540,10 @@ func (m fragmentDepths) selectionDepth(sel ast.SelectionSet) int {
 		var d int
 		switch s := s.(type) {
 		case *ast.Field:
-			d = 1 + m.selectionDepth(s.SelectionSet)
+			d = 1
+			if !isIntrospectionRoot(s) { // introspectionLimit bounds what is below
+				d += m.selectionDepth(s.SelectionSet)
+			}
 		case *ast.InlineFragment:
 			d = m.selectionDepth(s.SelectionSet)
 		case *ast.FragmentSpread:

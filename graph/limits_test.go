@@ -327,13 +327,12 @@ func TestValidationErrorsCapped(t *testing.T) {
 // query and the README's examples are well inside every document bound and
 // the cost limit.
 func TestDocumentLimitsAdmitRealDocuments(t *testing.T) {
-	e := newEnv(t, 1)
 	es := NewExecutableSchema(Config{Complexity: complexityCosts()})
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := map[string]string{"introspection": fullIntrospectionQuery}
+	docs := map[string]string{"introspection": standardIntrospection(t)}
 	for i, block := range strings.Split(string(readme), "```graphql\n")[1:] {
 		docs[fmt.Sprintf("README example %d", i+1)] = block[:strings.Index(block, "```")]
 	}
@@ -355,77 +354,4 @@ func TestDocumentLimitsAdmitRealDocuments(t *testing.T) {
 			}
 		})
 	}
-	t.Run("IntrospectionOverHTTP", func(t *testing.T) {
-		// The depth limit is raised here: it is about the others.
-		e.handler = newHandler(e.store, e.broker, e.auth, Options{MaxDepth: 20}, transport.Options{})
-		var data struct {
-			Schema struct{ Types []struct{ Name string } } `json:"__schema"`
-		}
-		e.post(t, fullIntrospectionQuery, nil).mustData(t, &data)
-		if len(data.Schema.Types) < 20 {
-			t.Errorf("introspection lists %d types", len(data.Schema.Types))
-		}
-	})
 }
-
-// fullIntrospectionQuery is graphql-js's getIntrospectionQuery with every
-// option this server supports (descriptions, specifiedByUrl,
-// directiveIsRepeatable, schemaDescription, inputValueDeprecation, oneOf)
-// and its type depth 9.
-const fullIntrospectionQuery = `query IntrospectionQuery {
-  __schema {
-    description
-    queryType { name kind }
-    mutationType { name kind }
-    subscriptionType { name kind }
-    types { ...FullType }
-    directives {
-      name
-      description
-      isRepeatable
-      locations
-      args(includeDeprecated: true) { ...InputValue }
-    }
-  }
-}
-
-fragment FullType on __Type {
-  kind
-  name
-  description
-  specifiedByURL
-  isOneOf
-  fields(includeDeprecated: true) {
-    name
-    description
-    args(includeDeprecated: true) { ...InputValue }
-    type { ...TypeRef }
-    isDeprecated
-    deprecationReason
-  }
-  inputFields(includeDeprecated: true) { ...InputValue }
-  interfaces { ...TypeRef }
-  enumValues(includeDeprecated: true) {
-    name
-    description
-    isDeprecated
-    deprecationReason
-  }
-  possibleTypes { ...TypeRef }
-}
-
-fragment InputValue on __InputValue {
-  name
-  description
-  type { ...TypeRef }
-  defaultValue
-  isDeprecated
-  deprecationReason
-}
-
-fragment TypeRef on __Type {
-  kind
-  name
-  ofType { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name kind
-    ofType { name kind ofType { name kind ofType { name kind ofType { name kind } } } } } } } } }
-}`
