@@ -66,11 +66,14 @@ func (e *edge) streamSSE(w http.ResponseWriter, r *http.Request, body []byte) {
 		out.write("event: complete\n\n")
 		return
 	}
-	responses, ctx := e.exec.DispatchOperation(ctx, rc)
+	// The operation's context may end before its last response (a token's
+	// expiry ends it, then says so): responses are read until nil, and only
+	// the request's end stops the stream early.
+	responses, opCtx := e.exec.DispatchOperation(ctx, rc)
 	next := make(chan *graphql.Response)
 	go func() {
 		defer close(next)
-		for resp := responses(ctx); resp != nil; resp = responses(ctx) {
+		for resp := responses(opCtx); resp != nil; resp = responses(opCtx) {
 			select {
 			case next <- resp:
 			case <-ctx.Done():
