@@ -62,20 +62,21 @@ func (e *edge) streamSSE(w http.ResponseWriter, r *http.Request, body []byte) {
 	out := sseOut{w: w, rc: http.NewResponseController(w)}
 	out.write(":\n\n")
 	if opErr != nil {
-		out.event(e.exec.DispatchError(ctx, opErr))
+		out.write(nextEvent(e.exec.DispatchError(ctx, opErr)))
 		out.write("event: complete\n\n")
 		return
 	}
 	// The operation's context may end before its last response (a token's
 	// expiry ends it, then says so): responses are read until nil, and only
-	// the request's end stops the stream early.
+	// the request's end stops the stream early. Each is encoded before the
+	// next is asked for: the executor reuses a response's buffer.
 	responses, opCtx := e.exec.DispatchOperation(ctx, rc)
-	next := make(chan *graphql.Response)
+	frames := make(chan string)
 	go func() {
-		defer close(next)
+		defer close(frames)
 		for resp := responses(opCtx); resp != nil; resp = responses(opCtx) {
 			select {
-			case next <- resp:
+			case frames <- nextEvent(resp):
 			case <-ctx.Done():
 				return
 			}
@@ -85,12 +86,12 @@ func (e *edge) streamSSE(w http.ResponseWriter, r *http.Request, body []byte) {
 	defer ping.Stop()
 	for out.err == nil {
 		select {
-		case resp, ok := <-next:
+		case frame, ok := <-frames:
 			if !ok {
 				out.write("event: complete\n\n")
 				return
 			}
-			out.event(resp)
+			out.write(frame)
 			ping.Reset(keepAlive)
 		case <-ping.C:
 			out.write(": ping\n\n")
@@ -100,8 +101,19 @@ func (e *edge) streamSSE(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 }
 
-// sseOut writes events and flushes each; after a failed write it writes
-// nothing more.
+// nextEvent encodes resp as an SSE `next` event, with the event's id when
+// it has one.
+func nextEvent(resp *graphql.Response) string {
+	b, _ := json.Marshal(resp) // cannot fail: Data is JSON the executor wrote
+	id := ""
+	if s, ok := resp.Extensions[EventIDExtension].(string); ok {
+		id = "id: " + s + "\n"
+	}
+	return "event: next\n" + id + "data: " + string(b) + "\n\n"
+}
+
+// sseOut writes to an SSE response and flushes each write; after a failed
+// write it writes nothing more.
 type sseOut struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
@@ -115,17 +127,4 @@ func (o *sseOut) write(s string) {
 	if o.err == nil {
 		o.err = o.rc.Flush()
 	}
-}
-
-func (o *sseOut) event(resp *graphql.Response) {
-	b, err := json.Marshal(resp)
-	if err != nil {
-		o.err = err
-		return
-	}
-	id := ""
-	if s, ok := resp.Extensions[EventIDExtension].(string); ok {
-		id = "id: " + s + "\n"
-	}
-	o.write("event: next\n" + id + "data: " + string(b) + "\n\n")
 }
