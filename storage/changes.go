@@ -84,12 +84,65 @@ const maxSeqAttempts = 100
 var errSeqTaken = errors.New("sequence number taken")
 
 // recordChange appends a change to the feed under the next free sequence
-// number, hands it to this process's feed reader and advances this
-// process's head. The write it describes has already happened, so a
-// failure is retried (see insertChange) and then logged, not returned: the
-// caller's change stands.
+// number and hands it to this process's feed reader. The write it
+// describes has already happened, so a failure is retried (see
+// insertChange) and then logged, not returned: the caller's change stands.
+//
+// The writers of a process record one change at a time, in the order they
+// queue: a change is never stored before one numbered lower by the same
+// process, so none waits on another's slow insert for its delivery. The
+// first writer of a queue records the changes queued behind it too, then
+// passes the job on (group commit).
 func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType, fields []string) {
-	c := Change{ReferralID: after.ID, Type: t, Fields: fields, At: s.Now(), After: after, Writer: bson.NewObjectID()}
+	f := s.feed
+	p := &queued{c: Change{ReferralID: after.ID, Type: t, Fields: fields, At: s.Now(), After: after, Writer: bson.NewObjectID()},
+		lead: make(chan struct{}), done: make(chan struct{})}
+	f.mu.Lock()
+	f.queue = append(f.queue, p)
+	if !f.recording {
+		f.recording = true
+		close(p.lead)
+	}
+	f.mu.Unlock()
+	select {
+	case <-p.done:
+		return
+	case <-p.lead:
+	}
+	f.mu.Lock()
+	batch := f.queue
+	f.queue = nil
+	f.mu.Unlock()
+	var last int64
+	for _, q := range batch {
+		if seq, ok := s.storeChange(ctx, q.c); ok {
+			last = seq
+		}
+		close(q.done)
+	}
+	f.mu.Lock()
+	if len(f.queue) > 0 {
+		close(f.queue[0].lead)
+	} else {
+		f.recording = false
+	}
+	f.mu.Unlock()
+	if last > 0 {
+		s.advanceHead(ctx, last)
+		s.trimChanges(ctx, len(batch))
+	}
+}
+
+// queued is a change waiting for its process to record it.
+type queued struct {
+	c    Change
+	lead chan struct{} // closed when this writer is to record the queue
+	done chan struct{} // closed once c is recorded or given up
+}
+
+// storeChange inserts c under the next free sequence number, which it
+// returns, and hands it to this process's reader.
+func (s *Store) storeChange(ctx context.Context, c Change) (int64, bool) {
 	for range maxSeqAttempts {
 		c.Seq = s.takeSeq(ctx)
 		c.Key = changeKey(c.Seq)
@@ -101,15 +154,14 @@ func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType,
 		if err != nil {
 			// Readers wait for the number a while, then skip it (logged).
 			s.feed.abandon(c.Seq, false)
-			s.logger.ErrorContext(ctx, "record change", "referral_id", c.ReferralID, "type", t, "seq", c.Seq, "error", err)
-			return
+			s.logger.ErrorContext(ctx, "record change", "referral_id", c.ReferralID, "type", c.Type, "seq", c.Seq, "error", err)
+			return 0, false
 		}
 		s.feed.recorded(c)
-		s.advanceHead(ctx, c.Seq)
-		s.trimChanges(ctx)
-		return
+		return c.Seq, true
 	}
-	s.logger.ErrorContext(ctx, "record change: every sequence number tried was taken", "referral_id", c.ReferralID, "type", t, "attempts", maxSeqAttempts)
+	s.logger.ErrorContext(ctx, "record change: every sequence number tried was taken", "referral_id", c.ReferralID, "type", c.Type, "attempts", maxSeqAttempts)
+	return 0, false
 }
 
 // insertChange inserts c. _id uniqueness decides who holds a sequence

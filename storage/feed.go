@@ -58,6 +58,8 @@ type feed struct {
 	local     map[int64]Change // recorded here, for the reader to deliver
 	following bool
 	wake      chan struct{}
+	queue     []*queued // changes waiting to be recorded, in order
+	recording bool      // a writer is recording the queue
 
 	headMu      sync.Mutex // orders this process's head updates
 	headWritten int64
@@ -180,17 +182,20 @@ func (s *Store) advanceHead(ctx context.Context, seq int64) {
 	f.headWritten = seq
 }
 
-// trimChanges cuts the feed back to retainedChanges every trimEvery
+// trimChanges cuts the feed back to retainedChanges about every trimEvery
 // changes this process records, where the store does not trim capped
 // collections itself: FerretDB run in-process never does, but its compact
 // command drops the oldest documents by their record id, without a scan.
 // It runs in the background; a failure is logged and tried again
 // trimEvery changes later.
-func (s *Store) trimChanges(ctx context.Context) {
+func (s *Store) trimChanges(ctx context.Context, recorded int) {
 	f := s.feed
 	f.mu.Lock()
-	f.sinceTrim++
-	due := f.trimByCompact && f.sinceTrim%trimEvery == 0
+	f.sinceTrim += recorded
+	due := f.trimByCompact && f.sinceTrim >= trimEvery
+	if due {
+		f.sinceTrim = 0
+	}
 	f.mu.Unlock()
 	if !due || !f.trimMu.TryLock() {
 		return
