@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"referrals/graph/model"
 	"referrals/graph/transport"
@@ -43,11 +44,21 @@ func NewBroker(store ChangeFeed, logger *slog.Logger) *Broker {
 	return &Broker{store: store, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: recentChanges}
 }
 
+// feedRetry paces Run's attempts to find where the feed starts while the
+// store does not answer.
+const feedRetry = time.Second
+
 // Run follows the change feed from its newest change until ctx ends.
 func (b *Broker) Run(ctx context.Context) error {
 	start, err := b.store.LatestChange(ctx)
-	if err != nil {
-		return err
+	for err != nil {
+		b.logger.WarnContext(ctx, "find the change feed's newest change", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(feedRetry):
+		}
+		start, err = b.store.LatestChange(ctx)
 	}
 	b.floor = start
 	close(b.ready)

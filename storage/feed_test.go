@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // follow runs FollowChanges on s from after until the test ends and
@@ -158,4 +159,32 @@ func TestResumeFromStore(t *testing.T) {
 // changedReferral is a referral as a change may leave it, for recording.
 func changedReferral(id string) *Referral {
 	return &Referral{ID: id, Status: ReferralPending, ReferralSource: SourceP2P}
+}
+
+// TestPrepareReplacesAnEarlierFeed: the capped `changes` collection of the
+// earlier feed (no document limit, ObjectID ids) is replaced by one the
+// sequence-numbered feed can use.
+func TestPrepareReplacesAnEarlierFeed(t *testing.T) {
+	s := testStore.WithDatabase(fmt.Sprintf("test_%d", testDBSeq.Add(1)))
+	t.Cleanup(func() { _ = s.Drop(context.Background()) })
+	ctx := asAdmin(t)
+	if err := s.db.CreateCollection(ctx, "changes", options.CreateCollection().SetCapped(true).SetSizeInBytes(32<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.changes.InsertOne(ctx, bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "type", Value: "FEED_START"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := s.db.ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: "changes"}})
+	if err != nil || len(specs) != 1 {
+		t.Fatalf("changes collection: %v %v", specs, err)
+	}
+	if max, ok := specs[0].Options.Lookup("max").AsInt64OK(); !ok || max != retainedChanges {
+		t.Errorf("changes options %v, want capped at %d documents", specs[0].Options, retainedChanges)
+	}
+	if n, _ := s.changes.CountDocuments(ctx, bson.D{}); n != 0 {
+		t.Errorf("%d documents of the earlier feed kept", n)
+	}
 }
