@@ -114,19 +114,25 @@ func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType,
 	f.queue = nil
 	f.mu.Unlock()
 	var last int64
-	for _, q := range batch {
-		if seq, ok := s.storeChange(ctx, q.c); ok {
+	i := 0
+	defer func() { // also when storeChange panics: no writer may wait for ever
+		for ; i < len(batch); i++ {
+			close(batch[i].done)
+		}
+		f.mu.Lock()
+		if len(f.queue) > 0 {
+			close(f.queue[0].lead)
+		} else {
+			f.recording = false
+		}
+		f.mu.Unlock()
+	}()
+	for ; i < len(batch); i++ {
+		if seq, ok := s.storeChange(ctx, batch[i].c); ok {
 			last = seq
 		}
-		close(q.done)
+		close(batch[i].done)
 	}
-	f.mu.Lock()
-	if len(f.queue) > 0 {
-		close(f.queue[0].lead)
-	} else {
-		f.recording = false
-	}
-	f.mu.Unlock()
 	if last > 0 {
 		s.advanceHead(ctx, last)
 		s.trimChanges(ctx, len(batch))
