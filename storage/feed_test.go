@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,3 +190,40 @@ func TestPrepareReplacesAnEarlierFeed(t *testing.T) {
 		t.Errorf("%d documents of the earlier feed kept", n)
 	}
 }
+
+// TestTrimChangesRunsCompact: where the store does not trim capped
+// collections itself (the embedded FerretDB), every trimEvery changes a
+// process records run FerretDB's compact on the feed, which drops the
+// documents beyond retainedChanges, oldest first; the command must succeed.
+func TestTrimChangesRunsCompact(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), nil))
+	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Drop(context.Background()); _ = s.Close(context.Background()) })
+	if err := s.Prepare(asAdmin(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !s.feed.trimByCompact {
+		t.Fatal("the embedded store was not recognised as one that needs compact")
+	}
+	s.trimChanges(asAdmin(t), trimEvery)
+	s.feed.trimMu.Lock() // held by the trimming until it is done
+	s.feed.trimMu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logged.String(), "trim the change feed") {
+		t.Errorf("compact failed: %s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
