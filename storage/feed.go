@@ -302,6 +302,7 @@ type reader struct {
 	s       *Store
 	next    int64     // the sequence number to deliver next
 	missing time.Time // when next was first found missing from the store
+	tried   time.Time // when the store was last asked for next
 	deliver func(Change)
 }
 
@@ -338,6 +339,10 @@ func (r *reader) catchUp(ctx context.Context) {
 // gapTimeout without one, it takes the number with a skip marker. It
 // reports whether next moved on.
 func (r *reader) fetch(ctx context.Context) bool {
+	if now := r.s.Now(); !r.missing.IsZero() && now.Sub(r.tried) < pollInterval {
+		return false // asked just now: every change recorded here wakes the reader
+	}
+	r.tried = r.s.Now()
 	c, found, err := r.s.readChange(ctx, r.next)
 	switch {
 	case err != nil:
