@@ -21,7 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// chromiumPath is Debian's chromium package, which .ci/run installs.
+// chromiumPath is Debian's chromium package, which .ci/setup installs.
 const chromiumPath = "/usr/bin/chromium"
 
 // browserDeadline bounds each step of a browser test, so that one whose
@@ -154,7 +154,7 @@ window.headersText = () => headersEditor()?.getValue() ?? '';
 func openBrowser(t *testing.T, base string) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser tests need Chromium at %s: install it with `apt-get install -y chromium` (.ci/run does)", chromiumPath)
+		t.Fatalf("the browser tests need Chromium at %s: run `bash .ci/setup` (it installs Debian's chromium)", chromiumPath)
 	}
 	origin, err := url.Parse(base)
 	if err != nil {

@@ -3,89 +3,202 @@ package graph
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"sync"
+	"time"
 
 	"referrals/graph/model"
+	"referrals/graph/transport"
 	"referrals/storage"
 )
 
-// subscriberBuffer is how many changes a subscriber may fall behind before
-// it is dropped, so that one slow client never holds up the others.
-const subscriberBuffer = 64
+// recentChanges is how many of the latest changes the broker keeps in
+// memory, for every subscription to read at its own pace: one that falls
+// further behind is ended with SUBSCRIBER_TOO_SLOW, so that one slow
+// client never holds the others up nor makes the server keep more.
+const recentChanges = 1024
+
+// storeChunk is how many sequence numbers a subscription resuming from
+// further back than recentChanges reads from the store at a time.
+const storeChunk = 100
 
 // Broker fans the store's change feed out to this process's subscribers:
-// one feed reader, however many subscriptions.
+// one feed reader, however many subscriptions. It keeps the latest
+// recentChanges changes; each subscription reads them from its own
+// position, which is how one resumes after an event.
 type Broker struct {
 	store  ChangeFeed
 	logger *slog.Logger
+	ready  chan struct{} // closed once Run has found where the feed starts
 
-	mu   sync.Mutex
-	subs map[chan *model.ReferralChange]struct{}
+	mu      sync.Mutex
+	keep    int                     // recentChanges; less in tests
+	recent  []*model.ReferralChange // in sequence order
+	floor   int64                   // recent holds every change numbered after floor
+	changed chan struct{}           // closed when a change is added
+	subs    int
 }
 
 // NewBroker returns a broker over store; Run starts it.
 func NewBroker(store ChangeFeed, logger *slog.Logger) *Broker {
-	return &Broker{store: store, logger: logger, subs: map[chan *model.ReferralChange]struct{}{}}
+	return &Broker{store: store, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: recentChanges}
 }
 
-// Run follows the change feed until ctx ends. It reads changed referrals
-// as an admin; each subscription then shows only what its caller may see.
+// feedRetry paces Run's attempts to find where the feed starts while the
+// store does not answer.
+const feedRetry = time.Second
+
+// Run follows the change feed from its newest change until ctx ends.
 func (b *Broker) Run(ctx context.Context) error {
-	ctx = storage.WithCaller(ctx, storage.Caller{Subject: "change-feed", Role: storage.RoleAdmin})
-	return b.store.FollowChanges(ctx, func(c storage.Change) { b.publish(ctx, c) })
+	start, err := b.store.LatestChange(ctx)
+	for err != nil {
+		b.logger.WarnContext(ctx, "find the change feed's newest change", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(feedRetry):
+		}
+		start, err = b.store.LatestChange(ctx)
+	}
+	b.floor = start
+	close(b.ready)
+	return b.store.FollowChanges(ctx, start, b.publish)
 }
 
-// publish offers a change, with the referral as the change left it, to
-// every subscriber; a subscriber whose buffer is full is dropped. Only a
-// change that lacks its referral (a change stream event whose document
-// was deleted meanwhile) is read from the store.
-func (b *Broker) publish(ctx context.Context, c storage.Change) {
-	if b.Subscribers() == 0 {
-		return
-	}
-	ref := c.After
-	if ref == nil {
-		refs, err := b.store.ReferralsByID(ctx, []string{c.ReferralID})
-		if err != nil {
-			b.logger.ErrorContext(ctx, "read a changed referral", "referral_id", c.ReferralID, "error", err)
-			return
-		}
-		ref = refs[c.ReferralID]
-	}
-	ev := &model.ReferralChange{Change: c, Referral: ref}
+// publish adds a change for the subscriptions to read.
+func (b *Broker) publish(c storage.Change) {
+	ev := &model.ReferralChange{Change: c, ID: storage.EncodeChangeID(c.Seq), Referral: c.After}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for ch := range b.subs {
-		select {
-		case ch <- ev:
-		default:
-			delete(b.subs, ch)
-			close(ch)
-			b.logger.WarnContext(ctx, "dropped a subscriber that fell behind", "buffer", subscriberBuffer)
+	b.recent = append(b.recent, ev)
+	if n := len(b.recent); n > b.keep {
+		b.floor = b.recent[n-b.keep-1].Seq
+		b.recent = b.recent[n-b.keep:]
+		if cap(b.recent) > 4*b.keep { // let go of the array once it has grown
+			b.recent = append(make([]*model.ReferralChange, 0, 2*b.keep), b.recent...)
 		}
 	}
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// setKeep changes how many changes the broker keeps (tests keep few).
+func (b *Broker) setKeep(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.keep = n
 }
 
 // Subscribers returns how many subscriptions this process serves.
 func (b *Broker) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.subs)
+	return b.subs
 }
 
-// Subscribe returns a channel of changes, closed when the subscriber is
-// dropped, and a function that ends the subscription.
-func (b *Broker) Subscribe() (<-chan *model.ReferralChange, func()) {
-	ch := make(chan *model.ReferralChange, subscriberBuffer)
+// Subscription is one subscriber's position in the feed.
+type Subscription struct {
+	b    *Broker
+	pos  int64 // the sequence number of the last change read
+	live bool  // reading from memory (not catching up from the store): falling out of it ends the subscription
+	once sync.Once
+}
+
+// Subscribe starts a subscription after the change numbered after, or,
+// when after is nil, after the newest change recorded: a new subscription
+// gets only changes recorded after it started. Resuming after a change the
+// feed no longer holds is CodeChangeIDExpired.
+func (b *Broker) Subscribe(ctx context.Context, after *int64) (*Subscription, error) {
+	select {
+	case <-b.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s := &Subscription{b: b, live: after == nil}
+	if after != nil {
+		if err := b.store.CheckResume(ctx, *after); err != nil {
+			return nil, err
+		}
+		s.pos = *after
+	} else {
+		latest, err := b.store.LatestChange(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.pos = latest
+	}
 	b.mu.Lock()
-	b.subs[ch] = struct{}{}
+	b.subs++
 	b.mu.Unlock()
-	return ch, func() {
+	return s, nil
+}
+
+// Close ends the subscription.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		s.b.mu.Lock()
+		s.b.subs--
+		s.b.mu.Unlock()
+	})
+}
+
+// Next returns the changes after the last one read, in order, waiting
+// until there is one. It fails with CodeSubscriberTooSlow once the
+// subscription has fallen more than recentChanges behind, and with ctx's
+// error when ctx ends.
+func (s *Subscription) Next(ctx context.Context) ([]*model.ReferralChange, error) {
+	b := s.b
+	for {
 		b.mu.Lock()
-		defer b.mu.Unlock()
-		if _, ok := b.subs[ch]; ok {
-			delete(b.subs, ch)
-			close(ch)
+		floor, changed := b.floor, b.changed
+		if s.pos >= floor {
+			s.live = true
+			i := sort.Search(len(b.recent), func(i int) bool { return b.recent[i].Seq > s.pos })
+			evs := b.recent[i:len(b.recent):len(b.recent)]
+			b.mu.Unlock()
+			if len(evs) > 0 {
+				s.pos = evs[len(evs)-1].Seq
+				return evs, nil
+			}
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		b.mu.Unlock()
+		if s.live {
+			b.mu.Lock()
+			keep := b.keep
+			b.mu.Unlock()
+			b.logger.WarnContext(ctx, "dropped a subscriber that fell behind", "behind_more_than", keep)
+			return nil, storage.Errorf(storage.CodeSubscriberTooSlow,
+				"this subscription fell more than %d events behind and was ended; subscribe again with `after` set to the id of the last event you received", keep)
+		}
+		if evs, err := s.fromStore(ctx, floor); err != nil || len(evs) > 0 {
+			return evs, err
 		}
 	}
+}
+
+// fromStore reads the next changes of a subscription that resumes from
+// further back than the broker keeps, up to floor.
+func (s *Subscription) fromStore(ctx context.Context, floor int64) ([]*model.ReferralChange, error) {
+	upTo := min(floor, s.pos+storeChunk)
+	changes, err := s.b.store.ChangesBetween(ctx, s.pos, upTo)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		id := transport.RequestID(ctx)
+		s.b.logger.ErrorContext(ctx, "read changes to resume from", "request_id", id, "error", err)
+		return nil, storage.Errorf(storage.CodeInternal, "internal error (request id %s)", id)
+	}
+	s.pos = upTo
+	evs := make([]*model.ReferralChange, len(changes))
+	for i, c := range changes {
+		evs[i] = &model.ReferralChange{Change: c, ID: storage.EncodeChangeID(c.Seq), Referral: c.After}
+	}
+	return evs, nil
 }

@@ -58,8 +58,7 @@ func cutQueries(t *testing.T, db string, n int) {
 func TestConcurrentCreatesAllLand(t *testing.T) {
 	const writers, each = 4, 50
 	e := newEnv(t, 0)
-	changes, unsubscribe := e.broker.Subscribe()
-	defer unsubscribe()
+	changes := subscribeBroker(t, e, nil)
 	cutQueries(t, e.db, 1000)
 
 	var mu sync.Mutex

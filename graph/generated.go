@@ -152,6 +152,7 @@ type ComplexityRoot struct {
 	ReferralChange struct {
 		At         func(childComplexity int) int
 		Fields     func(childComplexity int) int
+		ID         func(childComplexity int) int
 		Referral   func(childComplexity int) int
 		ReferralID func(childComplexity int) int
 		Type       func(childComplexity int) int
@@ -219,7 +220,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		ReferralChanged func(childComplexity int, filter *storage.ReferralFilter) int
+		ReferralChanged func(childComplexity int, filter *storage.ReferralFilter, after *string) int
 	}
 
 	Tag struct {
@@ -277,7 +278,7 @@ type StatsKeyResolver interface {
 	Solutions(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error)
 }
 type SubscriptionResolver interface {
-	ReferralChanged(ctx context.Context, filter *storage.ReferralFilter) (<-chan *model.ReferralChange, error)
+	ReferralChanged(ctx context.Context, filter *storage.ReferralFilter, after *string) (<-chan *model.ReferralChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -791,6 +792,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReferralChange.Fields(childComplexity), true
+	case "ReferralChange.id":
+		if e.ComplexityRoot.ReferralChange.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReferralChange.ID(childComplexity), true
 	case "ReferralChange.referral":
 		if e.ComplexityRoot.ReferralChange.Referral == nil {
 			break
@@ -1050,7 +1057,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.ReferralChanged(childComplexity, args["filter"].(*storage.ReferralFilter)), true
+		return e.ComplexityRoot.Subscription.ReferralChanged(childComplexity, args["filter"].(*storage.ReferralFilter), args["after"].(*string)), true
 
 	case "Tag.category":
 		if e.ComplexityRoot.Tag.Category == nil {
@@ -1362,17 +1369,33 @@ instance (or, on a replica set, whichever writer) made it.
 type Subscription {
   """
   Referral changes as they happen, each with the referral as that change
-  left it. ` + "`" + `filter` + "`" + ` is the same as for ` + "`" + `referrals` + "`" + `, applied to that referral.
-  The subscription ends with an ` + "`" + `UNAUTHENTICATED` + "`" + ` error when the token it
-  was started with expires. Each identity may hold a limited number of
-  streams: one more is refused with ` + "`" + `STREAM_LIMIT` + "`" + ` (SSE, HTTP 429) or
-  close code 4403 (WebSocket).
+  left it, in the order they were recorded and each once. ` + "`" + `filter` + "`" + ` is the
+  same as for ` + "`" + `referrals` + "`" + `, applied to that referral. Without ` + "`" + `after` + "`" + `, the
+  subscription gets the changes recorded after it started.
+
+  Every event has an ` + "`" + `id` + "`" + ` (also in the response's ` + "`" + `extensions.eventId` + "`" + `,
+  and as the ` + "`" + `id:` + "`" + ` of Server-Sent Events). To resume without a gap, pass
+  the last one received as ` + "`" + `after` + "`" + `; over SSE the ` + "`" + `Last-Event-ID` + "`" + ` header
+  does the same when ` + "`" + `after` + "`" + ` is not given. The feed keeps the last 100,000
+  changes: an older id is refused with ` + "`" + `CHANGE_ID_EXPIRED` + "`" + `.
+
+  The subscription ends with an error when it falls more than 1,024 events
+  behind the feed (` + "`" + `SUBSCRIBER_TOO_SLOW` + "`" + `: resume from the last id read) and
+  when the token it was started with expires (` + "`" + `UNAUTHENTICATED` + "`" + `). Each
+  identity may hold a limited number of streams: one more is refused with
+  ` + "`" + `STREAM_LIMIT` + "`" + ` (SSE, HTTP 429) or close code 4403 (WebSocket).
   """
-  referralChanged(filter: ReferralFilter): ReferralChange!
+  referralChanged(
+    filter: ReferralFilter
+    "Resume after the event with this id: deliver every change recorded after it, then go on live."
+    after: ID
+  ): ReferralChange!
 }
 
 "One change to a referral."
 type ReferralChange {
+  "The event's id, opaque: pass it as ` + "`" + `after` + "`" + ` to resume after this event."
+  id: ID!
   "What kind of change."
   type: ReferralChangeType!
   "The referral that changed."
@@ -2242,6 +2265,8 @@ func (ec *executionContext) childFields_Referral(ctx context.Context, field grap
 
 func (ec *executionContext) childFields_ReferralChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReferralChange_id(ctx, field)
 	case "type":
 		return ec.fieldContext_ReferralChange_type(ctx, field)
 	case "referralId":
@@ -2821,6 +2846,14 @@ func (ec *executionContext) field_Subscription_referralChanged_args(ctx context.
 		return nil, err
 	}
 	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -4900,6 +4933,29 @@ func (ec *executionContext) fieldContext_Referral_participants(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _ReferralChange_id(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReferralChange_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReferralChange_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "ID")
+}
+
 func (ec *executionContext) _ReferralChange_type(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6047,7 +6103,7 @@ func (ec *executionContext) _Subscription_referralChanged(ctx context.Context, f
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().ReferralChanged(ctx, fc.Args["filter"].(*storage.ReferralFilter))
+			return ec.Resolvers.Subscription().ReferralChanged(ctx, fc.Args["filter"].(*storage.ReferralFilter), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ReferralChange) graphql.Marshaler {
@@ -9144,6 +9200,11 @@ func (ec *executionContext) _ReferralChange(ctx context.Context, sel ast.Selecti
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ReferralChange")
+		case "id":
+			out.Values[i] = ec._ReferralChange_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "type":
 			out.Values[i] = ec._ReferralChange_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -59,6 +59,7 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 		exec.Use(registeredOperations{manifest: opts.Manifest, only: opts.PersistedOnly})
 	}
 	exec.Use(automaticPersistedQueries())
+	exec.Use(subscriptionEvents{})
 	useOperationLimits(exec, opts)
 	if metrics != nil {
 		exec.Use(metrics)

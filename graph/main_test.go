@@ -84,8 +84,8 @@ func (c *commandLog) monitor() *event.CommandMonitor {
 		if e.CommandName == "getMore" {
 			coll, _ = e.Command.Lookup("collection").StringValueOK()
 		}
-		if coll == "changes" {
-			return // the change feed reader's, not a request's
+		if coll == "changes" || coll == "changeHeads" {
+			return // the change feed's, not a request's
 		}
 		c.byDB[e.DatabaseName] = append(c.byDB[e.DatabaseName], e.CommandName+" "+coll)
 	}}

@@ -54,8 +54,10 @@ type BatchReader interface {
 }
 
 // ChangeFeed is what the broker reads: the store's changes as they
-// happen, and the referrals they changed.
+// happen, and those a resuming subscription missed.
 type ChangeFeed interface {
-	FollowChanges(ctx context.Context, deliver func(storage.Change)) error
-	ReferralsByID(ctx context.Context, ids []string) (map[string]*storage.Referral, error)
+	LatestChange(ctx context.Context) (int64, error)
+	FollowChanges(ctx context.Context, after int64, deliver func(storage.Change)) error
+	CheckResume(ctx context.Context, after int64) error
+	ChangesBetween(ctx context.Context, after, upTo int64) ([]storage.Change, error)
 }

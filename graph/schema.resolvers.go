@@ -168,24 +168,33 @@ func (r *statsKeyResolver) Solutions(ctx context.Context, obj *storage.StatsKey)
 }
 
 // ReferralChanged is the resolver for the referralChanged field.
-func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *storage.ReferralFilter) (<-chan *model.ReferralChange, error) {
+func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *storage.ReferralFilter, after *string) (<-chan *model.ReferralChange, error) {
 	if err := filter.Validate(); err != nil {
 		return nil, err
 	}
+	from, err := resumePoint(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := r.Broker.Subscribe(ctx, from)
+	if err != nil {
+		return nil, err
+	}
 	caller := storage.CallerFrom(ctx)
-	changes, stop := r.Broker.Subscribe()
+	stream := eventStreamOf(ctx)
 	out := make(chan *model.ReferralChange)
 	go func() {
 		defer close(out)
-		defer stop()
+		defer sub.Close()
 		for {
-			select {
-			case <-ctx.Done():
-				return
-			case c, ok := <-changes:
-				if !ok {
-					return // dropped for falling behind
+			changes, err := sub.Next(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					stream.end(err)
 				}
+				return
+			}
+			for _, c := range changes {
 				if c.Referral == nil {
 					continue
 				}
@@ -193,8 +202,9 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 				if !visible || !filter.Matches(view) {
 					continue
 				}
-				ev := &model.ReferralChange{Change: c.Change, Referral: view}
+				ev := &model.ReferralChange{Change: c.Change, ID: c.ID, Referral: view}
 				ev.Fields = storage.ChangedFieldsFor(caller, c.Referral, c.Fields)
+				stream.sending(ev.ID)
 				select {
 				case out <- ev:
 				case <-ctx.Done():

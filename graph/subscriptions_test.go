@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"referrals/graph/model"
 	"referrals/graph/transport"
 	"referrals/storage"
 	"strings"
@@ -219,43 +220,70 @@ func waitForSubscribers(t *testing.T, e *env, n int) {
 	t.Fatalf("broker has %d subscribers, want %d", e.broker.Subscribers(), n)
 }
 
-// TestSlowSubscriberIsDropped fills one subscriber's buffer: it is dropped
-// and the other, which keeps reading, receives every change.
-func TestSlowSubscriberIsDropped(t *testing.T) {
-	e := newEnv(t, 0)
-	slow, stopSlow := e.broker.Subscribe()
-	defer stopSlow()
-	fast, stopFast := e.broker.Subscribe()
-	defer stopFast()
-	const changes = subscriberBuffer + 6 // the creation and every update
-	received := make(chan int, 1)
-	go func() { // counts until the fast subscriber has all, or is dropped
-		n := 0
-		for range fast {
-			if n++; n == changes {
-				break
+// subscribeBroker subscribes to e's broker after the change numbered
+// after (nil: from now) and sends each change to the returned channel,
+// which is closed when the subscription ends (with the error sent to ended,
+// if given).
+func subscribeBroker(t *testing.T, e *env, after *int64) <-chan *model.ReferralChange {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, err := e.broker.Subscribe(ctx, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *model.ReferralChange, 1<<16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		defer sub.Close()
+		for {
+			changes, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			for _, c := range changes {
+				out <- c
 			}
 		}
-		received <- n
 	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return out
+}
+
+// TestSlowSubscriberIsDropped lets one subscription fall more than the
+// broker keeps behind while another keeps reading: the slow one ends with
+// SUBSCRIBER_TOO_SLOW, the fast one receives every change.
+func TestSlowSubscriberIsDropped(t *testing.T) {
+	e := newEnv(t, 0)
+	e.broker.setKeep(8)
+	ctx := t.Context()
+	slow, err := e.broker.Subscribe(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fast := subscribeBroker(t, e, nil)
 	r := e.create(t)
-	for i := range subscriberBuffer + 5 {
+	const updates = 12
+	for i := range updates {
 		e.post(t, updateMutation, map[string]any{"id": r.ID, "v": 1 + i, "patch": map[string]any{"details": map[string]any{"notes": "n"}}}).mustData(t, &struct{}{})
 	}
-	select {
-	case n := <-received:
-		if n != changes {
-			t.Fatalf("the fast subscriber got %d changes, then was dropped; want %d", n, changes)
+	for i := range updates + 1 { // the creation, then each update
+		select {
+		case c, ok := <-fast:
+			if !ok {
+				t.Fatalf("the fast subscriber was dropped after %d changes", i)
+			}
+			if c.Referral.Version != int64(i+1) {
+				t.Fatalf("fast subscriber got version %d, want %d", c.Referral.Version, i+1)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the fast subscriber did not get change %d", i)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the fast subscriber did not get %d changes", changes)
 	}
-	n := 0
-	for range slow {
-		n++
-	}
-	if n != subscriberBuffer {
-		t.Errorf("the slow subscriber got %d buffered changes before being dropped, want %d", n, subscriberBuffer)
+	if _, err := slow.Next(ctx); storage.ErrorCodeOf(err) != storage.CodeSubscriberTooSlow {
+		t.Errorf("the slow subscriber, %d changes behind a broker keeping 8: %v, want SUBSCRIBER_TOO_SLOW", updates, err)
 	}
 }
 

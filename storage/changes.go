@@ -2,6 +2,11 @@ package storage
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -19,41 +24,177 @@ const (
 	ChangeParticipant ChangeType = "PARTICIPANT_CHANGED"
 )
 
+// changeSkipped marks a sequence number the feed gave up waiting for (its
+// writer died between taking the number and recording the change). The
+// marker takes the number for good, so a late writer records its change
+// under another one; readers pass over it.
+const changeSkipped ChangeType = "SKIPPED"
+
 // Change is one event of the change feed: which referral changed, how,
 // which fields (as the API names them) and when; and the referral as this
 // change left it, so that subscribers see each change's own state (its
 // status and version, who takes part) however late they read it.
 type Change struct {
-	ID         bson.ObjectID `bson:"_id"`
+	// Seq numbers the changes of one store densely from 1, in the order
+	// readers deliver them.
+	Seq int64 `bson:"seq"`
+	// Key is Seq as the document's _id (see changeKey).
+	Key        string        `bson:"_id"`
 	ReferralID string        `bson:"referralId"`
 	Type       ChangeType    `bson:"type"`
 	Fields     []string      `bson:"fields"`
 	At         time.Time     `bson:"at"`
-	// After is the referral as the change left it; nil only for a change
-	// stream event whose document is gone by the time it is read.
-	After *Referral `bson:"after,omitempty"`
+	After      *Referral     `bson:"after,omitempty"`
+	Writer     bson.ObjectID `bson:"writer"` // tells a writer's own retried insert from another's
 }
 
-// recordChange appends a change to the feed. The write it describes has
-// already happened, so a failure is retried (the change's id makes a
-// repeated insert harmless: a duplicate means the first one landed) and
-// then logged, not returned: the caller's change stands.
-//
-// With change streams the feed comes from the referrals collection itself,
-// so nothing is recorded.
-func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType, fields []string) {
-	if s.changeStreams {
-		return
+// changeKey is the _id of the change with sequence number seq: a string,
+// because FerretDB filters a string or ObjectID _id in SQLite instead of
+// decoding every document, of 20 digits, so that keys sort as numbers do.
+func changeKey(seq int64) string { return fmt.Sprintf("%020d", seq) }
+
+// changeIDPrefix starts every decoded change id, so that other opaque
+// strings (page cursors) are not taken for one.
+const changeIDPrefix = "change:"
+
+// EncodeChangeID returns the opaque id of the change with sequence number
+// seq, the id clients resume from.
+func EncodeChangeID(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(changeIDPrefix + strconv.FormatInt(seq, 10)))
+}
+
+// DecodeChangeID returns the sequence number of a change id made by
+// EncodeChangeID; anything else is CodeBadUserInput about field.
+func DecodeChangeID(field, id string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	digits, ok := strings.CutPrefix(string(b), changeIDPrefix)
+	seq, perr := strconv.ParseInt(digits, 10, 64)
+	if err != nil || !ok || perr != nil || seq < 0 {
+		return 0, badInput(field, "not an event id of this feed; pass the id of an event you received")
 	}
-	referralID := after.ID
-	c := Change{ID: bson.NewObjectID(), ReferralID: referralID, Type: t, Fields: fields, At: s.Now(), After: after}
+	return seq, nil
+}
+
+// maxSeqAttempts bounds how often a writer takes a new sequence number
+// because other processes took the ones it tried.
+const maxSeqAttempts = 100
+
+// errSeqTaken: another writer (or a reader's skip marker) holds the
+// sequence number a writer tried.
+var errSeqTaken = errors.New("sequence number taken")
+
+// recordChange appends a change to the feed under the next free sequence
+// number and hands it to this process's feed reader. The write it
+// describes has already happened, so a failure is retried (see
+// insertChange) and then logged, not returned: the caller's change stands.
+//
+// The writers of a process record one change at a time, in the order they
+// queue: a change is never stored before one numbered lower by the same
+// process, so none waits on another's slow insert for its delivery. The
+// first writer of a queue records the changes queued behind it too, then
+// passes the job on (group commit).
+func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType, fields []string) {
+	f := s.feed
+	p := &queued{c: Change{ReferralID: after.ID, Type: t, Fields: fields, At: s.Now(), After: after, Writer: bson.NewObjectID()},
+		lead: make(chan struct{}), done: make(chan struct{})}
+	f.mu.Lock()
+	f.queue = append(f.queue, p)
+	if !f.recording {
+		f.recording = true
+		close(p.lead)
+	}
+	f.mu.Unlock()
+	select {
+	case <-p.done:
+		return
+	case <-p.lead:
+	}
+	f.mu.Lock()
+	batch := f.queue
+	f.queue = nil
+	f.mu.Unlock()
+	var last int64
+	i := 0
+	defer func() { // also when storeChange panics: no writer may wait for ever
+		for ; i < len(batch); i++ {
+			close(batch[i].done)
+		}
+		f.mu.Lock()
+		if len(f.queue) > 0 {
+			close(f.queue[0].lead)
+		} else {
+			f.recording = false
+		}
+		f.mu.Unlock()
+	}()
+	for ; i < len(batch); i++ {
+		if seq, ok := s.storeChange(ctx, batch[i].c); ok {
+			last = seq
+		}
+		close(batch[i].done)
+	}
+	if last > 0 {
+		s.advanceHead(ctx, last)
+		s.trimChanges(ctx, len(batch))
+	}
+}
+
+// queued is a change waiting for its process to record it.
+type queued struct {
+	c    Change
+	lead chan struct{} // closed when this writer is to record the queue
+	done chan struct{} // closed once c is recorded or given up
+}
+
+// storeChange inserts c under the next free sequence number, which it
+// returns, and hands it to this process's reader.
+func (s *Store) storeChange(ctx context.Context, c Change) (int64, bool) {
+	for range maxSeqAttempts {
+		c.Seq = s.takeSeq(ctx)
+		c.Key = changeKey(c.Seq)
+		err := s.insertChange(ctx, c)
+		if errors.Is(err, errSeqTaken) {
+			s.feed.abandon(c.Seq, true)
+			continue
+		}
+		if err != nil {
+			// Readers wait for the number a while, then skip it (logged).
+			s.feed.abandon(c.Seq, false)
+			s.logger.ErrorContext(ctx, "record change", "referral_id", c.ReferralID, "type", c.Type, "seq", c.Seq, "error", err)
+			return 0, false
+		}
+		s.feed.recorded(c)
+		return c.Seq, true
+	}
+	s.logger.ErrorContext(ctx, "record change: every sequence number tried was taken", "referral_id", c.ReferralID, "type", c.Type, "attempts", maxSeqAttempts)
+	return 0, false
+}
+
+// insertChange inserts c. _id uniqueness decides who holds a sequence
+// number on every MongoDB-compatible store, so a duplicate key means
+// errSeqTaken, unless it is this writer's own earlier attempt that landed
+// although its answer was lost.
+func (s *Store) insertChange(ctx context.Context, c Change) error {
+	tried, taken := false, false
 	err := retryIdempotent(ctx, func(ctx context.Context) error {
-		if _, err := s.changes.InsertOne(ctx, c); err != nil && !mongo.IsDuplicateKeyError(err) {
+		_, err := s.changes.InsertOne(ctx, c)
+		if !mongo.IsDuplicateKeyError(err) {
+			tried = true
 			return err
 		}
+		if tried {
+			var held Change
+			if err := s.changes.FindOne(ctx, bson.D{{Key: "_id", Value: c.Key}}).Decode(&held); err != nil {
+				return err
+			}
+			taken = held.Writer != c.Writer
+			return nil
+		}
+		taken = true
 		return nil
 	})
-	if err != nil {
-		s.logger.ErrorContext(ctx, "record change", "referral_id", referralID, "type", t, "error", err)
+	if err == nil && taken {
+		return errSeqTaken
 	}
+	return err
 }

@@ -33,6 +33,13 @@ const (
 	CodePersistedQueryNotFound ErrorCode = "PERSISTED_QUERY_NOT_FOUND"
 	// CodeStreamLimit: the identity holds as many open streams as allowed.
 	CodeStreamLimit ErrorCode = "STREAM_LIMIT"
+	// CodeChangeIDExpired: a subscription asked to resume after an event
+	// the change feed no longer holds (or never held); resubscribe without
+	// a resume id and read the current state.
+	CodeChangeIDExpired ErrorCode = "CHANGE_ID_EXPIRED"
+	// CodeSubscriberTooSlow: the subscription fell so far behind the feed
+	// that it was ended; resubscribe from the id of the last event read.
+	CodeSubscriberTooSlow ErrorCode = "SUBSCRIBER_TOO_SLOW"
 	// CodeInternal: anything else; the cause is logged with the request id.
 	CodeInternal ErrorCode = "INTERNAL"
 )

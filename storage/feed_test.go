@@ -2,104 +2,159 @@ package storage
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// TestFollowChanges records changes through two stores sharing one
-// database (two instances) while a follower runs, and checks each change
-// arrives exactly once, in order.
-func TestFollowChanges(t *testing.T) {
-	a := newTestStore(t)
-	b := testStore.WithDatabase(a.db.Name())
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-
-	var mu sync.Mutex
-	var got []string
+// follow runs FollowChanges on s from after until the test ends and
+// returns its deliveries.
+func follow(t *testing.T, s *Store, after int64) <-chan Change {
+	t.Helper()
+	out := make(chan Change, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = a.FollowChanges(ctx, func(c Change) {
-			mu.Lock()
-			defer mu.Unlock()
-			got = append(got, c.ReferralID)
-		})
+		if err := s.FollowChanges(ctx, after, func(c Change) { out <- c }); err != nil {
+			panic(err)
+		}
 	}()
-	time.Sleep(200 * time.Millisecond) // let the follower open its cursor
-	var want []string
-	for i := range 40 {
-		id := fmt.Sprint("r", i)
-		want = append(want, id)
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		s.recordChange(ctx, changedReferral(id), ChangeUpdated, []string{"details.notes"})
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // anything extra would show up now
-	cancel()
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("delivered %v\nwant      %v", got, want)
+	t.Cleanup(func() { cancel(); <-done })
+	return out
+}
+
+// next returns the next delivery, failing after a generous 30 s (the feed
+// delivers in milliseconds; the budget is for a loaded machine).
+func next(t *testing.T, deliveries <-chan Change) Change {
+	t.Helper()
+	select {
+	case c := <-deliveries:
+		return c
+	case <-time.After(30 * time.Second):
+		t.Fatal("no change delivered")
+		return Change{}
 	}
 }
 
-// TestTailResumes ends a cursor part-way through the feed, as when the
-// store drops it, and checks the next cursor delivers the rest exactly once.
-func TestTailResumes(t *testing.T) {
-	s := newTestStore(t)
-	var last Change
-	if err := s.changes.FindOne(t.Context(), map[string]any{}).Decode(&last); err != nil {
+// TestFollowChanges has 8 writers record changes concurrently through two
+// stores sharing one database (two processes, each taking sequence
+// numbers from its own counter, so they collide) while one follows: every
+// change arrives exactly once, in sequence order, numbered 1, 2, 3…
+func TestFollowChanges(t *testing.T) {
+	a := newTestStore(t)
+	b := testStore.WithDatabase(a.db.Name())
+	deliveries := follow(t, a, 0)
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for i := range each {
+				s.recordChange(asAdmin(t), changedReferral(fmt.Sprint("w", w, "-", i)), ChangeUpdated, []string{"details.notes"})
+			}
+		})
+	}
+	wg.Wait()
+	b.recordChange(asAdmin(t), changedReferral("last"), ChangeUpdated, nil)
+	seen := map[string]bool{}
+	for want := int64(1); ; want++ {
+		c := next(t, deliveries)
+		if c.Seq != want {
+			t.Fatalf("delivered sequence number %d, want %d", c.Seq, want)
+		}
+		if seen[c.ReferralID] {
+			t.Errorf("%s delivered twice", c.ReferralID)
+		}
+		seen[c.ReferralID] = true
+		if c.ReferralID == "last" {
+			break
+		}
+	}
+	if len(seen) != writers*each+1 {
+		t.Errorf("delivered %d changes before the last, want %d", len(seen), writers*each+1)
+	}
+}
+
+// TestFollowChangesSkipsANumberNeverRecorded takes a sequence number in
+// one process and never records it (its writer died), then records the
+// next change: a follower in another process waits gapTimeout on the
+// store's clock, marks the number skipped, and delivers the next change;
+// the dead writer's number stays taken, so a late insert under it fails.
+func TestFollowChangesSkipsANumberNeverRecorded(t *testing.T) {
+	dead := newTestStore(t)
+	clock := &testClock{t: testAnchor}
+	other, err := Connect(t.Context(), Options{URI: testURI, Database: dead.db.Name(), Now: clock.Now})
+	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[bson.ObjectID]time.Time{last.ID: last.At}
-	var got []string
-	for i := range 10 {
-		s.recordChange(t.Context(), changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
-	}
-	// The first cursor stops after five changes.
-	ctx, cancel := context.WithCancel(t.Context())
-	from, _ := s.tail(ctx, last.At, seen, func(c Change) {
-		got = append(got, c.ReferralID)
-		if len(got) == 5 {
-			cancel()
+	t.Cleanup(func() { _ = other.Close(context.Background()) })
+	lost := dead.takeSeq(asAdmin(t))
+	dead.recordChange(asAdmin(t), changedReferral("after-the-gap"), ChangeUpdated, nil)
+	deliveries := follow(t, other, 0)
+	for delivered := false; !delivered; {
+		clock.Advance(gapTimeout)
+		select {
+		case c := <-deliveries:
+			if c.ReferralID != "after-the-gap" || c.Seq != lost+1 {
+				t.Fatalf("delivered %s at %d, want after-the-gap at %d", c.ReferralID, c.Seq, lost+1)
+			}
+			delivered = true
+		case <-time.After(2 * pollInterval):
 		}
-	})
-	for i := 10; i < 15; i++ {
-		s.recordChange(t.Context(), changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
 	}
-	ctx, cancel = context.WithCancel(t.Context())
-	defer cancel()
-	s.tail(ctx, from, seen, func(c Change) {
-		got = append(got, c.ReferralID)
-		if len(got) == 15 {
-			go func() { time.Sleep(300 * time.Millisecond); cancel() }() // room for duplicates to show
-		}
-	})
-	var want []string
-	for i := range 15 {
-		want = append(want, fmt.Sprint("r", i))
+	late := Change{Seq: lost, Key: changeKey(lost), ReferralID: "late", Type: ChangeUpdated, Fields: []string{}, Writer: bson.NewObjectID()}
+	if err := dead.insertChange(asAdmin(t), late); !errors.Is(err, errSeqTaken) {
+		t.Errorf("a late insert under the skipped number: %v, want errSeqTaken", err)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("delivered %v\nwant      %v", got, want)
+}
+
+// TestResumeFromStore checks what a subscription resuming from the store
+// relies on: an id round-trips, the changes after it are read back in
+// order, and ids the feed does not hold are CodeChangeIDExpired.
+func TestResumeFromStore(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	for i := range 5 {
+		s.recordChange(ctx, changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
+	}
+	seq, err := DecodeChangeID("after", EncodeChangeID(2))
+	if err != nil || seq != 2 {
+		t.Fatalf("decode(encode(2)) = %d, %v", seq, err)
+	}
+	if _, err := DecodeChangeID("after", "bm90IGFuIGlk"); ErrorCodeOf(err) != CodeBadUserInput {
+		t.Errorf("a foreign id: %v, want BAD_USER_INPUT", err)
+	}
+	if err := s.CheckResume(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ChangesBetween(ctx, seq, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range got {
+		ids = append(ids, fmt.Sprint(c.Seq, c.ReferralID))
+	}
+	if fmt.Sprint(ids) != "[3r2 4r3 5r4]" {
+		t.Errorf("changes after 2: %v", ids)
+	}
+	if err := s.CheckResume(ctx, 6); ErrorCodeOf(err) != CodeChangeIDExpired {
+		t.Errorf("resume after an id the feed never had: %v, want CHANGE_ID_EXPIRED", err)
+	}
+	s.advanceHead(ctx, retainedChanges+10) // as if that many had been recorded
+	if err := s.CheckResume(ctx, 5); ErrorCodeOf(err) != CodeChangeIDExpired {
+		t.Errorf("resume after an id the feed dropped: %v, want CHANGE_ID_EXPIRED", err)
 	}
 }
 
@@ -107,3 +162,68 @@ func TestTailResumes(t *testing.T) {
 func changedReferral(id string) *Referral {
 	return &Referral{ID: id, Status: ReferralPending, ReferralSource: SourceP2P}
 }
+
+// TestPrepareReplacesAnEarlierFeed: the capped `changes` collection of the
+// earlier feed (no document limit, ObjectID ids) is replaced by one the
+// sequence-numbered feed can use.
+func TestPrepareReplacesAnEarlierFeed(t *testing.T) {
+	s := testStore.WithDatabase(fmt.Sprintf("test_%d", testDBSeq.Add(1)))
+	t.Cleanup(func() { _ = s.Drop(context.Background()) })
+	ctx := asAdmin(t)
+	if err := s.db.CreateCollection(ctx, "changes", options.CreateCollection().SetCapped(true).SetSizeInBytes(32<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.changes.InsertOne(ctx, bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "type", Value: "FEED_START"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := s.db.ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: "changes"}})
+	if err != nil || len(specs) != 1 {
+		t.Fatalf("changes collection: %v %v", specs, err)
+	}
+	if max, ok := specs[0].Options.Lookup("max").AsInt64OK(); !ok || max != retainedChanges {
+		t.Errorf("changes options %v, want capped at %d documents", specs[0].Options, retainedChanges)
+	}
+	if n, _ := s.changes.CountDocuments(ctx, bson.D{}); n != 0 {
+		t.Errorf("%d documents of the earlier feed kept", n)
+	}
+}
+
+// TestTrimChangesRunsCompact: where the store does not trim capped
+// collections itself (the embedded FerretDB), every trimEvery changes a
+// process records run FerretDB's compact on the feed, which drops the
+// documents beyond retainedChanges, oldest first; the command must succeed.
+func TestTrimChangesRunsCompact(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), nil))
+	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Drop(context.Background()); _ = s.Close(context.Background()) })
+	if err := s.Prepare(asAdmin(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !s.feed.trimByCompact {
+		t.Fatal("the embedded store was not recognised as one that needs compact")
+	}
+	s.trimChanges(asAdmin(t), trimEvery)
+	s.feed.trimMu.Lock() // held by the trimming until it is done
+	s.feed.trimMu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logged.String(), "trim the change feed") {
+		t.Errorf("compact failed: %s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -32,13 +32,11 @@ type Store struct {
 	participants *mongo.Collection
 	tags         *mongo.Collection
 	changes      *mongo.Collection
+	changeHeads  *mongo.Collection
 	claims       *mongo.Collection
-	// changeStreams is set by Prepare when the deployment offers change
-	// streams; the change feed then watches referrals instead of tailing
-	// the changes collection.
-	changeStreams bool
-	clock         func() time.Time
-	logger        *slog.Logger
+	feed         *feed
+	clock        func() time.Time
+	logger       *slog.Logger
 }
 
 // Options configures Connect.
@@ -96,7 +94,9 @@ func newStore(client *mongo.Client, database string, clock func() time.Time, log
 		participants: db.Collection("participants"),
 		tags:         db.Collection("tags"),
 		changes:      db.Collection("changes"),
+		changeHeads:  db.Collection("changeHeads"),
 		claims:       db.Collection("claims"),
+		feed:         newFeed(),
 	}
 }
 

@@ -17,8 +17,10 @@ type ParticipantConnection struct {
 	Filter *storage.ParticipantFilter
 }
 
-// ReferralChange is a change with the referral as it is after it.
+// ReferralChange is a change with the referral as it is after it, and
+// the change's opaque id, which a subscription resumes after.
 type ReferralChange struct {
 	storage.Change
+	ID       string
 	Referral *storage.Referral
 }

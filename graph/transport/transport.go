@@ -10,15 +10,12 @@
 package transport
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	coderws "github.com/coder/websocket"
@@ -107,7 +104,6 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 		exec:        exec,
 		auth:        auth,
 		logger:      opts.Logger,
-		sse:         gqltransport.SSE{KeepAlivePingInterval: keepAlive},
 	}
 	e.ws = gqltransport.Websocket{
 		KeepAlivePingInterval: keepAlive,
@@ -144,7 +140,6 @@ type edge struct {
 	exec        *executor.Executor
 	auth        *Auth
 	logger      *slog.Logger
-	sse         gqltransport.SSE
 	ws          gqltransport.Websocket
 	plain       plainHTTP
 }
@@ -175,7 +170,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(withToken(r.Context(), caller))
-	if e.sse.Supports(r) {
+	if isSSE(r) {
 		e.serveSSE(w, r, rc, caller)
 		return
 	}
@@ -198,56 +193,9 @@ func (e *edge) serveSSE(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		return
 	}
 	defer release()
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	r, end := e.stream(r)
 	defer end()
-	sw := &sseWriter{ResponseWriter: w}
-	defer sw.finish()
-	e.sse.Do(sw, r, e.exec)
-}
-
-// sseWriter guards the response of an SSE request. gqlgen's SSE transport
-// pings from a goroutine that can still be writing when the handler has
-// returned; writing to a response net/http has finished dereferences nil
-// and takes the whole process down. After finish, writes do nothing.
-type sseWriter struct {
-	http.ResponseWriter
-	mu       sync.Mutex
-	finished bool
-}
-
-var errStreamEnded = errors.New("the SSE stream has ended")
-
-func (w *sseWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.finished {
-		return 0, errStreamEnded
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *sseWriter) WriteHeader(status int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.finished {
-		w.ResponseWriter.WriteHeader(status)
-	}
-}
-
-// Flush implements http.Flusher, which the SSE transport requires.
-func (w *sseWriter) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.finished {
-		_ = http.NewResponseController(w.ResponseWriter).Flush()
-	}
-}
-
-func (w *sseWriter) finish() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.finished = true
+	e.streamSSE(w, r, body)
 }
 
 // stream gives a streaming request a context that CloseStreams ends too.
