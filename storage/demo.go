@@ -2,11 +2,15 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // GenerateDemo returns n realistic referrals and their participants,
@@ -31,12 +35,14 @@ func (s *Store) SeedDemo(ctx context.Context, seed uint64, n int) (bool, error) 
 	if n <= 0 {
 		return false, nil
 	}
-	existing, err := s.referrals.EstimatedDocumentCount(ctx)
-	if err != nil {
-		return false, fmt.Errorf("count referrals: %w", err)
-	}
-	if existing > 0 {
+	// One document is enough to tell, and cheap everywhere: a count reads
+	// the whole collection on stores that index only _id.
+	err := s.referrals.FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if err == nil {
 		return false, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return false, fmt.Errorf("look for referrals: %w", err)
 	}
 	refs, parts := GenerateDemo(seed, n, s.Now().Truncate(24*time.Hour))
 	if err := s.InsertReferrals(ctx, refs, parts); err != nil {
@@ -48,19 +54,46 @@ func (s *Store) SeedDemo(ctx context.Context, seed uint64, n int) (bool, error) 
 	return true, nil
 }
 
-// InsertReferrals writes referrals and participants as they are.
+// insertBatch is how many documents one insert command of InsertReferrals
+// carries: each is one transaction on the embedded store, which holds its
+// write lock meanwhile, so requests wait at most one batch.
+const insertBatch = 500
+
+// InsertReferrals writes referrals and participants as they are, and lists
+// the open invitations among them in invitationDue.
 func (s *Store) InsertReferrals(ctx context.Context, refs []Referral, parts []Participant) error {
-	if len(refs) > 0 {
-		if _, err := s.referrals.InsertMany(ctx, refs); err != nil {
-			return fmt.Errorf("insert referrals: %w", err)
-		}
+	open := make([]*Participant, len(parts))
+	for i := range parts {
+		open[i] = &parts[i]
 	}
-	if len(parts) > 0 {
-		if _, err := s.participants.InsertMany(ctx, parts); err != nil {
-			return fmt.Errorf("insert participants: %w", err)
+	if err := insertAll(ctx, s.due, dueEntries(open)); err != nil {
+		return err
+	}
+	if err := insertAll(ctx, s.referrals, toAny(refs)); err != nil {
+		return err
+	}
+	if err := insertAll(ctx, s.participants, toAny(parts)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// insertAll inserts docs insertBatch at a time.
+func insertAll(ctx context.Context, coll *mongo.Collection, docs []any) error {
+	for batch := range slices.Chunk(docs, insertBatch) {
+		if _, err := coll.InsertMany(ctx, batch); err != nil {
+			return fmt.Errorf("insert %s: %w", coll.Name(), err)
 		}
 	}
 	return nil
+}
+
+func toAny[T any](docs []T) []any {
+	out := make([]any, len(docs))
+	for i := range docs {
+		out[i] = docs[i]
+	}
+	return out
 }
 
 type demoGen struct {

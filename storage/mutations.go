@@ -210,6 +210,13 @@ func versionIs(expected int64) bson.E {
 // v1 runs an update as a read and a separate write, so two writers could
 // both match the old version and the later would overwrite the former. The
 // claim lets exactly one writer per version through on every store.
+//
+// Where the store indexes more than _id the update is conditional on the
+// version. Where it indexes only _id, a filter naming the version too would
+// read every referral, so the version is checked on the referral read by
+// _id and the update keyed by _id alone: holding the claim, no other
+// writer can move the referral from expectedVersion meanwhile, and the
+// version the update returns confirms it.
 func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D) (*Referral, error) {
 	key := fmt.Sprintf("referral:%s:v%d", id, expectedVersion+1)
 	claimed, err := s.claim(ctx, key, versionClaimLifetime)
@@ -219,9 +226,20 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 	if !claimed {
 		return nil, s.conflict(ctx, id, expectedVersion)
 	}
-	update = withVersionBump(update, s.Now())
+	filter := bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}
+	if s.pushdown == PushdownIDOnly {
+		current, err := s.referralByID(ctx, id)
+		if err == nil && current.Version != expectedVersion {
+			err = staleVersion(id, current.Version, expectedVersion)
+		}
+		if err != nil {
+			s.release(ctx, key)
+			return nil, err
+		}
+		filter = filter[:1]
+	}
 	var r Referral
-	err = s.referrals.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}, update,
+	err = s.referrals.FindOneAndUpdate(ctx, filter, withVersionBump(update, s.Now()),
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
 	if err != nil {
 		// Nothing was written: give the version back for its rightful writer.
@@ -230,6 +248,9 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 			return nil, s.conflict(ctx, id, expectedVersion)
 		}
 		return nil, fmt.Errorf("update referral: %w", err)
+	}
+	if r.Version != expectedVersion+1 {
+		return nil, fmt.Errorf("referral %s went from version %d to %d under the claim of one write", id, expectedVersion, r.Version)
 	}
 	return &r, nil
 }
