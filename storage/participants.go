@@ -228,20 +228,28 @@ func (s *Store) ParticipantsOf(ctx context.Context, refs []*Referral) (map[strin
 // participantsListed reads, each by _id, the participants that the
 // participation lists of refs name, which the caller must see; it returns
 // them as participantsOfReferrals does. A participant whose invitation is
-// still being written is not listed yet, and not returned.
+// still being written is not listed yet, and not returned. A referral
+// without a participation list was written around the API (imported):
+// its participants are found by referralId, which reads the collection.
 func (s *Store) participantsListed(ctx context.Context, refs []*Referral) (map[string][]*Participant, error) {
-	var listed []string
+	var listed, unlisted []string
 	for _, r := range refs {
+		if r.Participation == nil {
+			unlisted = append(unlisted, r.ID)
+		}
 		for _, e := range r.Participation {
 			listed = append(listed, e.ParticipantID)
 		}
+	}
+	out, err := s.participantsOfReferrals(ctx, unlisted)
+	if err != nil {
+		return nil, err
 	}
 	found, err := findByID(ctx, s.participants, listed, nil, true, func(p *Participant) string { return p.ID })
 	if err != nil {
 		return nil, err
 	}
 	caller := CallerFrom(ctx)
-	out := make(map[string][]*Participant, len(refs))
 	for _, r := range refs {
 		for _, e := range r.Participation {
 			if p := found[e.ParticipantID]; p != nil && p.ReferralID == r.ID {

@@ -391,3 +391,23 @@ func (s *Store) indexOpenWork(ctx context.Context, fresh map[*mongo.Collection]b
 	}
 	return nil
 }
+
+// EstimatedReferrals returns about how many referrals the store holds, from
+// its collection statistics: a count would read every referral where only
+// _id is indexed.
+func (s *Store) EstimatedReferrals(ctx context.Context) (int64, error) {
+	cur, err := s.referrals.Aggregate(ctx, mongo.Pipeline{{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
+	if err != nil {
+		return 0, fmt.Errorf("collection statistics of referrals: %w", err)
+	}
+	var stats []struct {
+		Count int64 `bson:"count"`
+	}
+	if err := cur.All(ctx, &stats); err != nil {
+		return 0, fmt.Errorf("collection statistics of referrals: %w", err)
+	}
+	if len(stats) == 0 {
+		return 0, nil
+	}
+	return stats[0].Count, nil
+}
