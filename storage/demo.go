@@ -383,7 +383,13 @@ func (g *demoGen) participants(referralID string, created time.Time) []Participa
 			p.Users = append(p.Users, ParticipantUser{ID: g.id(), FirstName: f, LastName: l, Email: e, PhoneNumber: ph})
 		}
 		parts = append(parts, p)
-		at = earliest(at.Add(time.Duration(1+g.rng.IntN(72))*time.Hour), g.anchor)
+		// The next one a few hours later, but not after the anchor, and
+		// never at the same time (readers order them by creation).
+		next := at.Add(time.Duration(1+g.rng.IntN(72)) * time.Hour)
+		if next.After(g.anchor) {
+			next = at.Add(max(time.Second, g.anchor.Sub(at)/2)).Truncate(time.Second)
+		}
+		at = next
 	}
 	return parts
 }
