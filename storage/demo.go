@@ -299,9 +299,10 @@ func (g *demoGen) status(age time.Duration) ReferralStatus {
 
 func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
 	status := g.status(g.anchor.Sub(created))
-	// An open deal closes in the coming nine months; a decided one closed
-	// one to six months after it came in, and before now.
-	closing := g.between(g.anchor.Add(14*24*time.Hour), g.anchor.AddDate(0, 9, 0))
+	// An open deal is expected to close within the next two quarters; a
+	// decided one closed one to six months after it came in, and before
+	// now.
+	closing := g.between(g.anchor.AddDate(0, 1, 0), g.anchor.AddDate(0, 7, 0))
 	if status != ReferralPending && status != ReferralActive {
 		closing = g.between(created.AddDate(0, 1, 0), created.AddDate(0, 6, 0))
 		closing = earliest(closing, g.anchor.Add(-24*time.Hour))
