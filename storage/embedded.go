@@ -53,9 +53,15 @@ func StartEmbedded(dir, listen string, logger *slog.Logger) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded store socket directory: %w", err)
 	}
 	db, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listen, Unix: filepath.Join(sockDir, socketName)},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
+		Listener: ferretdb.ListenerConfig{TCP: listen, Unix: filepath.Join(sockDir, socketName)},
+		Handler:  "sqlite",
+		// FerretDB keeps SQLite in WAL mode; with synchronous=NORMAL a
+		// commit waits for no disk flush (those come with checkpoints). A
+		// crash of the process loses nothing and nothing can corrupt the
+		// files; a crash of the machine can lose the last writes before
+		// it. On this 2-core machine under load, a sweep of 200 expiries
+		// took 10.3 s with a flush per commit and 2.2 s without.
+		SQLiteURL: "file:" + abs + "/?_pragma=synchronous(normal)",
 		Logger:    slog.New(errorsOnly{base: logger.Handler()}),
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,6 +132,7 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 	if !settled {
 		return nil, Errorf(CodeConflict, "participant %s answered the invitation meanwhile", id)
 	}
+	s.unmarkDue(ctx, p.ID)
 	return p, nil
 }
 
@@ -186,7 +188,6 @@ func (s *Store) settleInvitation(ctx context.Context, p *Participant, to Partici
 	}
 	s.recordChange(ctx, after, ChangeParticipant, []string{"participants"})
 	s.settle(ctx, key)
-	s.unmarkDue(ctx, p.ID)
 	return true, nil
 }
 
@@ -220,16 +221,23 @@ func (s *Store) markDue(ctx context.Context, p *Participant) error {
 	return nil
 }
 
-// unmarkDue drops participant id's entry in invitationDue once its
-// invitation is answered or expired. One it cannot drop, the sweep drops
-// when it comes due.
-func (s *Store) unmarkDue(ctx context.Context, id string) {
+// unmarkDue drops the entries in invitationDue of the participants ids,
+// whose invitations are answered or expired, in one command. One it cannot
+// drop, the sweep drops when it comes due.
+func (s *Store) unmarkDue(ctx context.Context, ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+	if len(ids) == 1 {
+		filter = bson.D{{Key: "_id", Value: ids[0]}}
+	}
 	err := retryIdempotent(ctx, func(ctx context.Context) error {
-		_, err := s.due.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		_, err := s.due.DeleteMany(ctx, filter)
 		return err
 	})
 	if err != nil {
-		s.logger.WarnContext(ctx, "unlist an answered invitation; the sweep will", "participant_id", id, "error", err)
+		s.logger.WarnContext(ctx, "unlist answered invitations; the sweep will", "participant_ids", ids, "error", err)
 	}
 }
 
@@ -281,21 +289,27 @@ func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read expired invitations: %w", err)
 	}
 	n := 0
-	for i, e := range due {
-		if i > 0 && i%expireBatch == 0 {
+	for i, batch := range slices.Collect(slices.Chunk(due, expireBatch)) {
+		if i > 0 {
 			select {
 			case <-ctx.Done():
 				return n, ctx.Err()
 			case <-time.After(expirePause):
 			}
 		}
-		expired, err := s.expireInvitation(ctx, e)
-		if err != nil {
-			return n, err
+		var done []string
+		for _, e := range batch {
+			expired, err := s.expireInvitation(ctx, e)
+			if err != nil {
+				s.unmarkDue(ctx, done...)
+				return n, err
+			}
+			if expired {
+				n++
+				done = append(done, e.ParticipantID)
+			}
 		}
-		if expired {
-			n++
-		}
+		s.unmarkDue(ctx, done...)
 	}
 	return n, nil
 }
