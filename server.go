@@ -273,7 +273,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 // embeddedComfortLimit is the number of referrals past which a page of 20
 // referrals with their participants takes more than about 250 ms on the
 // embedded store (README, "The embedded store at size").
-const embeddedComfortLimit = 500
+const embeddedComfortLimit = 300
 
 // warnIfOutgrown logs, once at start, that the embedded store is for
 // evaluation and small teams when it holds more referrals than it serves

@@ -184,9 +184,9 @@ func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 // Prepare readies the database for the API: what the store answers from
 // an index, the collections and their indexes, the change feed and the tag
 // catalog; and it finishes or undoes the writes a dead process left
-// halfway (see RecoverWrites). It is idempotent, runs on every start, and
-// reads no large collection but once, the first time a database meets
-// this version (see indexOpenWork).
+// halfway (see RecoverWrites). It is idempotent and runs on every start;
+// it reads every participant and claim only once, the first time a
+// database meets this version (see indexOpenWork).
 func (s *Store) Prepare(ctx context.Context) error {
 	if s.pushdown == PushdownDetect {
 		s.pushdown = s.detectPushdown(ctx)
