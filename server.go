@@ -174,8 +174,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		return err
 	}
 	uri, exposedURI := cfg.mongoURI, ""
+	var embedded *storage.Embedded
 	if uri == "" {
-		embedded, err := storage.StartEmbedded(cfg.dataDir, cfg.embeddedListen, logger)
+		embedded, err = storage.StartEmbedded(cfg.dataDir, cfg.embeddedListen, logger)
 		if err != nil {
 			return err
 		}
@@ -203,7 +204,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Logger: logger})
+	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Logger: logger, Embedded: embedded})
 	if err != nil {
 		return err
 	}
@@ -215,6 +216,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		return err
 	} else if seeded {
 		logger.Info("demo referrals generated", "count", cfg.demo)
+	}
+	logger.Info("store indexes", "pushdown", store.Pushdown())
+	if embedded != nil {
+		warnIfOutgrown(ctx, store, logger)
 	}
 
 	logger.Info("change feed", "mechanism", store.ChangeFeed())
@@ -269,6 +274,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// embeddedComfortLimit is the number of referrals past which a page of 20
+// referrals with their participants takes more than about 250 ms on the
+// embedded store (README, "The embedded store at size").
+const embeddedComfortLimit = 300
+
+// warnIfOutgrown logs, once at start, that the embedded store is for
+// evaluation and small teams when it holds more referrals than it serves
+// comfortably, and how to move to MongoDB.
+func warnIfOutgrown(ctx context.Context, store *storage.Store, logger *slog.Logger) {
+	n, err := store.EstimatedReferrals(ctx)
+	if err != nil {
+		logger.Warn("count referrals", "error", err)
+		return
+	}
+	if n > embeddedComfortLimit {
+		logger.Warn("the embedded store is for evaluation and small teams: with this many referrals every list and "+
+			"filter reads them all; point the server at MongoDB with --mongodb-uri or MONGODB_URI",
+			"referrals", n, "comfortable_up_to", embeddedComfortLimit)
+	}
 }
 
 // sweepExpiredInvitations records expired invitations now and every

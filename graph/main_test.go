@@ -26,10 +26,11 @@ import (
 // One embedded store serves the whole package; each test gets its own
 // database on it.
 var (
-	testURI   string
-	testStore *storage.Store
-	testDBSeq atomic.Int64
-	commands  = &commandLog{}
+	testURI      string
+	testEmbedded *storage.Embedded
+	testStore    *storage.Store
+	testDBSeq    atomic.Int64
+	commands     = &commandLog{}
 )
 
 // demoSize is the number of demo referrals seeded for a test.
@@ -55,9 +56,9 @@ func runTests(m *testing.M) int {
 		panic(err)
 	}
 	defer embedded.Stop()
-	testURI = embedded.URI()
+	testURI, testEmbedded = embedded.URI(), embedded
 	testStore, err = storage.Connect(context.Background(), storage.Options{
-		URI: testURI, Database: "unused", Monitor: commands.monitor(),
+		URI: testURI, Database: "unused", Monitor: commands.monitor(), Embedded: embedded,
 	})
 	if err != nil {
 		panic(err)
@@ -126,7 +127,7 @@ func newEnvAt(t testing.TB, n int, now func() time.Time) *env {
 	store := testStore.WithDatabase(db)
 	if now != nil {
 		var err error
-		store, err = storage.Connect(ctx, storage.Options{URI: testURI, Database: db, Monitor: commands.monitor(), Now: now})
+		store, err = storage.Connect(ctx, storage.Options{URI: testURI, Database: db, Monitor: commands.monitor(), Now: now, Embedded: testEmbedded})
 		if err != nil {
 			t.Fatal(err)
 		}

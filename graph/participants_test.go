@@ -212,7 +212,15 @@ func TestPartnerParticipantReadCommands(t *testing.T) {
 	t.Run("InvisibleParticipantByID", func(t *testing.T) {
 		var d struct{ Participant *struct{ ID string } }
 		got := read(t, `{ participant(id: "`+hidden+`") { id } }`, &d)
-		if want := []string{"find referrals"}; !slices.Equal(got, want) || d.Participant != nil {
+		// Where the store indexes more than _id, the referrals the partner
+		// sees answer in one query; where it indexes only _id, that query
+		// would read every referral, and the participant and then its
+		// referral are read by _id instead.
+		want := []string{"find referrals"}
+		if e.store.Pushdown() == storage.PushdownIDOnly {
+			want = []string{"find participants", "find referrals"}
+		}
+		if !slices.Equal(got, want) || d.Participant != nil {
 			t.Errorf("commands = %v, participant %v; want %v and null", got, d.Participant, want)
 		}
 	})

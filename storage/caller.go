@@ -57,6 +57,12 @@ func referralScope(c Caller) bson.D {
 	return bson.D{{Key: "participation.organizationId", Value: c.OrganizationID}}
 }
 
+// inReferralScope reports whether r meets referralScope(c), checked on a
+// referral read by _id alone (TestScopesAgree holds the two together).
+func inReferralScope(c Caller, r *Referral) bool {
+	return c.IsAdmin() || slices.ContainsFunc(r.Participation, func(p Participation) bool { return p.OrganizationID == c.OrganizationID })
+}
+
 // participantScope is the condition every participant listing of the
 // caller is ANDed with: a partner lists its own organization's records.
 func participantScope(c Caller) bson.D {
@@ -64,6 +70,12 @@ func participantScope(c Caller) bson.D {
 		return bson.D{}
 	}
 	return bson.D{{Key: "organizationId", Value: c.OrganizationID}}
+}
+
+// inParticipantScope reports whether p meets participantScope(c), checked
+// on a participant read by _id alone.
+func inParticipantScope(c Caller, p *Participant) bool {
+	return c.IsAdmin() || p.OrganizationID == c.OrganizationID
 }
 
 // hiddenFieldScope is the condition a filter on fields that ViewFor hides
@@ -95,8 +107,7 @@ func ViewFor(c Caller, r *Referral) (*Referral, bool) {
 	if c.IsAdmin() {
 		return r, true
 	}
-	i := slices.IndexFunc(r.Participation, func(p Participation) bool { return p.OrganizationID == c.OrganizationID })
-	if i < 0 {
+	if !inReferralScope(c, r) {
 		return nil, false
 	}
 	if seesCustomerDetails(c, r) || r.CustomerProfile == nil {

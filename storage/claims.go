@@ -35,9 +35,16 @@ func (s *Store) claim(ctx context.Context, key string, lifetime time.Duration) (
 
 // claimPending is claim for a write of several documents: the claim stays
 // marked pending until settle, so that RecoverWrites can finish or undo
-// the write of a process that died halfway.
+// the write of a process that died halfway. RecoverWrites finds such
+// claims by their entry in pendingWrites, which is written first, so a
+// dead writer never leaves a pending claim without one. An entry left
+// over (a claim refused or never inserted) is dropped by RecoverWrites.
 func (s *Store) claimPending(ctx context.Context, key string) (bool, error) {
-	return s.insertClaim(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: s.Now()}, {Key: "pending", Value: true}})
+	t := s.Now()
+	if _, err := s.pending.InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: t}}); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return false, fmt.Errorf("mark %s pending: %w", key, err)
+	}
+	return s.insertClaim(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: t}, {Key: "pending", Value: true}})
 }
 
 func (s *Store) insertClaim(ctx context.Context, doc bson.D) (bool, error) {
@@ -67,18 +74,42 @@ func (s *Store) settle(ctx context.Context, key string) {
 	})
 	if err != nil {
 		s.logger.WarnContext(ctx, "settle a claim; recovery will", "claim", key, "error", err)
+		return
 	}
+	s.unmarkPending(ctx, key)
 }
 
-// release gives up a claim whose write did not happen. A claim it cannot
-// delete is freed by recovery (see recoverClaim) once it is old enough.
-func (s *Store) release(ctx context.Context, key string) {
+// release gives up a claim whose write did not happen, and reports whether
+// it did. A claim it cannot delete is freed by recovery (see recoverClaim)
+// once it is old enough.
+func (s *Store) release(ctx context.Context, key string) bool {
 	err := retryIdempotent(ctx, func(ctx context.Context) error {
 		_, err := s.claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}})
 		return err
 	})
 	if err != nil {
 		s.logger.WarnContext(ctx, "release a claim; recovery will", "claim", key, "error", err)
+	}
+	return err == nil
+}
+
+// releasePending is release for a pending claim, whose pendingWrites entry
+// goes with it.
+func (s *Store) releasePending(ctx context.Context, key string) {
+	if s.release(ctx, key) {
+		s.unmarkPending(ctx, key)
+	}
+}
+
+// unmarkPending deletes the pendingWrites entry of a claim that is settled
+// or gone. One it cannot delete, RecoverWrites drops later.
+func (s *Store) unmarkPending(ctx context.Context, key string) {
+	err := retryIdempotent(ctx, func(ctx context.Context) error {
+		_, err := s.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}})
+		return err
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "unmark a settled write; recovery will", "claim", key, "error", err)
 	}
 }
 

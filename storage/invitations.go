@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +85,10 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	if !claimed {
 		return nil, Errorf(CodeConflict, "organization %s already takes part in referral %s", p.OrganizationID, referralID)
 	}
+	if err := s.markDue(ctx, p); err != nil {
+		s.releasePending(ctx, membership)
+		return nil, err
+	}
 	if _, err := s.participants.InsertOne(ctx, p); err != nil {
 		s.undoInvitation(ctx, membership, p.ID) // the insert may have happened
 		return nil, fmt.Errorf("insert participant: %w", err)
@@ -127,31 +132,32 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 	if !settled {
 		return nil, Errorf(CodeConflict, "participant %s answered the invitation meanwhile", id)
 	}
+	s.unmarkDue(ctx, p.ID)
 	return p, nil
 }
 
 // invitation reads participant id for an answer, within what the caller
-// may answer: an admin any participant, a partner its own organization's.
-// A partner gets CodeForbidden for another organization's participant on a
+// may answer: an admin any participant, a partner its own organization's
+// (participantScope, checked on the participant read by _id alone). A
+// partner gets CodeForbidden for another organization's participant on a
 // referral it sees and CodeNotFound for one it does not, so existence does
 // not leak.
 func (s *Store) invitation(ctx context.Context, id string) (*Participant, error) {
 	caller := CallerFrom(ctx)
 	var p Participant
-	err := s.participants.FindOne(ctx, and(bson.D{{Key: "_id", Value: id}}, participantScope(caller))).Decode(&p)
-	if err == nil {
+	err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p)
+	switch {
+	case err == nil && inParticipantScope(caller, &p):
 		return &p, nil
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
+	case err != nil && !errors.Is(err, mongo.ErrNoDocuments):
 		return nil, fmt.Errorf("read participant: %w", err)
-	}
-	if !caller.IsAdmin() {
-		visible, err := s.visibleParticipations(ctx, caller, []string{id})
-		if err != nil {
+	case err == nil:
+		visible := map[string]*Participant{id: &p}
+		if err := s.keepVisible(ctx, caller, visible); err != nil {
 			return nil, err
 		}
-		if v, ok := visible[id]; ok {
-			return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", v.OrganizationID)
+		if visible[id] != nil {
+			return nil, Errorf(CodeForbidden, "only organization %s may answer this invitation", p.OrganizationID)
 		}
 	}
 	return nil, Errorf(CodeNotFound, "no participant with id %q", id)
@@ -185,37 +191,149 @@ func (s *Store) settleInvitation(ctx context.Context, p *Participant, to Partici
 	return true, nil
 }
 
-// expireBatch bounds how many invitations one sweep expires.
-const expireBatch = 500
+// Expiry sweep pacing: it expires expireBatch invitations, then pauses
+// expirePause, so that a sweep of thousands leaves the store to requests
+// between batches.
+const (
+	expireBatch = 50
+	expirePause = 50 * time.Millisecond
+)
+
+// dueEntry lists an open invitation in invitationDue: its participant and
+// when it expires. Finding due invitations reads only this collection,
+// which holds only open invitations, never every participant.
+type dueEntry struct {
+	ParticipantID string    `bson:"_id"`
+	Due           time.Time `bson:"due"`
+}
+
+// markDue lists the invitation p in invitationDue, before p is written: a
+// listed invitation that was never written is dropped by the sweep. An
+// invitation without expiration needs no entry.
+func (s *Store) markDue(ctx context.Context, p *Participant) error {
+	if p.ExpirationDateTime == nil {
+		return nil
+	}
+	_, err := s.due.InsertOne(ctx, dueEntry{p.ID, *p.ExpirationDateTime})
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("list the invitation as due: %w", err)
+	}
+	return nil
+}
+
+// unmarkDue drops the entries in invitationDue of the participants ids,
+// whose invitations are answered or expired, in one command. One it cannot
+// drop, the sweep drops when it comes due.
+func (s *Store) unmarkDue(ctx context.Context, ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+	if len(ids) == 1 {
+		filter = bson.D{{Key: "_id", Value: ids[0]}}
+	}
+	err := retryIdempotent(ctx, func(ctx context.Context) error {
+		_, err := s.due.DeleteMany(ctx, filter)
+		return err
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "unlist answered invitations; the sweep will", "participant_ids", ids, "error", err)
+	}
+}
+
+// markOpenInvitations lists in invitationDue the open invitations of a
+// database whose participants were written before invitationDue existed.
+// It reads every participant, once.
+func (s *Store) markOpenInvitations(ctx context.Context) error {
+	cur, err := s.participants.Find(ctx,
+		bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}}},
+		options.Find().SetProjection(bson.D{{Key: "status", Value: 1}, {Key: "expirationDateTime", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("find open invitations: %w", err)
+	}
+	var open []*Participant
+	if err := cur.All(ctx, &open); err != nil {
+		return fmt.Errorf("read open invitations: %w", err)
+	}
+	return insertNew(ctx, s.due, dueEntries(open))
+}
+
+// dueEntries returns the invitationDue entries of the invited participants
+// among parts that expire.
+func dueEntries(parts []*Participant) []any {
+	var out []any
+	for _, p := range parts {
+		if p.Status == ParticipantInvited && p.ExpirationDateTime != nil {
+			out = append(out, dueEntry{p.ID, *p.ExpirationDateTime})
+		}
+	}
+	return out
+}
 
 // ExpireInvitations records as Expired the invitations past their
 // expiration, so that filters on participant status agree with what readers
-// see (which already reads them as EXPIRED). Safe to run on every instance
+// see (which already reads them as EXPIRED). It finds them in
+// invitationDue, expires each in a fixed number of commands by _id, and
+// pauses between batches (see expireBatch). Safe to run on every instance
 // at once. It returns how many it expired.
 func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
 	if err := s.RecoverWrites(ctx); err != nil { // so the sweep sees whole writes
 		return 0, err
 	}
-	cur, err := s.participants.Find(ctx, bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
-		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: s.Now()}}},
-	}, options.Find().SetLimit(expireBatch))
+	cur, err := s.due.Find(ctx, bson.D{{Key: "due", Value: bson.D{{Key: "$lte", Value: s.Now()}}}})
 	if err != nil {
 		return 0, fmt.Errorf("find expired invitations: %w", err)
 	}
-	var due []*Participant
+	var due []dueEntry
 	if err := cur.All(ctx, &due); err != nil {
 		return 0, fmt.Errorf("read expired invitations: %w", err)
 	}
 	n := 0
-	for _, p := range due {
-		settled, err := s.settleInvitation(ctx, p, ParticipantExpired)
-		if err != nil {
-			return n, err
+	for i, batch := range slices.Collect(slices.Chunk(due, expireBatch)) {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return n, ctx.Err()
+			case <-time.After(expirePause):
+			}
 		}
-		if settled {
-			n++
+		var done []string
+		for _, e := range batch {
+			expired, err := s.expireInvitation(ctx, e)
+			if err != nil {
+				s.unmarkDue(ctx, done...)
+				return n, err
+			}
+			if expired {
+				n++
+				done = append(done, e.ParticipantID)
+			}
 		}
+		s.unmarkDue(ctx, done...)
 	}
 	return n, nil
+}
+
+// expireInvitation expires the invitation of due entry e if it is still
+// open, and drops the entry of one that was answered, or never written.
+func (s *Store) expireInvitation(ctx context.Context, e dueEntry) (bool, error) {
+	var p Participant
+	err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: e.ParticipantID}}).Decode(&p)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		// Listed by an invitation that was undone, or is still being
+		// written (then leave it until that write is surely over).
+		if s.Now().Sub(e.Due) >= abandonedAfter {
+			s.unmarkDue(ctx, e.ParticipantID)
+		}
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read an expired invitation: %w", err)
+	case p.Status != ParticipantInvited:
+		s.unmarkDue(ctx, p.ID) // answered; its writer did not get to unlist it
+		return false, nil
+	case p.EffectiveStatus(s.Now()) != ParticipantExpired:
+		return false, nil
+	}
+	return s.settleInvitation(ctx, &p, ParticipantExpired)
 }

@@ -16,9 +16,10 @@ var testAnchor = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 // One embedded store serves the package; each test gets its own database.
 var (
-	testURI   string
-	testStore *Store
-	testDBSeq atomic.Int64
+	testURI      string
+	testEmbedded *Embedded
+	testStore    *Store
+	testDBSeq    atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -36,8 +37,8 @@ func runTests(m *testing.M) int {
 		panic(err)
 	}
 	defer embedded.Stop()
-	testURI = embedded.URI()
-	testStore, err = Connect(context.Background(), Options{URI: testURI, Database: "unused"})
+	testURI, testEmbedded = embedded.URI(), embedded
+	testStore, err = Connect(context.Background(), Options{URI: testURI, Database: "unused", Embedded: embedded})
 	if err != nil {
 		panic(err)
 	}
@@ -64,7 +65,7 @@ func newTestStore(t *testing.T) *Store {
 // newTestStoreAt is newTestStore with the clock now, on its own client.
 func newTestStoreAt(t *testing.T, now func() time.Time) *Store {
 	t.Helper()
-	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)), Now: now})
+	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)), Now: now, Embedded: testEmbedded})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 		return nil, badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
 	}
 	set := bson.D{{Key: "status", Value: to}, {Key: "statusReason", Value: reason}}
-	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
+	r, err := s.updateRead(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		return nil, err
 	}
@@ -204,33 +204,72 @@ func versionIs(expected int64) bson.E {
 
 // updateVersioned applies update to the referral id if it is at
 // expectedVersion, adding updatedDateTime and version+1 to the same MongoDB
-// update, and returns the referral as it is after it.
+// update, and returns the referral as it is after it. Where the store
+// indexes only _id, it first reads the referral by _id to check the
+// version (see updateRead).
+func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D) (*Referral, error) {
+	if s.idOnly() {
+		current, err := s.referralByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if current.Version != expectedVersion {
+			return nil, staleVersion(id, current.Version, expectedVersion)
+		}
+	}
+	return s.updateRead(ctx, id, expectedVersion, update)
+}
+
+// updateRead is updateVersioned for a caller that has read the referral at
+// version, or names the version it expects where the store indexes more
+// than _id.
 //
 // Before updating, the writer claims the version it will create (see
 // claim): on MongoDB the conditional update alone is atomic, but FerretDB
 // v1 runs an update as a read and a separate write, so two writers could
 // both match the old version and the later would overwrite the former. The
 // claim lets exactly one writer per version through on every store.
-func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D) (*Referral, error) {
-	key := fmt.Sprintf("referral:%s:v%d", id, expectedVersion+1)
+//
+// Where the store indexes more than _id the update is conditional on the
+// version. Where it indexes only _id, a filter naming the version too would
+// read every referral, so the update is keyed by _id alone and relies on
+// the read: every writer that moved a referral to version+1 held that
+// version's claim, and a claim is given back only when its write did not
+// happen (or by recovery, when the referral never reached its version), so
+// a referral read at version before the claim is still there. The version
+// the update returns confirms it.
+func (s *Store) updateRead(ctx context.Context, id string, version int64, update bson.D) (*Referral, error) {
+	key := fmt.Sprintf("referral:%s:v%d", id, version+1)
 	claimed, err := s.claim(ctx, key, versionClaimLifetime)
 	if err != nil {
 		return nil, err
 	}
 	if !claimed {
-		return nil, s.conflict(ctx, id, expectedVersion)
+		return nil, s.conflict(ctx, id, version)
 	}
-	update = withVersionBump(update, s.Now())
+	filter := bson.D{{Key: "_id", Value: id}, versionIs(version)}
+	if s.idOnly() {
+		filter = filter[:1]
+	}
 	var r Referral
-	err = s.referrals.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}, versionIs(expectedVersion)}, update,
+	err = s.referrals.FindOneAndUpdate(ctx, filter, withVersionBump(update, s.Now()),
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
 	if err != nil {
-		// Nothing was written: give the version back for its rightful writer.
-		s.release(ctx, key)
+		// Nothing was written, or the update may have been but was
+		// conditional: give the version back for its rightful writer.
+		// After an update by _id alone that may have been written, the
+		// claim stays for recovery, which frees it if the referral never
+		// reached the version.
+		if errors.Is(err, mongo.ErrNoDocuments) || !s.idOnly() {
+			s.release(ctx, key)
+		}
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil, s.conflict(ctx, id, expectedVersion)
+			return nil, s.conflict(ctx, id, version)
 		}
 		return nil, fmt.Errorf("update referral: %w", err)
+	}
+	if r.Version != version+1 {
+		return nil, fmt.Errorf("referral %s went from version %d to %d under the claim of one write", id, version, r.Version)
 	}
 	return &r, nil
 }
@@ -249,7 +288,7 @@ func (s *Store) updateCurrent(ctx context.Context, id string, build func(current
 		if update == nil {
 			return current, nil
 		}
-		r, err := s.updateVersioned(ctx, id, current.Version, update)
+		r, err := s.updateRead(ctx, id, current.Version, update)
 		if ErrorCodeOf(err) != CodeConflict || attempt == maxWriteAttempts {
 			return r, err
 		}

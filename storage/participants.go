@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -106,11 +108,14 @@ func (f *ParticipantFilter) query(ctx context.Context) (bson.D, error) {
 
 // ParticipantsByID returns the participants with the given ids that the
 // caller may see (those of referrals it sees), keyed by id; unknown and
-// invisible ids are absent alike. For a partner, the referrals it sees name
-// the participants it may read, so both queries carry its scope.
+// invisible ids are absent alike. For a partner, either the referrals it
+// sees name the participants it may read (both queries carry its scope),
+// or, where the store indexes only _id, each participant and then its
+// referral are read by _id and checked.
 func (s *Store) ParticipantsByID(ctx context.Context, ids []string) (map[string]*Participant, error) {
 	caller := CallerFrom(ctx)
-	if !caller.IsAdmin() {
+	point := s.idOnly()
+	if !caller.IsAdmin() && !point {
 		visible, err := s.visibleParticipations(ctx, caller, ids)
 		if err != nil {
 			return nil, err
@@ -120,15 +125,41 @@ func (s *Store) ParticipantsByID(ctx context.Context, ids []string) (map[string]
 	if len(ids) == 0 {
 		return map[string]*Participant{}, nil
 	}
-	found, err := findByKey(ctx, s.participants, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(ids),
-		func(p *Participant) string { return p.ID })
+	found, err := findByID(ctx, s.participants, ids, nil, point, func(p *Participant) string { return p.ID })
 	if err != nil {
 		return nil, err
+	}
+	if !caller.IsAdmin() && point {
+		if err := s.keepVisible(ctx, caller, found); err != nil {
+			return nil, err
+		}
 	}
 	for id, p := range found {
 		found[id] = participantFor(caller, p)
 	}
 	return found, nil
+}
+
+// keepVisible removes from found the participants the caller may not see,
+// reading their referrals: a participant is visible when a referral in the
+// caller's scope lists it, as visibleParticipations' query has it.
+func (s *Store) keepVisible(ctx context.Context, c Caller, found map[string]*Participant) error {
+	var referralIDs []string
+	for _, p := range found {
+		referralIDs = append(referralIDs, p.ReferralID)
+	}
+	refs, err := findByID(ctx, s.referrals, referralIDs, referralScope(c), s.idOnly(),
+		func(r *Referral) string { return r.ID })
+	if err != nil {
+		return err
+	}
+	for id, p := range found {
+		r := refs[p.ReferralID]
+		if r == nil || !inReferralScope(c, r) || !slices.ContainsFunc(r.Participation, func(e Participation) bool { return e.ParticipantID == id }) {
+			delete(found, id)
+		}
+	}
+	return nil
 }
 
 // visibleParticipations returns the participations of the given
@@ -168,31 +199,76 @@ const expectedParticipantsPerReferral = 4
 // the caller may see, oldest first, keyed by referral id; a referral
 // without any, or invisible, is absent. For a partner it first reads which
 // of the referrals it sees, with its scope in that query (see ParticipantsOf
-// for referrals already read).
+// for referrals already read). Where the store indexes only _id, it reads
+// the referrals and then the participants their participation lists name,
+// all by _id.
 func (s *Store) ParticipantsByReferral(ctx context.Context, referralIDs []string) (map[string][]*Participant, error) {
-	if CallerFrom(ctx).IsAdmin() {
+	if CallerFrom(ctx).IsAdmin() && !s.idOnly() {
 		return s.participantsOfReferrals(ctx, referralIDs)
 	}
 	visible, err := s.ReferralsByID(ctx, referralIDs)
 	if err != nil {
 		return nil, err
 	}
-	return s.ParticipantsOf(ctx, slices.Collect(maps.Values(visible)))
+	refs := slices.Collect(maps.Values(visible))
+	if s.idOnly() {
+		return s.participantsListed(ctx, refs)
+	}
+	return s.ParticipantsOf(ctx, refs)
 }
 
 // ParticipantsOf returns the participants of referrals the caller has read
-// from the store, as ParticipantsByReferral does, in one query: each
-// referral's participation list tells whether the caller sees it, so the
-// visibility check the read made is not repeated.
+// from the store, as ParticipantsByReferral does, in one query on every
+// store (a page's participants, in the same command whatever the page's
+// size): each referral's participation list tells whether the caller sees
+// it, so the visibility check the read made is not repeated.
 func (s *Store) ParticipantsOf(ctx context.Context, refs []*Referral) (map[string][]*Participant, error) {
 	caller := CallerFrom(ctx)
 	ids := make([]string, 0, len(refs))
 	for _, r := range refs {
-		if _, visible := ViewFor(caller, r); visible {
+		if inReferralScope(caller, r) {
 			ids = append(ids, r.ID)
 		}
 	}
 	return s.participantsOfReferrals(ctx, ids)
+}
+
+// participantsListed reads, each by _id, the participants that the
+// participation lists of refs name, which the caller must see; it returns
+// them as participantsOfReferrals does. A participant whose invitation is
+// still being written is not listed yet, and not returned. A referral
+// without a participation list was written around the API (imported):
+// its participants are found by referralId, which reads the collection.
+func (s *Store) participantsListed(ctx context.Context, refs []*Referral) (map[string][]*Participant, error) {
+	var listed, unlisted []string
+	for _, r := range refs {
+		if r.Participation == nil {
+			unlisted = append(unlisted, r.ID)
+		}
+		for _, e := range r.Participation {
+			listed = append(listed, e.ParticipantID)
+		}
+	}
+	out, err := s.participantsOfReferrals(ctx, unlisted)
+	if err != nil {
+		return nil, err
+	}
+	found, err := findByID(ctx, s.participants, listed, nil, true, func(p *Participant) string { return p.ID })
+	if err != nil {
+		return nil, err
+	}
+	caller := CallerFrom(ctx)
+	for _, r := range refs {
+		for _, e := range r.Participation {
+			if p := found[e.ParticipantID]; p != nil && p.ReferralID == r.ID {
+				out[r.ID] = append(out[r.ID], participantFor(caller, p))
+			}
+		}
+		slices.SortFunc(out[r.ID], func(a, b *Participant) int {
+			return cmp.Or(a.CreatedDateTime.Compare(b.CreatedDateTime), strings.Compare(a.ID, b.ID))
+		})
+	}
+	return out, nil
 }
 
 // participantsOfReferrals reads the participants of the given referrals, as

@@ -32,6 +32,10 @@ const recoverBatch = 500
 //   - an answer or an expiry: "answer:<participant>", then the
 //     participant's status, then its entry's status.
 //
+// A pending claim is listed in pendingWrites from before it is made until
+// it is settled or undone, so that finding abandoned writes reads only
+// that small collection, never every claim ever made.
+//
 // The participant is the record of what was done and the referral's entry
 // a copy of it, so a write whose participant was written is finished (the
 // entry is made to agree and the change recorded), and one whose
@@ -44,48 +48,99 @@ const recoverBatch = 500
 // and with every expiry sweep; a writer that runs into such a write's
 // claim recovers it at once. Safe to run on every instance at once.
 func (s *Store) RecoverWrites(ctx context.Context) error {
-	cur, err := s.claims.Find(ctx, bson.D{
-		{Key: "pending", Value: true},
+	cur, err := s.pending.Find(ctx, bson.D{
 		{Key: "at", Value: bson.D{{Key: "$lte", Value: s.Now().Add(-abandonedAfter)}}},
 	}, options.Find().SetLimit(recoverBatch))
 	if err != nil {
 		return fmt.Errorf("find abandoned writes: %w", err)
 	}
-	var claims []claimDoc
-	if err := cur.All(ctx, &claims); err != nil {
+	var marks []claimDoc
+	if err := cur.All(ctx, &marks); err != nil {
 		return fmt.Errorf("read abandoned writes: %w", err)
 	}
-	for _, c := range claims {
-		if _, err := s.recoverClaim(ctx, c.Key); err != nil {
+	for _, m := range marks {
+		c, found, err := s.readClaim(ctx, m.Key)
+		switch {
+		case err != nil:
 			return err
+		case !found || !c.Pending:
+			s.unmarkPending(ctx, m.Key) // its write was settled or undone
+		default:
+			if _, err := s.recoverClaimDoc(ctx, c); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// claimDoc is a claim as stored.
+// markPendingClaims lists in pendingWrites the pending claims of a
+// database whose claims were made before pendingWrites existed. It reads
+// every claim, once.
+func (s *Store) markPendingClaims(ctx context.Context) error {
+	cur, err := s.claims.Find(ctx, bson.D{{Key: "pending", Value: true}})
+	if err != nil {
+		return fmt.Errorf("find pending claims: %w", err)
+	}
+	var claims []claimDoc
+	if err := cur.All(ctx, &claims); err != nil {
+		return fmt.Errorf("read pending claims: %w", err)
+	}
+	marks := make([]any, len(claims))
+	for i, c := range claims {
+		marks[i] = bson.D{{Key: "_id", Value: c.Key}, {Key: "at", Value: c.At}}
+	}
+	return insertNew(ctx, s.pending, marks)
+}
+
+// insertNew inserts docs, leaving out those whose _id is taken.
+func insertNew(ctx context.Context, coll *mongo.Collection, docs []any) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("insert into %s: %w", coll.Name(), err)
+	}
+	return nil
+}
+
+// claimDoc is a claim as stored; a pendingWrites entry has its _id and at.
 type claimDoc struct {
 	Key     string    `bson:"_id"`
 	At      time.Time `bson:"at"`
 	Pending bool      `bson:"pending"`
 }
 
+// readClaim reads the claim key; found is false when there is none.
+func (s *Store) readClaim(ctx context.Context, key string) (c claimDoc, found bool, err error) {
+	err = s.claims.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&c)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("read claim %s: %w", key, err)
+	}
+	return c, true, nil
+}
+
 // recoverClaim finishes or undoes the write of the claim key if its writer
 // abandoned it. It reports whether the claim is gone, so the key may be
 // claimed again; a claim whose write happened, or may still happen, stays.
 func (s *Store) recoverClaim(ctx context.Context, key string) (freed bool, err error) {
-	var c claimDoc
-	err = s.claims.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&c)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return true, nil // released meanwhile
+	c, found, err := s.readClaim(ctx, key)
+	if err != nil || !found {
+		return !found && err == nil, err // not found: released meanwhile
 	}
-	if err != nil {
-		return false, fmt.Errorf("read claim %s: %w", key, err)
-	}
+	return s.recoverClaimDoc(ctx, c)
+}
+
+// recoverClaimDoc is recoverClaim for the claim c as read.
+func (s *Store) recoverClaimDoc(ctx context.Context, c claimDoc) (freed bool, err error) {
 	if s.Now().Sub(c.At) < abandonedAfter {
 		return false, nil
 	}
-	kind, rest, _ := strings.Cut(key, ":")
+	kind, rest, _ := strings.Cut(c.Key, ":")
 	switch kind {
 	case "referral":
 		return s.recoverVersion(ctx, c, rest)
@@ -149,10 +204,14 @@ func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participa
 	return false, nil
 }
 
-// dropClaim deletes claim c unless it was claimed anew meanwhile.
+// dropClaim deletes claim c unless it was claimed anew meanwhile, and its
+// pendingWrites entry when it was pending.
 func (s *Store) dropClaim(ctx context.Context, c claimDoc) (bool, error) {
 	if _, err := s.claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: c.Key}, {Key: "at", Value: c.At}}); err != nil {
 		return false, fmt.Errorf("undo claim %s: %w", c.Key, err)
+	}
+	if c.Pending {
+		s.unmarkPending(ctx, c.Key)
 	}
 	s.logger.InfoContext(ctx, "undid an abandoned write", "claim", c.Key)
 	return true, nil
@@ -198,7 +257,7 @@ func (s *Store) undoInvitation(ctx context.Context, key, participantID string) {
 		s.logger.WarnContext(ctx, "undo an invitation; recovery will finish it", "claim", key, "error", err)
 		return
 	}
-	s.release(ctx, key)
+	s.releasePending(ctx, key)
 }
 
 // undoAnswer takes back an answer (to) whose referral could not be
@@ -215,5 +274,6 @@ func (s *Store) undoAnswer(ctx context.Context, key string, p *Participant, to P
 		return
 	}
 	p.Status = ParticipantInvited
-	s.release(ctx, key)
+	s.markDue(ctx, p) // the sweep may have dropped it while the answer stood
+	s.releasePending(ctx, key)
 }

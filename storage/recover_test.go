@@ -14,12 +14,16 @@ func abandonedAt() time.Time {
 	return time.Now().UTC().Truncate(time.Millisecond).Add(-abandonedAfter - time.Minute)
 }
 
-// putClaim writes a claim directly, as a writer that died after it would have.
+// putClaim writes a claim directly, as a writer that died after it would
+// have: a pending one with its pendingWrites entry, written before it.
 func putClaim(t *testing.T, s *Store, key string, at time.Time, pending bool) {
 	t.Helper()
 	doc := bson.D{{Key: "_id", Value: key}, {Key: "at", Value: at}}
 	if pending {
 		doc = append(doc, bson.E{Key: "pending", Value: true})
+		if _, err := s.pending.InsertOne(t.Context(), doc[:2]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := s.claims.InsertOne(t.Context(), doc); err != nil {
 		t.Fatal(err)

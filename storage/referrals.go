@@ -9,8 +9,6 @@ import (
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // ReferralFilter selects referrals; every condition given must hold.
@@ -193,16 +191,23 @@ func (s *Store) CountReferrals(ctx context.Context, f *ReferralFilter) (int, err
 
 // ReferralsByID returns the referrals with the given ids that the caller
 // may see, as it may see them, keyed by id; unknown and invisible ids are
-// absent alike, so existence does not leak.
+// absent alike, so existence does not leak. It is one query, or where the
+// store indexes only _id one read by _id per referral, with the caller's
+// scope checked on each.
 func (s *Store) ReferralsByID(ctx context.Context, ids []string) (map[string]*Referral, error) {
 	caller := CallerFrom(ctx)
-	filter := and(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, referralScope(caller))
-	found, err := findByKey(ctx, s.referrals, filter, len(ids), func(r *Referral) string { return r.ID })
+	found, err := findByID(ctx, s.referrals, ids, referralScope(caller), s.idOnly(),
+		func(r *Referral) string { return r.ID })
 	if err != nil {
 		return nil, err
 	}
 	for id, r := range found {
-		found[id], _ = ViewFor(caller, r)
+		view, visible := ViewFor(caller, r)
+		if !visible {
+			delete(found, id)
+			continue
+		}
+		found[id] = view
 	}
 	return found, nil
 }
@@ -432,29 +437,4 @@ func countryQuery(codes []string) (bson.D, error) {
 		values[i] = c
 	}
 	return in("customerProfile.address.country", values), nil
-}
-
-// findByKey runs one find and returns the documents keyed by key. The
-// batch size covers every expected document, so the result arrives in one
-// round trip instead of the driver's default first batch of 101.
-func findByKey[T any, K comparable](ctx context.Context, coll *mongo.Collection, filter bson.D, expected int, key func(*T) K) (map[K]*T, error) {
-	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(batchSizeFor(expected)))
-	if err != nil {
-		return nil, fmt.Errorf("find %s: %w", coll.Name(), err)
-	}
-	var docs []*T
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("read %s: %w", coll.Name(), err)
-	}
-	out := make(map[K]*T, len(docs))
-	for _, d := range docs {
-		out[key(d)] = d
-	}
-	return out, nil
-}
-
-// batchSizeFor returns a first-batch size for a query expected to return
-// about n documents, with room for more. MongoDB still caps a batch at 16 MiB.
-func batchSizeFor(n int) int32 {
-	return int32(max(101, 8*n))
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +36,18 @@ type Store struct {
 	changeHeads  *mongo.Collection
 	claims       *mongo.Collection
 	feed         *feed
-	clock        func() time.Time
-	logger       *slog.Logger
+	// due and pending index the open work that background jobs look for,
+	// keyed by _id, so that finding it never reads a large collection:
+	// the invitations not yet answered (invitationDue) and the writes of
+	// several documents not yet complete (pendingWrites).
+	due     *mongo.Collection
+	pending *mongo.Collection
+	// pushdown is what Prepare found the store answers from an index, or
+	// what Options forced.
+	pushdown Pushdown
+	opts     Options
+	clock    func() time.Time
+	logger   *slog.Logger
 }
 
 // Options configures Connect.
@@ -53,7 +64,33 @@ type Options struct {
 	// it could not record, a feed it had to reopen). Nothing is logged when
 	// nil.
 	Logger *slog.Logger
+	// Pushdown, unless PushdownDetect, replaces what Prepare would detect,
+	// so that tests run either way of reading on the embedded store.
+	Pushdown Pushdown
+	// Embedded is the embedded store the client talks to, if it does:
+	// Prepare then makes its lookups by _id use an index (see
+	// Embedded.indexIDs).
+	Embedded *Embedded
 }
+
+// Pushdown says which queries a store answers from an index rather than
+// by reading every document of the collection.
+type Pushdown string
+
+// The kinds of store, as far as the code cares.
+const (
+	// PushdownDetect asks the store at Prepare (the zero value).
+	PushdownDetect Pushdown = ""
+	// PushdownIndexed stores (MongoDB) answer filters on indexed fields,
+	// a list of ids ($in) included, from their indexes.
+	PushdownIndexed Pushdown = "indexed"
+	// PushdownIDOnly stores (FerretDB v1 on SQLite) answer only a filter
+	// that is exactly {_id: value} from an index; any other filter reads
+	// and decodes the whole collection. Point operations then go by _id
+	// alone and check the rest on the document read; batched reads by id
+	// are point reads (see idOnly).
+	PushdownIDOnly Pushdown = "id-only"
+)
 
 // opTimeout bounds every operation of the client (the driver also sends it
 // to the server as maxTimeMS, which stops a runaway query there).
@@ -75,7 +112,7 @@ func Connect(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := newStore(client, opts.Database, opts.Now, opts.Logger)
+	s := newStore(client, opts)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -83,11 +120,13 @@ func Connect(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func newStore(client *mongo.Client, database string, clock func() time.Time, logger *slog.Logger) *Store {
-	db := client.Database(database)
+func newStore(client *mongo.Client, opts Options) *Store {
+	db := client.Database(opts.Database)
 	return &Store{
-		clock:        clock,
-		logger:       logger,
+		opts:         opts,
+		clock:        opts.Now,
+		logger:       opts.Logger,
+		pushdown:     opts.Pushdown,
 		client:       client,
 		db:           db,
 		referrals:    db.Collection("referrals"),
@@ -97,17 +136,25 @@ func newStore(client *mongo.Client, database string, clock func() time.Time, log
 		changeHeads:  db.Collection("changeHeads"),
 		claims:       db.Collection("claims"),
 		feed:         newFeed(),
+		due:          db.Collection("invitationDue"),
+		pending:      db.Collection("pendingWrites"),
 	}
 }
 
 // WithDatabase returns a Store on another database of the same client,
-// with the same clock and logger (tests use one database per test).
+// with the same options otherwise (tests use one database per test).
 func (s *Store) WithDatabase(database string) *Store {
-	return newStore(s.client, database, s.clock, s.logger)
+	opts := s.opts
+	opts.Database = database
+	return newStore(s.client, opts)
 }
 
 // Now returns the store's time in UTC, truncated to what BSON dates keep.
 func (s *Store) Now() time.Time { return s.clock().UTC().Truncate(time.Millisecond) }
+
+// Pushdown returns what the store answers from an index, as Prepare found
+// it (or as Options forced it).
+func (s *Store) Pushdown() Pushdown { return s.pushdown }
 
 // Close disconnects the client.
 func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
@@ -134,16 +181,30 @@ func (s *Store) Ready(ctx context.Context) error {
 // Drop removes the whole database (tests clean up with it).
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
-// Prepare readies the database for the API: the indexes, the change feed,
-// the tag catalog and the periods statistics group by; and it finishes or undoes the writes a dead process
-// left halfway (see RecoverWrites). It is idempotent and runs on every
-// start.
+// Prepare readies the database for the API: what the store answers from
+// an index, the collections and their indexes, the change feed, the tag
+// catalog and the periods statistics group by; and it finishes or undoes the writes a dead process left
+// halfway (see RecoverWrites). It is idempotent and runs on every start;
+// it reads every participant and claim only once, the first time a
+// database meets this version (see indexOpenWork).
 func (s *Store) Prepare(ctx context.Context) error {
+	if s.pushdown == PushdownDetect {
+		s.pushdown = s.detectPushdown(ctx)
+	}
+	fresh, err := s.missingCollections(ctx, s.due, s.pending)
+	if err != nil {
+		return err
+	}
 	if err := s.createIndexes(ctx); err != nil {
 		return err
 	}
 	if err := s.prepareFeed(ctx); err != nil {
 		return err
+	}
+	if s.opts.Embedded != nil {
+		if err := s.opts.Embedded.indexIDs(ctx, s.db.Name()); err != nil {
+			return err
+		}
 	}
 	if err := s.loadCatalog(ctx); err != nil {
 		return err
@@ -151,24 +212,94 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.backfillPeriods(ctx); err != nil {
 		return err
 	}
+	if err := s.indexOpenWork(ctx, fresh); err != nil {
+		return err
+	}
 	return s.RecoverWrites(ctx)
 }
 
-// createIndexes creates the indexes the collections lack, the claims' TTL
-// index included.
+// detectPushdown asks the store how it would find referrals by a list of
+// ids. FerretDB says whether it pushed the filter down to its storage
+// (filterPushdown, its extension of explain); MongoDB shows its plan, a
+// collection scan (COLLSCAN) when no index serves. A store that answers
+// neither is taken to be indexed, the way that is right on every store.
+func (s *Store) detectPushdown(ctx context.Context) Pushdown {
+	var reply bson.Raw
+	err := s.db.RunCommand(ctx, bson.D{
+		{Key: "explain", Value: bson.D{
+			{Key: "find", Value: s.referrals.Name()},
+			{Key: "filter", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"a", "b"}}}}}},
+		}},
+		{Key: "verbosity", Value: "queryPlanner"},
+	}).Decode(&reply)
+	if err != nil {
+		s.logger.WarnContext(ctx, "explain a query; taking the store to be indexed", "error", err)
+		return PushdownIndexed
+	}
+	if pushed, ok := reply.Lookup("filterPushdown").BooleanOK(); ok && !pushed {
+		return PushdownIDOnly
+	}
+	if strings.Contains(reply.Lookup("queryPlanner", "winningPlan").String(), `"COLLSCAN"`) {
+		return PushdownIDOnly
+	}
+	return PushdownIndexed
+}
+
+// missingCollections returns which of colls do not exist yet.
+func (s *Store) missingCollections(ctx context.Context, colls ...*mongo.Collection) (map[*mongo.Collection]bool, error) {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	missing := map[*mongo.Collection]bool{}
+	for _, c := range colls {
+		missing[c] = !slices.Contains(names, c.Name())
+	}
+	return missing, nil
+}
+
+// createIndexes creates the collections and the indexes they lack, the
+// claims' TTL index included. A store that answers only {_id: v} from an
+// index gets no other: it would update them on every write and never
+// read them. There the collections are created explicitly, so that they
+// exist for Embedded.indexIDs.
 func (s *Store) createIndexes(ctx context.Context) error {
-	for coll, models := range map[*mongo.Collection][]mongo.IndexModel{
+	models := map[*mongo.Collection][]mongo.IndexModel{
 		s.referrals:    referralIndexes(),
 		s.participants: participantIndexes(),
 		s.tags:         {{Keys: bson.D{{Key: "category", Value: 1}, {Key: "tagId", Value: 1}}}},
-		s.claims:       {{Keys: bson.D{{Key: "pending", Value: 1}}}},
-	} {
-		if err := ensureIndexes(ctx, coll, models); err != nil {
+		s.due:          {{Keys: bson.D{{Key: "due", Value: 1}}}},
+		s.pending:      {{Keys: bson.D{{Key: "at", Value: 1}}}},
+	}
+	if s.pushdown == PushdownIDOnly {
+		for coll := range models {
+			if err := s.createCollection(ctx, coll); err != nil {
+				return err
+			}
+		}
+		return s.createCollection(ctx, s.claims)
+	}
+	for coll, m := range models {
+		if err := ensureIndexes(ctx, coll, m); err != nil {
 			return err
 		}
 	}
 	return s.expireClaims(ctx)
 }
+
+// createCollection creates coll unless it exists.
+func (s *Store) createCollection(ctx context.Context, coll *mongo.Collection) error {
+	err := s.db.CreateCollection(ctx, coll.Name())
+	var ce mongo.CommandError
+	if err != nil && !(errors.As(err, &ce) && ce.Code == codeNamespaceExists) {
+		return fmt.Errorf("create the %s collection: %w", coll.Name(), err)
+	}
+	return nil
+}
+
+// codeNamespaceExists is the server error code for creating a collection
+// that exists.
+const codeNamespaceExists = 48
 
 // ensureIndexes creates the indexes of models that coll lacks. Asking only
 // for the missing ones saves work on every start, and FerretDB v1.24 drops
@@ -246,4 +377,40 @@ func (s *Store) loadCatalog(ctx context.Context) error {
 		return fmt.Errorf("load tag catalog: %w", err)
 	}
 	return nil
+}
+
+// indexOpenWork fills invitationDue and pendingWrites when this Prepare
+// created them (fresh) on a database that may hold data written before
+// they existed: its open invitations and pending claims. On a database
+// without such data it reads two empty collections.
+func (s *Store) indexOpenWork(ctx context.Context, fresh map[*mongo.Collection]bool) error {
+	if fresh[s.due] {
+		if err := s.markOpenInvitations(ctx); err != nil {
+			return err
+		}
+	}
+	if fresh[s.pending] {
+		return s.markPendingClaims(ctx)
+	}
+	return nil
+}
+
+// EstimatedReferrals returns about how many referrals the store holds, from
+// its collection statistics: a count would read every referral where only
+// _id is indexed.
+func (s *Store) EstimatedReferrals(ctx context.Context) (int64, error) {
+	cur, err := s.referrals.Aggregate(ctx, mongo.Pipeline{{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
+	if err != nil {
+		return 0, fmt.Errorf("collection statistics of referrals: %w", err)
+	}
+	var stats []struct {
+		Count int64 `bson:"count"`
+	}
+	if err := cur.All(ctx, &stats); err != nil {
+		return 0, fmt.Errorf("collection statistics of referrals: %w", err)
+	}
+	if len(stats) == 0 {
+		return 0, nil
+	}
+	return stats[0].Count, nil
 }

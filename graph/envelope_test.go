@@ -1,0 +1,370 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"referrals/graph/transport"
+	"referrals/storage"
+)
+
+// BenchmarkEnvelope measures what the embedded store serves at 200, 2,000
+// and 10,000 demo referrals, each operation two ways in one run:
+//
+//   - graphql: the whole HTTP handler;
+//   - raw: the fewest driver commands that do the same on this store,
+//     decoded and encoded with encoding/json: a read by _id, an update by
+//     _id, one query per page (no claims, no change records, no scope).
+//
+// Operations: read one referral by id with its participants, a versioned
+// update, an invitation answer, a page of 20 with participants and tags
+// (the nested page), a page with a filter and its totalCount; and, through
+// the store, the expiry sweep of a tenth as many invitations as referrals
+// while reads by id go on. Each reports its time per operation as p50 and
+// p99 (ms) and MongoDB commands per operation.
+//
+// The change feed's reader does not run (see envWithoutFeed). Under -short
+// (CI) only 200 referrals. The README's table:
+//
+//	go test ./graph -run '^$' -bench Envelope -benchtime 10x -timeout 60m
+func BenchmarkEnvelope(b *testing.B) {
+	sizes := []int{200, 2000, 10000}
+	if testing.Short() {
+		sizes = sizes[:1]
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("referrals=%d", n), func(b *testing.B) {
+			clock := &testClock{t: testAnchor}
+			e := envWithoutFeed(b, n, clock.Now)
+			client, err := mongo.Connect(options.Client().ApplyURI(testURI).SetMonitor(commands.monitor()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer client.Disconnect(context.Background())
+			db := client.Database(e.db)
+			for _, op := range envelopeOps(e, db) {
+				for _, variant := range []string{"graphql", "raw"} {
+					b.Run(fmt.Sprintf("op=%s/variant=%s", op.name, variant), func(b *testing.B) {
+						run := op.graphql
+						if variant == "raw" {
+							run = op.raw
+						}
+						measure(b, e, op.prepare, run)
+					})
+				}
+			}
+			b.Run("op=sweep", func(b *testing.B) { benchSweep(b, e, clock, n/10) })
+		})
+	}
+}
+
+// envWithoutFeed is newEnvAt without the change feed's reader, which the
+// envelope leaves out: today's reader re-reads the capped changes
+// collection every 10 ms while it waits (see the change feed's issue), and
+// with the changes a benchmark makes that alone keeps a core busy.
+func envWithoutFeed(b *testing.B, n int, now func() time.Time) *env {
+	ctx := context.Background()
+	db := fmt.Sprintf("test_%d", testDBSeq.Add(1))
+	store, err := storage.Connect(ctx, storage.Options{URI: testURI, Database: db, Monitor: commands.monitor(), Now: now, Embedded: testEmbedded})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = store.Drop(context.Background())
+		_ = store.Close(context.Background())
+	})
+	if err := store.Prepare(ctx); err != nil {
+		b.Fatal(err)
+	}
+	refs, parts := storage.GenerateDemo(testSeed, n, testAnchor)
+	if err := store.InsertReferrals(ctx, refs, parts); err != nil {
+		b.Fatal(err)
+	}
+	broker := NewBroker(store, slog.New(slog.DiscardHandler)) // not run: nothing subscribes
+	auth, err := transport.NewAuth(ctx, transport.AuthOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &env{db: db, store: store, broker: broker, auth: auth, referrals: refs, parts: parts,
+		handler: newHandler(store, broker, auth, Options{}, transport.Options{})}
+	commands.take(db)
+	return e
+}
+
+// benchOrgs numbers the organizations the envelope invites, so that each
+// invitation is new.
+var benchOrgs atomic.Int64
+
+// envelopeOp is one operation of the envelope: prepare (may be nil) makes
+// what one run needs, untimed; graphql and raw do it.
+type envelopeOp struct {
+	name         string
+	prepare      func(ctx context.Context, i int) (any, error)
+	graphql, raw func(ctx context.Context, arg any) error
+}
+
+func envelopeOps(e *env, db *mongo.Database) []envelopeOp {
+	admin := storage.WithCaller(context.Background(), storage.Caller{Subject: "bench", Role: storage.RoleAdmin})
+	refs := e.referrals
+	pick := func(_ context.Context, i int) (any, error) { return refs[(i*7919)%len(refs)].ID, nil }
+	current := func(ctx context.Context, i int) (any, error) {
+		id, _ := pick(ctx, i)
+		got, err := e.store.ReferralsByID(admin, []string{id.(string)})
+		return got[id.(string)], err
+	}
+	invitation := func(ctx context.Context, i int) (any, error) {
+		id, _ := pick(ctx, i)
+		return e.store.InviteParticipant(admin, id.(string), storage.InviteInput{
+			OrganizationID: fmt.Sprint("bench-", benchOrgs.Add(1)), OrganizationName: "Bench Partners"})
+	}
+	return []envelopeOp{
+		{
+			name: "readByID", prepare: pick,
+			graphql: func(_ context.Context, id any) error {
+				return e.benchPost(`query R($id: ID!) { referral(id: $id) { id version status
+					customerProfile { name address { city country } } details { dealValue closingDate }
+					participants { id organizationName status } } }`, map[string]any{"id": id})
+			},
+			raw: func(ctx context.Context, id any) error {
+				var r storage.Referral
+				if err := db.Collection("referrals").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r); err != nil {
+					return err
+				}
+				parts := make([]storage.Participant, len(r.Participation))
+				g, gctx := errgroup.WithContext(ctx)
+				for i, p := range r.Participation {
+					g.Go(func() error {
+						return db.Collection("participants").FindOne(gctx, bson.D{{Key: "_id", Value: p.ParticipantID}}).Decode(&parts[i])
+					})
+				}
+				if err := g.Wait(); err != nil {
+					return err
+				}
+				return json.NewEncoder(io.Discard).Encode(map[string]any{"referral": r, "participants": parts})
+			},
+		},
+		{
+			name: "update", prepare: current,
+			graphql: func(_ context.Context, r any) error {
+				ref := r.(*storage.Referral)
+				return e.benchPost(`mutation U($id: ID!, $v: Int!) { updateReferral(id: $id, expectedVersion: $v,
+					patch: { details: { notes: "benchmark" } }) { id version } }`, map[string]any{"id": ref.ID, "v": ref.Version})
+			},
+			raw: func(ctx context.Context, r any) error {
+				var after storage.Referral
+				err := db.Collection("referrals").FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: r.(*storage.Referral).ID}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "details.notes", Value: "benchmark"}, {Key: "updatedDateTime", Value: time.Now()}}},
+						{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}},
+					options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&after)
+				if err != nil {
+					return err
+				}
+				return json.NewEncoder(io.Discard).Encode(map[string]any{"id": after.ID, "version": after.Version})
+			},
+		},
+		{
+			name: "answer", prepare: invitation,
+			graphql: func(_ context.Context, p any) error {
+				return e.benchPost(`mutation A($id: ID!) { respondToInvitation(participantId: $id, response: ACCEPT) { id status } }`,
+					map[string]any{"id": p.(*storage.Participant).ID})
+			},
+			raw: func(ctx context.Context, p any) error {
+				part := p.(*storage.Participant)
+				if _, err := db.Collection("participants").UpdateOne(ctx, bson.D{{Key: "_id", Value: part.ID}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: storage.ParticipantAccepted}}}}); err != nil {
+					return err
+				}
+				var r storage.Referral
+				if err := db.Collection("referrals").FindOne(ctx, bson.D{{Key: "_id", Value: part.ReferralID}}).Decode(&r); err != nil {
+					return err
+				}
+				for i := range r.Participation {
+					if r.Participation[i].ParticipantID == part.ID {
+						r.Participation[i].Status = storage.ParticipantAccepted
+						r.Participation[i].OrgStatus = part.OrganizationID + "/" + string(storage.ParticipantAccepted)
+					}
+				}
+				_, err := db.Collection("referrals").UpdateOne(ctx, bson.D{{Key: "_id", Value: r.ID}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "participation", Value: r.Participation}}}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})
+				if err != nil {
+					return err
+				}
+				return json.NewEncoder(io.Discard).Encode(map[string]any{"id": part.ID, "status": "ACCEPTED"})
+			},
+		},
+		{
+			name: "nestedPage",
+			graphql: func(context.Context, any) error {
+				return e.benchPost(nestedPageQuery, map[string]any{"first": 20})
+			},
+			raw: func(ctx context.Context, _ any) error { return rawPage(ctx, db, 20, false) },
+		},
+		{
+			name: "filteredPage",
+			graphql: func(context.Context, any) error {
+				return e.benchPost(`{ referrals(first: 20, filter: { status: [PENDING, ACTIVE], customerCountry: ["GB", "DE"] },
+					orderBy: { field: DEAL_VALUE, direction: DESC }) { totalCount nodes { id status details { dealValue } } } }`, nil)
+			},
+			raw: func(ctx context.Context, _ any) error {
+				filter := bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{"Pending", "Active"}}}},
+					{Key: "customerProfile.address.country", Value: bson.D{{Key: "$in", Value: bson.A{"GB", "DE"}}}}}
+				var page []storage.Referral
+				var total int64
+				g, gctx := errgroup.WithContext(ctx)
+				g.Go(func() error {
+					cur, err := db.Collection("referrals").Find(gctx, filter, options.Find().
+						SetSort(bson.D{{Key: "details.dealValueCents", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(-21))
+					if err != nil {
+						return err
+					}
+					return cur.All(gctx, &page)
+				})
+				g.Go(func() (err error) {
+					total, err = db.Collection("referrals").CountDocuments(gctx, filter)
+					return err
+				})
+				if err := g.Wait(); err != nil {
+					return err
+				}
+				return json.NewEncoder(io.Discard).Encode(map[string]any{"totalCount": total, "nodes": page[:min(20, len(page))]})
+			},
+		},
+	}
+}
+
+// benchPost serves one GraphQL request and fails on any error in it.
+func (e *env) benchPost(query string, vars map[string]any) error {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	if rec.Code != 200 || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+		return fmt.Errorf("status %d: %.300s", rec.Code, rec.Body)
+	}
+	return nil
+}
+
+// measure runs op b.N times, each after an untimed prepare, and reports
+// the p50 and p99 of its times and the MongoDB commands it sent.
+func measure(b *testing.B, e *env, prepare func(context.Context, int) (any, error), op func(context.Context, any) error) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	times := make([]time.Duration, 0, b.N)
+	cmds := 0
+	for i := range b.N {
+		b.StopTimer()
+		var arg any
+		if prepare != nil {
+			var err error
+			if arg, err = prepare(ctx, i); err != nil {
+				b.Fatal(err)
+			}
+		}
+		commands.take(e.db)
+		b.StartTimer()
+		start := time.Now()
+		if err := op(ctx, arg); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+		b.StopTimer()
+		cmds += len(commands.take(e.db))
+		b.StartTimer()
+	}
+	p50, p99 := percentiles(times)
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
+	b.ReportMetric(float64(cmds)/float64(b.N), "cmds/op")
+}
+
+// percentiles returns the p50 and p99 of times, in milliseconds.
+func percentiles(times []time.Duration) (p50, p99 float64) {
+	if len(times) == 0 {
+		return 0, 0
+	}
+	slices.Sort(times)
+	at := func(q float64) float64 { return float64(times[int(q*float64(len(times)-1))]) / 1e6 }
+	return at(0.5), at(0.99)
+}
+
+// benchSweep invites due organizations (untimed), moves the store's clock
+// past their expiration, and times ExpireInvitations while one client reads
+// referrals by id through the API the whole time. It reports the sweep's
+// seconds and the reads' p50 and p99 meanwhile.
+func benchSweep(b *testing.B, e *env, clock *testClock, due int) {
+	admin := storage.WithCaller(context.Background(), storage.Caller{Subject: "bench", Role: storage.RoleAdmin})
+	var sweeps []time.Duration
+	var reads []time.Duration
+	for range b.N {
+		b.StopTimer()
+		expires := clock.Now().Add(time.Hour)
+		g, ctx := errgroup.WithContext(admin)
+		g.SetLimit(4)
+		for j := range due {
+			g.Go(func() error {
+				_, err := e.store.InviteParticipant(ctx, e.referrals[j%len(e.referrals)].ID, storage.InviteInput{
+					OrganizationID: fmt.Sprint("due-", benchOrgs.Add(1)), OrganizationName: "Due", ExpirationDateTime: &expires})
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		clock.Advance(2 * time.Hour)
+		b.StartTimer()
+
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var readErr error
+		wg.Go(func() {
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				if err := e.benchPost(`query R($id: ID!) { referral(id: $id) { id version participants { id status } } }`,
+					map[string]any{"id": e.referrals[(k*7919)%len(e.referrals)].ID}); err != nil {
+					readErr = err
+					return
+				}
+				reads = append(reads, time.Since(start))
+			}
+		})
+		start := time.Now()
+		n, err := e.store.ExpireInvitations(admin)
+		sweeps = append(sweeps, time.Since(start))
+		close(stop)
+		wg.Wait()
+		if err != nil || readErr != nil {
+			b.Fatal(err, readErr)
+		}
+		if n < due {
+			b.Fatalf("the sweep expired %d of %d", n, due)
+		}
+	}
+	slices.Sort(sweeps)
+	p50, p99 := percentiles(reads)
+	b.ReportMetric(sweeps[len(sweeps)/2].Seconds(), "sweep-s")
+	b.ReportMetric(float64(due), "expired")
+	b.ReportMetric(p50, "read-p50-ms")
+	b.ReportMetric(p99, "read-p99-ms")
+}
