@@ -26,15 +26,19 @@ func (f *ReferralFilter) Validate() error {
 }
 
 // maxExpiringParticipants bounds the participants a participant expiration
-// range may select: their referrals' ids go into the referral query.
-const maxExpiringParticipants = 10_000
+// range may select: their referrals' ids go into the referral query. A
+// variable so that a test can reach it with a small store.
+var maxExpiringParticipants = 10_000
 
 // expiringQuery matches the referrals with a participant meeting every
 // part of f's participant match, when that has an expiration range. The
 // condition is on the participant records, where one document holds the
 // organization, status and expiration of one participant: the referral's
 // participation entries hold no expirations, and same-entry ranges over a
-// list ($elemMatch) are not portable.
+// list ($elemMatch) are not portable. Only the participants the caller may
+// list count, as in the participants query: a partner's range selects its
+// own organization's invitations, and neither the match nor the bound
+// tells it anything about the records of others.
 func (s *Store) expiringQuery(ctx context.Context, f *ReferralFilter) (bson.D, error) {
 	if f == nil || f.Participant == nil || f.Participant.ExpirationDateTime == nil {
 		return nil, nil
@@ -56,9 +60,9 @@ func (s *Store) expiringQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 	}
 	// A find rather than distinct: FerretDB's distinct refuses maxTimeMS,
 	// which the client sends with every command.
-	opts := options.Find().SetProjection(bson.D{{Key: "referralId", Value: 1}}).SetLimit(maxExpiringParticipants + 1).
+	opts := options.Find().SetProjection(bson.D{{Key: "referralId", Value: 1}}).SetLimit(int64(maxExpiringParticipants) + 1).
 		SetBatchSize(batchSizeFor(maxExpiringParticipants + 1))
-	cur, err := s.participants.Find(ctx, q, opts)
+	cur, err := s.participants.Find(ctx, and(participantScope(CallerFrom(ctx)), q), opts)
 	if err != nil {
 		return nil, fmt.Errorf("find participants by expiration: %w", err)
 	}

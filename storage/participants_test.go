@@ -2,6 +2,7 @@ package storage
 
 import (
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -82,4 +83,42 @@ func repeatedIn(v any) string {
 		}
 	}
 	return ""
+}
+
+// TestExpiringMatchCountsOnlyListableParticipants: a partner's referral
+// filter on participant expirations selects only the participants it may
+// list, so the bound on how many a range may select cannot be used to learn
+// how many invitations other organizations hold.
+func TestExpiringMatchCountsOnlyListableParticipants(t *testing.T) {
+	s := newTestStore(t)
+	refs, parts := GenerateDemo(11, 60, testAnchor)
+	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
+		t.Fatal(err)
+	}
+	org := refs[0].Participation[0].OrganizationID
+	own, all := 0, 0
+	wantRefs := map[string]bool{}
+	for _, p := range parts {
+		if p.ExpirationDateTime == nil {
+			continue
+		}
+		all++
+		if p.OrganizationID == org {
+			own++
+			wantRefs[p.ReferralID] = true
+		}
+	}
+	if own == 0 || own == all {
+		t.Fatalf("the seed gives the partner %d of %d participants with an expiration; the test needs some of both", own, all)
+	}
+	defer func(max int) { maxExpiringParticipants = max }(maxExpiringParticipants)
+	maxExpiringParticipants = own
+
+	partner := WithCaller(t.Context(), Caller{Subject: "p", OrganizationID: org, Role: RolePartner})
+	from := time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := &ReferralFilter{Participant: &ParticipantMatch{ExpirationDateTime: &TimeRange{From: &from}}}
+	n, err := s.CountReferrals(partner, f)
+	if err != nil || n != len(wantRefs) {
+		t.Errorf("count = %d, %v; want %d (the referrals of the partner's own %d invitations)", n, err, len(wantRefs), own)
+	}
 }
