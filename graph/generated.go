@@ -1916,8 +1916,8 @@ type StatsMeasures {
 
 "The deal values of a set of referrals. Referrals without a deal value are counted in ` + "`" + `missing` + "`" + ` and in no other field."
 type DealValueStats {
-  "The sum of the deal values, exact."
-  sum: Decimal!
+  "The sum of the deal values, exact; null in the rare group whose sum exceeds 92233720368547758.07, the largest amount that can be added up exactly (its average is null too)."
+  sum: Decimal
   "How many referrals have a deal value."
   count: Int!
   "How many referrals have none."
@@ -3303,18 +3303,18 @@ func (ec *executionContext) _DealValueStats_sum(ctx context.Context, field graph
 			return ec.fieldContext_DealValueStats_sum(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Sum, nil
+			return obj.Sum(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v storage.Money) graphql.Marshaler {
-			return ec.marshalNDecimal2referralsᚋstorageᚐMoney(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *storage.Money) graphql.Marshaler {
+			return ec.marshalODecimal2ᚖreferralsᚋstorageᚐMoney(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_DealValueStats_sum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DealValueStats", field, false, false, "Decimal")
+	return graphql.NewScalarFieldContext("DealValueStats", field, true, false, "Decimal")
 }
 
 func (ec *executionContext) _DealValueStats_count(ctx context.Context, field graphql.CollectedField, obj *storage.DealValueStats) (ret graphql.Marshaler) {
@@ -8629,7 +8629,7 @@ func (ec *executionContext) _DealValueStats(ctx context.Context, sel ast.Selecti
 			out.Values[i] = graphql.MarshalString("DealValueStats")
 		case "sum":
 			out.Values[i] = ec._DealValueStats_sum(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "count":
@@ -10144,20 +10144,6 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 
 func (ec *executionContext) marshalNDealValueStats2referralsᚋstorageᚐDealValueStats(ctx context.Context, sel ast.SelectionSet, v storage.DealValueStats) graphql.Marshaler {
 	return ec._DealValueStats(ctx, sel, &v)
-}
-
-func (ec *executionContext) unmarshalNDecimal2referralsᚋstorageᚐMoney(ctx context.Context, v any) (storage.Money, error) {
-	res, err := UnmarshalDecimal(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNDecimal2referralsᚋstorageᚐMoney(ctx context.Context, sel ast.SelectionSet, v storage.Money) graphql.Marshaler {
-	_ = sel
-	res := MarshalDecimal(v)
-	if res == graphql.Null {
-		graphql.AddInvalidNullFromMarshaler(ctx, "Decimal!")
-	}
-	return res
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {

@@ -101,7 +101,7 @@ func sumInGo(b *testing.B, db *mongo.Database) map[[2]string]*storage.StatsMeasu
 			m.DealValue.Missing++
 		} else {
 			m.DealValue.Count++
-			m.DealValue.Sum += storage.Money(*d.Details.DealValue)
+			m.DealValue.AddValue(storage.Money(*d.Details.DealValue))
 		}
 	}
 	if err := cur.Err(); err != nil {

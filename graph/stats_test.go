@@ -231,7 +231,8 @@ func (m *recount) check(t *testing.T, what string, got apiMeasures) {
 	t.Helper()
 	var avg *storage.Money
 	if m.valued > 0 {
-		a := storage.DealValueStats{Sum: m.sum, Count: m.valued}
+		a := storage.DealValueStats{Count: m.valued}
+		a.AddValue(m.sum)
 		avg = a.Average()
 	}
 	var rate *float64

@@ -134,22 +134,51 @@ func (m *StatsMeasures) WinRate() *float64 {
 // DealValueStats are the deal values of a set of referrals; referrals
 // without one are counted in Missing and nowhere else.
 type DealValueStats struct {
-	Sum     Money
-	Count   int
-	Missing int
+	// sum adds up the deal values in cents; sumExceeded is set once it
+	// leaves int64, where it is no longer exact (see Sum).
+	sum         Money
+	sumExceeded bool
+	Count       int
+	Missing     int
 	// Minimum and Maximum are nil when there is no deal value or when the
 	// query did not ask for them (StatsQuery.Extremes).
 	Minimum *Money
 	Maximum *Money
 }
 
-// Average is Sum / Count rounded to the cent (halves away from zero), or
-// nil when no referral has a deal value.
-func (d *DealValueStats) Average() *Money {
-	if d.Count == 0 {
+// AddValue counts one deal value of v cents in the sum.
+func (d *DealValueStats) AddValue(v Money) { d.addSum(int64(v), true) }
+
+// addSum adds n cents to the sum; exact is false when the store could not
+// add them up exactly (its $sum left int64 for a double).
+func (d *DealValueStats) addSum(n int64, exact bool) {
+	sum := int64(d.sum) + n
+	if !exact || (n > 0 && sum < int64(d.sum)) || (n < 0 && sum > int64(d.sum)) {
+		d.sumExceeded = true
+		return
+	}
+	d.sum = Money(sum)
+}
+
+// Sum is the exact sum of the deal values, or nil when it exceeds the
+// largest amount (Money) that can be added up exactly. Only that group's
+// sum and average are then null: one huge amount must not take the other
+// measures, or the other groups, with it.
+func (d *DealValueStats) Sum() *Money {
+	if d.sumExceeded {
 		return nil
 	}
-	q, r := int64(d.Sum)/int64(d.Count), int64(d.Sum)%int64(d.Count)
+	sum := d.sum
+	return &sum
+}
+
+// Average is Sum / Count rounded to the cent (halves away from zero), or
+// nil when no referral has a deal value or the sum is not exact.
+func (d *DealValueStats) Average() *Money {
+	if d.Count == 0 || d.sumExceeded {
+		return nil
+	}
+	q, r := int64(d.sum)/int64(d.Count), int64(d.sum)%int64(d.Count)
 	if 2*r >= int64(d.Count) {
 		q++
 	}
@@ -510,8 +539,8 @@ func exactInt(v bson.RawValue) (int64, error) {
 
 func addSum(m *StatsMeasures, r *statsRow) error {
 	n, err := exactInt(r.N)
-	m.DealValue.Sum += Money(n)
-	return err
+	m.DealValue.addSum(n, err == nil)
+	return nil
 }
 
 func addTally(m *StatsMeasures, r *statsRow) error {
@@ -658,7 +687,7 @@ var statsMeasureOf = map[StatsOrderField]func(*StatsMeasures) *float64{
 	StatsByWon:          func(m *StatsMeasures) *float64 { return new(float64(m.Won)) },
 	StatsByLost:         func(m *StatsMeasures) *float64 { return new(float64(m.Lost)) },
 	StatsByWinRate:      func(m *StatsMeasures) *float64 { return m.WinRate() },
-	StatsByDealValueSum: func(m *StatsMeasures) *float64 { return moneyFloat(&m.DealValue.Sum) },
+	StatsByDealValueSum: func(m *StatsMeasures) *float64 { return moneyFloat(m.DealValue.Sum()) },
 	StatsByDealValueAvg: func(m *StatsMeasures) *float64 { return moneyFloat(m.DealValue.Average()) },
 	StatsByDealValueMin: func(m *StatsMeasures) *float64 { return moneyFloat(m.DealValue.Minimum) },
 	StatsByDealValueMax: func(m *StatsMeasures) *float64 { return moneyFloat(m.DealValue.Maximum) },

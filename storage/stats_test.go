@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -77,7 +78,50 @@ func TestStatsSumIsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := stats.Total.DealValue
-	if d.Sum != values[0]+2 || *d.Minimum != 1 || *d.Maximum != values[0] || d.Count != 3 {
-		t.Errorf("sum %s min %s max %s count %d", d.Sum, d.Minimum, d.Maximum, d.Count)
+	if d.Sum() == nil || *d.Sum() != values[0]+2 || *d.Minimum != 1 || *d.Maximum != values[0] || d.Count != 3 {
+		t.Errorf("sum %v min %s max %s count %d", d.Sum(), d.Minimum, d.Maximum, d.Count)
+	}
+}
+
+// TestStatsSumPastExactRange: a group whose deal values add up past the
+// largest exact amount has a null sum and average, and nothing else is
+// lost: its other measures and the other groups are answered.
+func TestStatsSumPastExactRange(t *testing.T) {
+	s := newTestStore(t)
+	refs, parts := GenerateDemo(5, 3, testAnchor)
+	largest := Money(math.MaxInt64)
+	small := Money(12_345)
+	for i, v := range []*Money{&largest, &largest, &small} {
+		refs[i].Details.DealValue = v
+	}
+	refs[0].Status, refs[1].Status, refs[2].Status = ReferralWon, ReferralWon, ReferralLost
+	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := s.ReferralStats(asAdmin(t), StatsQuery{GroupBy: []StatsDimension{DimStatus}, Extremes: true})
+	if err != nil {
+		t.Fatalf("one group's sum past the exact range failed the whole query: %v", err)
+	}
+	seen := 0
+	for _, g := range stats.Groups {
+		d := g.Measures.DealValue
+		switch *g.Key.Status {
+		case ReferralWon:
+			seen++
+			if d.Sum() != nil || d.Average() != nil || d.Count != 2 || *d.Maximum != largest || g.Measures.Won != 2 {
+				t.Errorf("won: sum %v average %v count %d maximum %v won %d; want null, null, 2, %s, 2", d.Sum(), d.Average(), d.Count, d.Maximum, g.Measures.Won, largest)
+			}
+		case ReferralLost:
+			seen++
+			if d.Sum() == nil || *d.Sum() != small || d.Count != 1 {
+				t.Errorf("lost: sum %v count %d; want %s, 1", d.Sum(), d.Count, small)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Errorf("groups %+v, want WON and LOST among them", stats.Groups)
+	}
+	if total := stats.Total.DealValue; total.Sum() != nil || total.Count != 3 {
+		t.Errorf("total: sum %v count %d; want null, 3", total.Sum(), total.Count)
 	}
 }
