@@ -246,7 +246,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	}
 	exec := graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api)
 	api := transport.New(exec, auth, cfg.edge)
-	page, err := playground.Handler(playground.Options{Endpoint: "/query", TokensRequired: !auth.Open(), Introspection: !cfg.api.NoIntrospection})
+	page, err := playground.Handler(playground.Options{Endpoint: "/query", TokensRequired: !auth.Open(),
+		Introspection: !cfg.api.NoIntrospection && !cfg.api.PersistedOnly, PersistedOnly: cfg.api.PersistedOnly})
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"referrals/graph/transport"
 	"reflect"
 	"strings"
@@ -170,4 +173,27 @@ func TestServerKeepsExistingData(t *testing.T) {
 			t.Errorf("second start changed the store: %s", got)
 		}
 	})
+}
+
+// TestPlaygroundSettingsUnderPersistedOnly: a server that runs registered
+// operations only tells its playground so, rather than offering docs and
+// tabs that every request would be refused.
+func TestPlaygroundSettingsUnderPersistedOnly(t *testing.T) {
+	manifest := filepath.Join(t.TempDir(), "operations.json")
+	if err := os.WriteFile(manifest, []byte(`["query Count { referrals { totalCount } }"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "1", "--persisted-queries", manifest, "--persisted-only")
+	resp, err := http.Get(base + "/playground/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var settings struct{ Introspection, PersistedOnly bool }
+	if err := json.NewDecoder(resp.Body).Decode(&settings); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d: %v", resp.StatusCode, err)
+	}
+	if settings.Introspection || !settings.PersistedOnly {
+		t.Errorf("settings %+v, want no introspection and persisted only", settings)
+	}
 }

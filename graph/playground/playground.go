@@ -37,6 +37,10 @@ type Options struct {
 	// Introspection says whether the server answers introspection; without
 	// it the page says why there are no docs.
 	Introspection bool
+	// PersistedOnly says that the server runs registered operations only:
+	// the page then says that its tabs and typed operations are refused
+	// unless registered.
+	PersistedOnly bool
 }
 
 // config is what the page reads from /playground/config.json.
@@ -44,6 +48,7 @@ type config struct {
 	Endpoint       string `json:"endpoint"`
 	TokensRequired bool   `json:"tokensRequired"`
 	Introspection  bool   `json:"introspection"`
+	PersistedOnly  bool   `json:"persistedOnly"`
 	Tabs           []tab  `json:"tabs"`
 }
 
@@ -61,7 +66,7 @@ func Handler(opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	settings, err := json.Marshal(config{Endpoint: opts.Endpoint, TokensRequired: opts.TokensRequired, Introspection: opts.Introspection, Tabs: tabs})
+	settings, err := json.Marshal(config{Endpoint: opts.Endpoint, TokensRequired: opts.TokensRequired, Introspection: opts.Introspection, PersistedOnly: opts.PersistedOnly, Tabs: tabs})
 	if err != nil {
 		return nil, err
 	}

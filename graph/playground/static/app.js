@@ -21,7 +21,10 @@
       '{"Authorization": "Bearer <token>"}: it is sent with every request, and in connection_init for subscriptions.' +
       (config.introspection ? ' Then press the re-fetch button (↻, bottom left) to load the docs.' : ''));
   }
-  if (!config.introspection) {
+  if (config.persistedOnly) {
+    notices.push('This server runs registered operations only (--persisted-only): the example tabs, ' +
+      'typed operations and the docs are refused unless they are registered (--persisted-queries).');
+  } else if (!config.introspection) {
     notices.push('Introspection is off on this server (--introspection), so the docs, the explorer and ' +
       'autocompletion are not available; queries still run.');
   }
