@@ -657,11 +657,9 @@ func (a *statsAccumulator) result(q StatsQuery) (*ReferralStats, error) {
 				return c
 			}
 		}
-		c := compareKeys(q.GroupBy, x.key, y.key)
-		if measure == nil && desc {
-			c = -c
-		}
-		return c
+		// Ties of a measure go by key ascending; the order by key follows
+		// the direction.
+		return compareKeys(q.GroupBy, x.key, y.key, measure == nil && desc)
 	})
 	n := DefaultStatsGroups
 	if q.First != nil {
@@ -718,8 +716,9 @@ func compareMeasure(x, y *float64, desc bool) int {
 }
 
 // compareKeys orders keys dimension by dimension: enums in the
-// specification's order, other values by character code, nil last.
-func compareKeys(dims []StatsDimension, x, y []*string) int {
+// specification's order, other values by character code (reversed when
+// desc), nil last either way.
+func compareKeys(dims []StatsDimension, x, y []*string, desc bool) int {
 	for i, d := range dims {
 		a, b := x[i], y[i]
 		switch {
@@ -735,6 +734,9 @@ func compareKeys(dims []StatsDimension, x, y []*string) int {
 			c = cmp.Compare(slices.Index(order, *a), slices.Index(order, *b))
 		} else {
 			c = strings.Compare(*a, *b)
+		}
+		if desc {
+			c = -c
 		}
 		if c != 0 {
 			return c

@@ -125,3 +125,33 @@ func TestStatsSumPastExactRange(t *testing.T) {
 		t.Errorf("total: sum %v count %d; want null, 3", total.Sum(), total.Count)
 	}
 }
+
+// TestStatsKeyOrderKeepsNullLast: ordered by key either way, the group of
+// referrals without the value (no closing date) comes last, as the schema
+// says, so it never pushes a real group out of the first ones.
+func TestStatsKeyOrderKeepsNullLast(t *testing.T) {
+	s := newTestStore(t)
+	refs, parts := GenerateDemo(5, 40, testAnchor)
+	refs[0].Details.ClosingDate = nil
+	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []OrderDirection{Ascending, Descending} {
+		stats, err := s.ReferralStats(asAdmin(t), StatsQuery{GroupBy: []StatsDimension{DimClosingQuarter}, Order: &StatsOrder{Field: StatsByKey, Direction: &dir}})
+		if err != nil || len(stats.Groups) < 3 {
+			t.Fatalf("%s: %+v, %v", dir, stats, err)
+		}
+		var keys []string
+		for _, g := range stats.Groups {
+			key := "null"
+			if g.Key.ClosingQuarter != nil {
+				key = *g.Key.ClosingQuarter
+			}
+			keys = append(keys, key)
+		}
+		first, second, last := stats.Groups[0].Key.ClosingQuarter, stats.Groups[1].Key.ClosingQuarter, stats.Groups[len(stats.Groups)-1].Key.ClosingQuarter
+		if first == nil || second == nil || last != nil || (dir == Ascending) != (*first < *second) {
+			t.Errorf("%s: keys %v, want them %s with null last", dir, keys, dir)
+		}
+	}
+}
