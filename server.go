@@ -321,12 +321,12 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 // routes wires the endpoints of the runtime contract. /healthz, /readyz
 // and the playground (page at /, its files under /playground/) are
 // public; /query authenticates every request in its edge,
-// /export/referrals as /query does, and /metrics needs an admin token in
+// /export/referrals as /query does and holds a stream slot, and /metrics needs an admin token in
 // authenticated mode.
-func routes(api, exports, page http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+func routes(api *transport.Handler, exports, page http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
-	mux.Handle("GET /export/referrals", auth.Identified(exports))
+	mux.Handle("GET /export/referrals", api.Stream(exports))
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /playground/", page)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -28,15 +29,48 @@ import (
 // server wires them, with HS256 tokens required.
 func exportServer(t testing.TB, e *env) http.Handler {
 	t.Helper()
+	return exportServerWith(t, e, transport.Options{}, slog.New(slog.DiscardHandler))
+}
+
+// exportServerWith is exportServer with the edge's options and a logger.
+func exportServerWith(t testing.TB, e *env, opts transport.Options, logger *slog.Logger) http.Handler {
+	t.Helper()
 	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec := NewExecutor(e.store, e.broker, slog.New(slog.DiscardHandler), nil, Options{})
+	gql := NewExecutor(e.store, e.broker, logger, nil, Options{})
+	opts.Logger = logger
+	api := transport.New(gql, auth, opts)
 	mux := http.NewServeMux()
-	mux.Handle("/query", transport.New(exec, auth, transport.Options{}))
-	mux.Handle("GET /export/referrals", auth.Identified(export.New(exec, slog.New(slog.DiscardHandler))))
+	mux.Handle("/query", api)
+	mux.Handle("GET /export/referrals", api.Stream(export.New(gql, logger)))
 	return mux
+}
+
+// readCSV parses an exported CSV file with encoding/csv after its UTF-8
+// byte order mark, which it requires.
+func readCSV(t *testing.T, body []byte) [][]string {
+	t.Helper()
+	rest, ok := bytes.CutPrefix(body, []byte("\uFEFF"))
+	if !ok {
+		t.Fatalf("the CSV does not start with a UTF-8 byte order mark: %.40q", body)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(rest)).ReadAll()
+	if err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	return rows
+}
+
+// jsonList is the entries of a list cell, a JSON array.
+func jsonList(t *testing.T, cell string) []string {
+	t.Helper()
+	var entries []string
+	if err := json.Unmarshal([]byte(cell), &entries); err != nil {
+		t.Fatalf("list cell %q is not a JSON array: %v", cell, err)
+	}
+	return entries
 }
 
 func getExport(h http.Handler, bearer, accept string, params url.Values) *httptest.ResponseRecorder {
@@ -102,10 +136,7 @@ func TestExportCSV(t *testing.T) {
 			if d := rec.Header().Get("Content-Disposition"); !strings.Contains(d, `attachment; filename="referrals-`) || !strings.HasSuffix(d, `.csv"`) {
 				t.Errorf("Content-Disposition %q", d)
 			}
-			rows, err := csv.NewReader(rec.Body).ReadAll()
-			if err != nil {
-				t.Fatal(err)
-			}
+			rows := readCSV(t, rec.Body.Bytes())
 			col := map[string]int{}
 			for i, name := range rows[0] {
 				col[name] = i
@@ -119,18 +150,24 @@ func TestExportCSV(t *testing.T) {
 				if r.CustomerProfile.Address != nil {
 					country = r.CustomerProfile.Address.Country
 				}
-				var products []string
+				products := []string{}
 				for _, p := range r.Details.Requirements["products"] {
 					products = append(products, p.ID)
 				}
-				var orgs []string
+				orgs := []string{}
 				for _, p := range r.Participants {
 					orgs = append(orgs, p.OrganizationID)
 				}
-				got := []string{row[col["id"]], row[col["status"]], row[col["dealValue"]], row[col["country"]], row[col["products"]], row[col["participantOrganizationIds"]]}
-				wantRow := []string{r.ID, r.Status, *r.Details.DealValue, country, strings.Join(products, "; "), strings.Join(orgs, "; ")}
+				got := []string{row[col["id"]], row[col["status"]], row[col["dealValue"]], row[col["country"]]}
+				wantRow := []string{r.ID, r.Status, *r.Details.DealValue, country}
 				if !slices.Equal(got, wantRow) {
 					t.Fatalf("row %d = %q, want %q", i, got, wantRow)
+				}
+				if got := jsonList(t, row[col["products"]]); !slices.Equal(got, products) {
+					t.Fatalf("row %d products %q, want %q", i, got, products)
+				}
+				if got := jsonList(t, row[col["participantOrganizationIds"]]); !slices.Equal(got, orgs) {
+					t.Fatalf("row %d participant organizations %q, want %q", i, got, orgs)
 				}
 			}
 		})
@@ -186,6 +223,9 @@ func TestExportRefusals(t *testing.T) {
 		"BadEnum":     {admin, url.Values{"filter": {`{"status":["won"]}`}}, http.StatusBadRequest, storage.CodeBadUserInput, "won"},
 		"BadCountry":  {admin, url.Values{"filter": {`{"customerCountry":["XX"]}`}}, http.StatusBadRequest, storage.CodeBadUserInput, "customerCountry"},
 		"BadField":    {admin, url.Values{"filter": {`{"colour":"red"}`}}, http.StatusBadRequest, storage.CodeBadUserInput, "colour"},
+		// a repeated parameter is refused rather than one of them read
+		"TwoFilters": {admin, url.Values{"filter": {`{"status":["WON"]}`, `{"status":["LOST"]}`}}, http.StatusBadRequest, storage.CodeBadUserInput, "filter"},
+		"TwoOrders":  {admin, url.Values{"orderBy": {`{"field":"DEAL_VALUE"}`, `{"field":"CREATED_DATE_TIME"}`}}, http.StatusBadRequest, storage.CodeBadUserInput, "orderBy"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			rec := getExport(h, tc.bearer, "", tc.params)
@@ -221,9 +261,9 @@ func TestExportNeutralizesFormulas(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := getExport(h, admin, "", nil)
-	rows, err := csv.NewReader(bytes.NewReader(rec.Body.Bytes())).ReadAll()
-	if err != nil || len(rows) != 2 {
-		t.Fatalf("%v: %s", err, rec.Body)
+	rows := readCSV(t, rec.Body.Bytes())
+	if len(rows) != 2 {
+		t.Fatalf("%d rows: %s", len(rows), rec.Body)
 	}
 	if !strings.Contains(rec.Body.String(), "\r\n") {
 		t.Error("rows do not end with CRLF")
@@ -338,5 +378,236 @@ func (w *closingWriter) Flush() {
 	if !w.done {
 		w.done = true
 		w.close()
+	}
+}
+
+// heldWriter holds the export it serves at its first flush (after the
+// first page) until release is closed, after saying so on flushed.
+type heldWriter struct {
+	*httptest.ResponseRecorder
+	flushed chan<- struct{}
+	release <-chan struct{}
+	held    bool
+}
+
+func (w *heldWriter) Flush() {
+	if !w.held {
+		w.held = true
+		w.flushed <- struct{}{}
+		<-w.release
+	}
+}
+
+// TestExportHoldsAStreamSlot: an export is a stream of its caller's, so
+// with --max-streams-per-token 2 a third export of the same identity is
+// refused 429 STREAM_LIMIT while two stream, another identity is not, and
+// a slot is free again once an export ends.
+func TestExportHoldsAStreamSlot(t *testing.T) {
+	e := newEnv(t, 10)
+	h := exportServerWith(t, e, transport.Options{MaxStreams: 2}, slog.New(slog.DiscardHandler))
+	greedy := hs(t, jwt.MapClaims{"sub": "greedy", "role": "admin", "exp": inAnHour()})
+	flushed := make(chan struct{})
+	releases := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	codes := make(chan int, len(releases))
+	for _, release := range releases {
+		go func() {
+			w := &heldWriter{ResponseRecorder: httptest.NewRecorder(), flushed: flushed, release: release}
+			req := httptest.NewRequest(http.MethodGet, "/export/referrals", nil)
+			req.Header.Set("Authorization", "Bearer "+greedy)
+			h.ServeHTTP(w, req)
+			codes <- w.Code
+		}()
+		<-flushed // streaming, and holding its slot
+	}
+	rec := getExport(h, greedy, "", nil)
+	var body struct{ Errors []gqlError }
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusTooManyRequests ||
+		len(body.Errors) != 1 || body.Errors[0].Extensions["code"] != string(storage.CodeStreamLimit) {
+		t.Errorf("a third export while two stream: %d %.200s, want 429 STREAM_LIMIT", rec.Code, rec.Body)
+	}
+	other := hs(t, jwt.MapClaims{"sub": "someone-else", "role": "admin", "exp": inAnHour()})
+	if rec := getExport(h, other, "", nil); rec.Code != http.StatusOK {
+		t.Errorf("another identity's export: %d %.200s", rec.Code, rec.Body)
+	}
+	close(releases[0])
+	if code := <-codes; code != http.StatusOK {
+		t.Errorf("a held export ended %d", code)
+	}
+	if rec := getExport(h, greedy, "", nil); rec.Code != http.StatusOK {
+		t.Errorf("an export after one ended: %d %.200s, want 200", rec.Code, rec.Body)
+	}
+	close(releases[1])
+	<-codes
+}
+
+// TestExportHead answers HEAD with the export's status and headers, no
+// body, and reads no referral: the store is closed before it.
+func TestExportHead(t *testing.T) {
+	e := newEnvAt(t, 5, time.Now) // a client of its own, to close
+	h := exportServer(t, e)
+	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	if err := e.store.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	head := func(accept string, params url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodHead, "/export/referrals?"+params.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		req.Header.Set("Accept", accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for accept, want := range map[string]struct{ media, ext string }{
+		"": {"text/csv", ".csv\""}, export.MediaNDJSON: {export.MediaNDJSON, ".jsonl\""},
+	} {
+		rec := head(accept, url.Values{"filter": {`{"status":["WON"]}`}})
+		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), want.media) ||
+			!strings.HasSuffix(rec.Header().Get("Content-Disposition"), want.ext) || rec.Body.Len() != 0 {
+			t.Errorf("HEAD (Accept %q): %d, %q, %q, %d bytes of body %.200q", accept, rec.Code,
+				rec.Header().Get("Content-Type"), rec.Header().Get("Content-Disposition"), rec.Body.Len(), rec.Body)
+		}
+	}
+	// validation still answers, as GET would
+	if rec := head("", url.Values{"filter": {`{"status":["won"]}`}}); rec.Code != http.StatusBadRequest {
+		t.Errorf("HEAD with a bad filter: %d, want 400", rec.Code)
+	}
+}
+
+// TestExportCSVRoundTrip: values with LF, a lone CR, CRLF, quotes and the
+// old list separator read back exactly with Python's csv module (as Excel
+// reads them) and, but for CRLF inside a value, which encoding/csv reads
+// as LF, with encoding/csv; list cells are JSON arrays whatever their
+// entries hold.
+func TestExportCSVRoundTrip(t *testing.T) {
+	e := newEnv(t, 0)
+	h := exportServer(t, e)
+	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	want := map[string]string{
+		"notes": "first line\nsecond line", "addressLine1": "Unit 4\rBlock B",
+		"addressLine2": "c/o \"Ops\"\r\nFloor 2", "customerName": "Smith; Jones, Ltd",
+	}
+	notes, line2, name := want["notes"], want["addressLine2"], want["customerName"]
+	_, err := e.store.CreateReferral(storage.WithCaller(t.Context(), transport.DevCaller), storage.ReferralInput{
+		ReferralSource: storage.SourceP2P,
+		CustomerProfile: &storage.CustomerProfileInput{Name: &name,
+			Address:  &storage.Address{AddressLine1: want["addressLine1"], AddressLine2: &line2, City: "Leeds", Country: "GB"},
+			Contacts: []storage.Contact{{FirstName: "Ana; Maria", LastName: "Lopez"}, {FirstName: "Bo", LastName: "Chen"}}},
+		Details: &storage.DetailsInput{Notes: &notes},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := getExport(h, admin, "", nil)
+	body := rec.Body.Bytes()
+	if !bytes.Contains(body, []byte("\"c/o \"\"Ops\"\"\r\nFloor 2\"")) || !bytes.Contains(body, []byte("\"first line\nsecond line\"")) {
+		t.Errorf("line breaks inside values are not written as they are: %q", body)
+	}
+	rows := readCSV(t, body)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows: %q", len(rows), body)
+	}
+	col := map[string]string{}
+	for i, n := range rows[0] {
+		col[n] = rows[1][i]
+	}
+	for field, v := range want {
+		if field == "addressLine2" {
+			v = strings.ReplaceAll(v, "\r\n", "\n") // encoding/csv's reading
+		}
+		if col[field] != v {
+			t.Errorf("encoding/csv reads %s = %q, want %q", field, col[field], v)
+		}
+	}
+	if got := jsonList(t, col["contacts"]); !slices.Equal(got, []string{"Ana; Maria Lopez <>", "Bo Chen <>"}) {
+		t.Errorf("contacts %q", got)
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 to read the file with its csv module")
+	}
+	cmd := exec.Command(python, "-c", `import csv, io, json, sys
+rows = list(csv.DictReader(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")))
+json.dump(rows, sys.stdout)`)
+	cmd.Stdin = bytes.NewReader(body)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read []map[string]string
+	if err := json.Unmarshal(out, &read); err != nil || len(read) != 1 {
+		t.Fatalf("python read %s (%v)", out, err)
+	}
+	for field, v := range want {
+		if read[0][field] != v {
+			t.Errorf("python's csv reads %s = %q, want %q", field, read[0][field], v)
+		}
+	}
+}
+
+// TestExportNegotiation: CSV for no Accept, */* and text/*; JSON Lines
+// when asked for; 406 with the API's error shape naming both types for
+// anything else.
+func TestExportNegotiation(t *testing.T) {
+	e := newEnv(t, 3)
+	h := exportServer(t, e)
+	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	for accept, want := range map[string]string{
+		"": "text/csv", "*/*": "text/csv", "text/*": "text/csv", "text/csv": "text/csv",
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8": "text/csv",
+		export.MediaNDJSON: export.MediaNDJSON, "text/csv;q=0.5, application/x-ndjson": export.MediaNDJSON,
+		"application/json": "", "text/plain": "", "application/json, text/csv;q=0": "",
+	} {
+		rec := getExport(h, admin, accept, nil)
+		if want != "" {
+			if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), want) {
+				t.Errorf("Accept %q: %d %q, want %s", accept, rec.Code, rec.Header().Get("Content-Type"), want)
+			}
+			continue
+		}
+		var body struct{ Errors []gqlError }
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusNotAcceptable || len(body.Errors) != 1 ||
+			body.Errors[0].Extensions["code"] != string(storage.CodeBadUserInput) ||
+			!strings.Contains(body.Errors[0].Message, "text/csv") || !strings.Contains(body.Errors[0].Message, export.MediaNDJSON) {
+			t.Errorf("Accept %q: %d %.200s, want 406 BAD_USER_INPUT naming both types", accept, rec.Code, rec.Body)
+		}
+	}
+}
+
+// cancelingWriter ends the request's context at its first flush, after
+// the first page: the client hangs up.
+type cancelingWriter struct {
+	*httptest.ResponseRecorder
+	cancel context.CancelFunc
+}
+
+func (w *cancelingWriter) Flush() { w.cancel() }
+
+// TestExportRequestIDAndHangUp: an export echoes X-Request-Id as /query
+// does, and a client hanging up mid-export is no error: nothing is logged
+// at ERROR and no error line is written.
+func TestExportRequestIDAndHangUp(t *testing.T) {
+	e := newEnv(t, 150) // two pages
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := exportServerWith(t, e, transport.Options{}, logger)
+	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/export/referrals", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("X-Request-Id", "export-42")
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || rec.Header().Get("X-Request-Id") != "export-42" {
+		t.Errorf("status %d, X-Request-Id %q, want 200 echoing export-42", rec.Code, rec.Header().Get("X-Request-Id"))
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w := &cancelingWriter{ResponseRecorder: httptest.NewRecorder(), cancel: cancel}
+	req = httptest.NewRequestWithContext(ctx, http.MethodGet, "/export/referrals", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	h.ServeHTTP(w, req)
+	if strings.Contains(logs.String(), "level=ERROR") || strings.Contains(w.Body.String(), "#ERROR") {
+		t.Errorf("a client hanging up was taken for a failure:\nlog: %s\nlast bytes: %q", logs.String(), w.Body.String()[max(0, w.Body.Len()-200):])
 	}
 }

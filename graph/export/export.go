@@ -10,10 +10,10 @@ package export
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,11 +29,14 @@ import (
 // largest page of the API.
 const pageSize = storage.MaxPageSize
 
-// MediaNDJSON is the media type of JSON Lines, asked for with Accept.
-const MediaNDJSON = "application/x-ndjson"
+// Media types of the export, asked for with Accept.
+const (
+	MediaCSV    = "text/csv"
+	MediaNDJSON = "application/x-ndjson"
+)
 
-// query is what an export reads, one page at a time.
-var query = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: ReferralOrder, $after: String) {
+// exportQuery is what an export reads, one page at a time.
+var exportQuery = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: ReferralOrder, $after: String) {
   referrals(filter: $filter, orderBy: $orderBy, first: %d, after: $after) {
     pageInfo { hasNextPage endCursor }
     nodes {
@@ -53,7 +56,7 @@ var query = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: Referra
 }`, pageSize)
 
 // Handler serves exports over a GraphQL executor. The request's context
-// must carry its caller (transport.Auth.Identified).
+// must carry its caller (transport.Handler.Stream).
 type Handler struct {
 	exec   graphql.GraphExecutor
 	logger *slog.Logger
@@ -67,12 +70,25 @@ func New(exec graphql.GraphExecutor, logger *slog.Logger) *Handler {
 // ServeHTTP streams the export. `filter` and `orderBy` are JSON in the
 // query string, as the `referrals` arguments take them. Anything wrong
 // with them is answered 400 BAD_USER_INPUT (with the API's error shape)
-// before the first byte of the export; a failure after that ends the
-// stream with an error line.
+// before the first byte of the export, an Accept that allows neither
+// format 406; a failure after that ends the stream with an error line.
+// HEAD answers the headers of the export after validating the query, and
+// reads no referral.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ndjson, ok := negotiate(r.Header.Values("Accept"))
+	if !ok {
+		transport.WriteErrorStatus(w, http.StatusNotAcceptable, storage.CodeBadUserInput,
+			fmt.Sprintf("Accept: the export is served as %s or %s only", MediaCSV, MediaNDJSON))
+		return
+	}
+	query := r.URL.Query()
 	vars := map[string]any{}
 	for _, name := range []string{"filter", "orderBy"} {
-		raw := r.URL.Query().Get(name)
+		if len(query[name]) > 1 {
+			transport.WriteError(w, storage.CodeBadUserInput, fmt.Sprintf("%s: given %d times; give it once", name, len(query[name])))
+			return
+		}
+		raw := query.Get(name)
 		if raw == "" {
 			continue
 		}
@@ -85,9 +101,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		vars[name] = v
 	}
-	out := newWriter(w, strings.Contains(r.Header.Get("Accept"), MediaNDJSON))
+	out := newWriter(w, ndjson)
+	if r.Method == http.MethodHead {
+		if _, _, err := h.prepare(r.Context(), vars); err != nil {
+			transport.WriteError(w, err.code, err.message)
+			return
+		}
+		out.start(w)
+		return
+	}
+	// A page is read to its end even when the client leaves (or the server
+	// shuts down) meanwhile, and the export stops before the next: its
+	// reads are never cut short, so a client hanging up is no failure of
+	// the store's.
+	ctx := context.WithoutCancel(r.Context())
 	for started := false; ; started = true {
-		p, err := h.page(r.Context(), vars)
+		if r.Context().Err() != nil {
+			h.logger.DebugContext(ctx, "export ended early: the client went away", "request_id", transport.RequestID(ctx))
+			return
+		}
+		p, err := h.page(ctx, vars)
 		switch {
 		case err != nil && !started:
 			transport.WriteError(w, err.code, err.message)
@@ -99,15 +132,63 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out.start(w)
 		}
 		if err := out.rows(p.Nodes); err != nil {
-			h.logger.WarnContext(r.Context(), "export cut short", "error", err)
-			return // the client went away
+			h.logger.DebugContext(ctx, "export ended early: the client went away", "request_id", transport.RequestID(ctx), "error", err)
+			return
 		}
 		if !p.PageInfo.HasNextPage {
-			out.flush()
+			_ = out.flush()
 			return
 		}
 		vars["after"] = p.PageInfo.EndCursor
 	}
+}
+
+// negotiate picks the export's format from the Accept header as RFC 9110
+// (section 12.5.1) has it: for each format the most specific media range
+// that matches it gives its quality, the better quality wins and CSV
+// wins ties. No Accept, */* and text/* get CSV; ok is false when neither
+// format is acceptable.
+func negotiate(accept []string) (ndjson, ok bool) {
+	if strings.TrimSpace(strings.Join(accept, "")) == "" {
+		return false, true
+	}
+	var quality, specificity [2]float64 // of CSV, of JSON Lines
+	specificity = [2]float64{-1, -1}
+	for _, header := range accept {
+		for part := range strings.SplitSeq(header, ",") {
+			media, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			q := 1.0
+			if v, set := params["q"]; set {
+				if q, err = strconv.ParseFloat(v, 64); err != nil {
+					continue
+				}
+			}
+			for i, format := range []string{MediaCSV, MediaNDJSON} {
+				kind, _, _ := strings.Cut(format, "/")
+				var spec float64
+				switch media {
+				case format:
+					spec = 2
+				case kind + "/*":
+					spec = 1
+				case "*/*":
+					spec = 0
+				default:
+					continue
+				}
+				if spec > specificity[i] {
+					specificity[i], quality[i] = spec, q
+				}
+			}
+		}
+	}
+	if quality[0] <= 0 && quality[1] <= 0 {
+		return false, false
+	}
+	return quality[1] > quality[0], true
 }
 
 // page is one page of the export's query.
@@ -125,25 +206,30 @@ type pageError struct {
 	message string
 }
 
+// prepare parses and validates the export's query with vars as the
+// caller of ctx, as the executor does before running an operation, and
+// returns the operation's context to run it in.
+func (h *Handler) prepare(ctx context.Context, vars map[string]any) (context.Context, *graphql.OperationContext, *pageError) {
+	ctx = graphql.StartOperationTrace(ctx)
+	params := &graphql.RawParams{Query: exportQuery, OperationName: "Export", Variables: vars,
+		ReadTime: graphql.TraceTiming{Start: graphql.Now(), End: graphql.Now()}}
+	opCtx, errs := h.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		return nil, nil, responseError(h.exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
+	}
+	return ctx, opCtx, nil
+}
+
 // page reads the page after vars["after"] as the caller of ctx.
 func (h *Handler) page(ctx context.Context, vars map[string]any) (*page, *pageError) {
-	ctx = graphql.StartOperationTrace(ctx)
-	params := &graphql.RawParams{Query: query, OperationName: "Export", Variables: vars,
-		ReadTime: graphql.TraceTiming{Start: graphql.Now(), End: graphql.Now()}}
-	var resp *graphql.Response
-	if opCtx, errs := h.exec.CreateOperationContext(ctx, params); errs != nil {
-		resp = h.exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
-	} else {
-		handler, ctx := h.exec.DispatchOperation(ctx, opCtx)
-		resp = handler(ctx)
+	ctx, opCtx, err := h.prepare(ctx, vars)
+	if err != nil {
+		return nil, err
 	}
-	if len(resp.Errors) > 0 {
-		e := resp.Errors[0]
-		code, _ := e.Extensions["code"].(string)
-		if code == "" {
-			code = string(storage.CodeInternal)
-		}
-		return nil, &pageError{code: storage.ErrorCode(code), message: e.Message}
+	handler, ctx := h.exec.DispatchOperation(ctx, opCtx)
+	resp := handler(ctx)
+	if err := responseError(resp); err != nil {
+		return nil, err
 	}
 	var data struct{ Referrals page }
 	if err := json.Unmarshal(resp.Data, &data); err != nil {
@@ -152,19 +238,36 @@ func (h *Handler) page(ctx context.Context, vars map[string]any) (*page, *pageEr
 	return &data.Referrals, nil
 }
 
+// responseError is the first error of resp, nil when it has none. A nil
+// resp (the executor's "no more responses") is an error too.
+func responseError(resp *graphql.Response) *pageError {
+	if resp == nil {
+		return &pageError{code: storage.CodeInternal, message: "internal error: the page was not read"}
+	}
+	if len(resp.Errors) == 0 {
+		return nil
+	}
+	e := resp.Errors[0]
+	code, _ := e.Extensions["code"].(string)
+	if code == "" {
+		code = string(storage.CodeInternal)
+	}
+	return &pageError{code: storage.ErrorCode(code), message: e.Message}
+}
+
 // writer writes the rows of one format.
 type writer interface {
 	start(w http.ResponseWriter)
 	rows(nodes []json.RawMessage) error
 	fail(err *pageError)
-	flush()
+	flush() error
 }
 
 func newWriter(w http.ResponseWriter, ndjson bool) writer {
 	if ndjson {
 		return &jsonLines{w: w}
 	}
-	return &csvWriter{csv: csv.NewWriter(w), w: w}
+	return &csvWriter{w: w}
 }
 
 // attachment sets the download headers of an export.
@@ -203,23 +306,48 @@ func (j *jsonLines) fail(err *pageError) {
 	flush(j.w)
 }
 
-func (j *jsonLines) flush() { flush(j.w) }
+func (j *jsonLines) flush() error { flush(j.w); return nil }
 
-// csvWriter writes the flattened columns (Columns), CRLF line ends and
-// quotes as RFC 4180 and Excel expect.
+// csvWriter writes the flattened columns (Columns) as RFC 4180 has it,
+// after a UTF-8 byte order mark (which tells Excel the file is UTF-8):
+// CRLF at the end of each record, a field in double quotes when it holds
+// a quote, comma, CR or LF or starts with a space, quotes doubled, and CR
+// and LF inside a quoted field written as they are, so the value reads
+// back exactly (encoding/csv's Writer would turn LF into CRLF and drop a
+// lone CR). It writes a page at a time.
 type csvWriter struct {
-	csv *csv.Writer
 	w   http.ResponseWriter
+	buf []byte
 }
 
+// bom is the UTF-8 byte order mark.
+const bom = "\uFEFF"
+
 func (c *csvWriter) start(w http.ResponseWriter) {
-	attachment(w, "text/csv; charset=utf-8; header=present", "csv")
-	c.csv.UseCRLF = true
+	attachment(w, MediaCSV+"; charset=utf-8; header=present", "csv")
 	header := make([]string, len(Columns))
 	for i, col := range Columns {
 		header[i] = col.Name
 	}
-	_ = c.csv.Write(header)
+	c.buf = append(c.buf, bom...)
+	c.record(header)
+}
+
+// record appends one record to the page being written.
+func (c *csvWriter) record(fields []string) {
+	for i, f := range fields {
+		if i > 0 {
+			c.buf = append(c.buf, ',')
+		}
+		if !strings.ContainsAny(f, "\",\r\n") && !strings.HasPrefix(f, " ") {
+			c.buf = append(c.buf, f...)
+			continue
+		}
+		c.buf = append(c.buf, '"')
+		c.buf = append(c.buf, strings.ReplaceAll(f, `"`, `""`)...)
+		c.buf = append(c.buf, '"')
+	}
+	c.buf = append(c.buf, '\r', '\n')
 }
 
 func (c *csvWriter) rows(nodes []json.RawMessage) error {
@@ -232,23 +360,24 @@ func (c *csvWriter) rows(nodes []json.RawMessage) error {
 		for i, col := range Columns {
 			record[i] = neutralize(col.value(&r))
 		}
-		if err := c.csv.Write(record); err != nil {
-			return err
-		}
+		c.record(record)
 	}
-	c.csv.Flush()
-	flush(c.w)
-	return c.csv.Error()
+	return c.flush()
 }
 
 // fail ends the file with a row whose one cell says it is incomplete.
 func (c *csvWriter) fail(err *pageError) {
-	_ = c.csv.Write([]string{fmt.Sprintf("#ERROR %s: the export failed and is incomplete: %s", err.code, err.message)})
-	c.csv.Flush()
-	flush(c.w)
+	c.record([]string{fmt.Sprintf("#ERROR %s: the export failed and is incomplete: %s", err.code, err.message)})
+	_ = c.flush()
 }
 
-func (c *csvWriter) flush() { c.csv.Flush(); flush(c.w) }
+// flush writes the records appended so far.
+func (c *csvWriter) flush() error {
+	_, err := c.w.Write(c.buf)
+	c.buf = c.buf[:0]
+	flush(c.w)
+	return err
+}
 
 // neutralize keeps a spreadsheet from reading a cell as a formula (OWASP
 // "CSV injection"): a cell starting with =, +, -, @, a tab or a carriage
@@ -295,9 +424,15 @@ func str(s *string) string {
 	return *s
 }
 
-// listSeparator joins the values of a list in one cell; tag ids contain
-// commas but never semicolons.
-const listSeparator = "; "
+// list is the cell of a list: its entries as a JSON array (absent values
+// null), so that no entry's text can run into the next.
+func list[T any](entries []T) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<email>" stays readable
+	_ = enc.Encode(entries)  // cannot fail: strings and nils
+	return strings.TrimSuffix(b.String(), "\n")
+}
 
 func profile(f func(p *referral) *string) func(*referral) string {
 	return func(r *referral) string {
@@ -335,22 +470,22 @@ func tags(category string) func(*referral) string {
 		for i, t := range r.Details.Requirements[category] {
 			ids[i] = t.ID
 		}
-		return strings.Join(ids, listSeparator)
+		return list(ids)
 	}
 }
 
-func participants(f func(id, org, status string, name, expires *string) string) func(*referral) string {
+func participants(f func(id, org, status string, name, expires *string) any) func(*referral) string {
 	return func(r *referral) string {
-		parts := make([]string, len(r.Participants))
+		parts := make([]any, len(r.Participants))
 		for i, p := range r.Participants {
 			parts[i] = f(p.ID, p.OrganizationID, p.Status, p.OrganizationName, p.ExpirationDateTime)
 		}
-		return strings.Join(parts, listSeparator)
+		return list(parts)
 	}
 }
 
 // Columns are the CSV export's columns, in order. Lists (contacts, tags,
-// participants) are one cell each, their entries joined by "; "; the
+// participants) are one cell each, a JSON array of their entries; the
 // participant columns list the participants in the same order.
 var Columns = []Column{
 	{"id", func(r *referral) string { return r.ID }},
@@ -377,7 +512,7 @@ var Columns = []Column{
 		for i, c := range r.CustomerProfile.Contacts {
 			out[i] = strings.TrimSpace(fmt.Sprintf("%s %s <%s> %s", str(c.FirstName), str(c.LastName), str(c.Email), str(c.PhoneNumber)))
 		}
-		return strings.Join(out, listSeparator)
+		return list(out)
 	}},
 	{"notes", detail(func(r *referral) *string { return r.Details.Notes })},
 	{"dealValue", detail(func(r *referral) *string { return r.Details.DealValue })},
@@ -387,9 +522,9 @@ var Columns = []Column{
 	{"serviceTypes", tags("serviceTypes")},
 	{"solutions", tags("solutions")},
 	{"participantCount", func(r *referral) string { return strconv.Itoa(len(r.Participants)) }},
-	{"participantIds", participants(func(id, _, _ string, _, _ *string) string { return id })},
-	{"participantOrganizationIds", participants(func(_, org, _ string, _, _ *string) string { return org })},
-	{"participantOrganizationNames", participants(func(_, _, _ string, name, _ *string) string { return str(name) })},
-	{"participantStatuses", participants(func(_, _, st string, _, _ *string) string { return st })},
-	{"participantExpirations", participants(func(_, _, _ string, _, exp *string) string { return str(exp) })},
+	{"participantIds", participants(func(id, _, _ string, _, _ *string) any { return id })},
+	{"participantOrganizationIds", participants(func(_, org, _ string, _, _ *string) any { return org })},
+	{"participantOrganizationNames", participants(func(_, _, _ string, name, _ *string) any { return name })},
+	{"participantStatuses", participants(func(_, _, st string, _, _ *string) any { return st })},
+	{"participantExpirations", participants(func(_, _, _ string, _, exp *string) any { return exp })},
 }

@@ -140,21 +140,6 @@ func (a *Auth) Authenticated(next http.Handler) http.Handler {
 	})
 }
 
-// Identified wraps a handler other than the GraphQL endpoint (such as the
-// export) so that it runs as the caller of the request's bearer token,
-// authenticated as /query authenticates: without a valid token it answers
-// 401 UNAUTHENTICATED in the API's error shape.
-func (a *Auth) Identified(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, err := a.authenticate(r)
-		if err != nil {
-			writeUnauthenticated(w, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(withToken(r.Context(), tok)))
-	})
-}
-
 type expiryKey struct{}
 
 // withToken returns ctx carrying the caller of tok and its expiry.

@@ -47,6 +47,12 @@ func WriteError(w http.ResponseWriter, code storage.ErrorCode, msg string) {
 	writeError(w, code, msg)
 }
 
+// WriteErrorStatus is WriteError with a status of its own, for an answer
+// that no code maps to (406 to an export's unsupported Accept).
+func WriteErrorStatus(w http.ResponseWriter, status int, code storage.ErrorCode, msg string) {
+	writeErrorStatus(w, status, code, msg)
+}
+
 func writeErrorStatus(w http.ResponseWriter, status int, code storage.ErrorCode, msg string) {
 	body, _ := json.Marshal(requestErrorBody{Errors: gqlerror.List{{
 		Message: msg, Extensions: map[string]any{"code": string(code)},

@@ -13,8 +13,9 @@ import (
 )
 
 // streamSlots caps the streams each identity holds open at once, across
-// every streaming transport: WebSocket connections and SSE requests draw
-// on the same slots, so one token cannot open hundreds of either.
+// every streaming transport: WebSocket connections, SSE requests and
+// exports (Handler.Stream) draw on the same slots, so one token cannot
+// open hundreds of any.
 type streamSlots struct {
 	max int // 0: no cap
 
@@ -32,7 +33,7 @@ func (s *streamSlots) acquire(subject string) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.max > 0 && s.held[subject] >= s.max {
-		return nil, fmt.Errorf("this identity already holds %d open streams (WebSocket connections and SSE requests), the most allowed; close one first", s.max)
+		return nil, fmt.Errorf("this identity already holds %d open streams (WebSocket connections, SSE requests and exports), the most allowed; close one first", s.max)
 	}
 	s.held[subject]++
 	var once sync.Once

@@ -41,8 +41,8 @@ const (
 	// DefaultMaxBodyBytes bounds a request body; real documents with their
 	// variables are a few kilobytes.
 	DefaultMaxBodyBytes = 1 << 20
-	// DefaultMaxStreams is how many streams (WebSocket connections and SSE
-	// requests together) one identity may hold open at once.
+	// DefaultMaxStreams is how many streams (WebSocket connections, SSE
+	// requests and exports together) one identity may hold open at once.
 	DefaultMaxStreams = 10
 )
 
@@ -58,7 +58,7 @@ const (
 type Options struct {
 	MaxBodyBytes int64 // DefaultMaxBodyBytes when 0
 	// MaxStreams caps the streams one identity (token subject) holds open:
-	// WebSocket connections and SSE requests count alike. DefaultMaxStreams
+	// WebSocket connections, SSE requests and exports count alike. DefaultMaxStreams
 	// when 0. Open development mode has one identity and no cap.
 	MaxStreams int
 	// AllowedOrigins lists the browser origins ("https://app.example.com",
@@ -117,6 +117,7 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	return &Handler{
 		Handler:      withRequestID(opts.Logger, withCORS(opts.AllowedOrigins, limitBody(opts.MaxBodyBytes, e))),
 		closeStreams: closeStreams,
+		edge:         e,
 	}
 }
 
@@ -124,6 +125,32 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 type Handler struct {
 	http.Handler
 	closeStreams context.CancelFunc
+	edge         *edge
+}
+
+// Stream wraps a handler beside GraphQL whose response is a long stream
+// (the export) so that it is served as an SSE request is: with a request
+// id, as the caller of its bearer token (401 UNAUTHENTICATED without a
+// valid one), holding one of that identity's stream slots until it
+// returns (429 STREAM_LIMIT when none is free), and ended by CloseStreams.
+func (h *Handler) Stream(next http.Handler) http.Handler {
+	e := h.edge
+	return withRequestID(e.logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := e.auth.authenticate(r)
+		if err != nil {
+			writeUnauthenticated(w, err)
+			return
+		}
+		release, err := e.streams.acquire(caller.Subject)
+		if err != nil {
+			writeError(w, storage.CodeStreamLimit, err.Error())
+			return
+		}
+		defer release()
+		r, end := e.stream(r.WithContext(withToken(r.Context(), caller)))
+		defer end()
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // CloseStreams ends every open stream (SSE requests and WebSocket
