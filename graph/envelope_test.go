@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,7 +19,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
-	"referrals/graph/transport"
 	"referrals/storage"
 )
 
@@ -39,7 +37,7 @@ import (
 // while reads by id go on. Each reports its time per operation as p50 and
 // p99 (ms) and MongoDB commands per operation.
 //
-// The change feed's reader does not run (see envWithoutFeed). Under -short
+// The change feed's reader runs, as in a server. Under -short
 // (CI) only 200 referrals. The README's table:
 //
 //	go test ./graph -run '^$' -bench Envelope -benchtime 10x -timeout 60m
@@ -51,7 +49,7 @@ func BenchmarkEnvelope(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("referrals=%d", n), func(b *testing.B) {
 			clock := &testClock{t: testAnchor}
-			e := envWithoutFeed(b, n, clock.Now)
+			e := newEnvAt(b, n, clock.Now)
 			client, err := mongo.Connect(options.Client().ApplyURI(testURI).SetMonitor(commands.monitor()))
 			if err != nil {
 				b.Fatal(err)
@@ -72,39 +70,6 @@ func BenchmarkEnvelope(b *testing.B) {
 			b.Run("op=sweep", func(b *testing.B) { benchSweep(b, e, clock, n/10) })
 		})
 	}
-}
-
-// envWithoutFeed is newEnvAt without the change feed's reader, which the
-// envelope leaves out: today's reader re-reads the capped changes
-// collection every 10 ms while it waits (see the change feed's issue), and
-// with the changes a benchmark makes that alone keeps a core busy.
-func envWithoutFeed(b *testing.B, n int, now func() time.Time) *env {
-	ctx := context.Background()
-	db := fmt.Sprintf("test_%d", testDBSeq.Add(1))
-	store, err := storage.Connect(ctx, storage.Options{URI: testURI, Database: db, Monitor: commands.monitor(), Now: now, Embedded: testEmbedded})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = store.Drop(context.Background())
-		_ = store.Close(context.Background())
-	})
-	if err := store.Prepare(ctx); err != nil {
-		b.Fatal(err)
-	}
-	refs, parts := storage.GenerateDemo(testSeed, n, testAnchor)
-	if err := store.InsertReferrals(ctx, refs, parts); err != nil {
-		b.Fatal(err)
-	}
-	broker := NewBroker(store, slog.New(slog.DiscardHandler)) // not run: nothing subscribes
-	auth, err := transport.NewAuth(ctx, transport.AuthOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := &env{db: db, store: store, broker: broker, auth: auth, referrals: refs, parts: parts,
-		handler: newHandler(store, broker, auth, Options{}, transport.Options{})}
-	commands.take(db)
-	return e
 }
 
 // benchOrgs numbers the organizations the envelope invites, so that each
