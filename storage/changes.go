@@ -69,7 +69,8 @@ func DecodeChangeID(field, id string) (int64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(id)
 	digits, ok := strings.CutPrefix(string(b), changeIDPrefix)
 	seq, perr := strconv.ParseInt(digits, 10, 64)
-	if err != nil || !ok || perr != nil || seq < 0 {
+	// Only the ids this feed hands out: canonical digits, from 1.
+	if err != nil || !ok || perr != nil || seq < 1 || strconv.FormatInt(seq, 10) != digits {
 		return 0, badInput(field, "not an event id of this feed; pass the id of an event you received")
 	}
 	return seq, nil
@@ -154,7 +155,13 @@ func (s *Store) storeChange(ctx context.Context, c Change) (int64, bool) {
 		c.Key = changeKey(c.Seq)
 		err := s.insertChange(ctx, c)
 		if errors.Is(err, errSeqTaken) {
+			// Another process is ahead: jump to the highest head rather
+			// than trying its numbers one by one, which a busy process can
+			// outrun for ever.
 			s.feed.abandon(c.Seq, true)
+			if _, err := s.refreshKnown(ctx); err != nil {
+				s.logger.WarnContext(ctx, "read the change feed's heads", "error", err)
+			}
 			continue
 		}
 		if err != nil {

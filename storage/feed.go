@@ -415,6 +415,14 @@ func (s *Store) CheckResume(ctx context.Context, after int64) error {
 	if after < head-retainedChanges {
 		return Errorf(CodeChangeIDExpired, "the feed no longer holds the events after that id: it keeps the last %d; subscribe without a resume id and read the current state", retainedChanges)
 	}
+	// The change itself must still be held: the store may have dropped
+	// older changes sooner (a capped collection trims by size too), and
+	// then the changes after it may be gone as well.
+	if _, held, err := s.readChange(ctx, after); err != nil {
+		return err
+	} else if !held {
+		return Errorf(CodeChangeIDExpired, "the feed no longer holds the event with that id, nor perhaps those after it; subscribe without a resume id and read the current state")
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -227,3 +228,56 @@ func TestTrimChangesRunsCompact(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRecordingCatchesUpWithABusyProcess: a process that last recorded
+// long ago records after another process has recorded many more changes
+// than a writer tries numbers: its change is still recorded, next after
+// the other's, and followers get every change once.
+func TestRecordingCatchesUpWithABusyProcess(t *testing.T) {
+	a := newTestStore(t)
+	b := testStore.WithDatabase(a.db.Name())
+	a.recordChange(asAdmin(t), changedReferral("a-first"), ChangeUpdated, nil)
+	for i := range 3 * maxSeqAttempts {
+		b.recordChange(asAdmin(t), changedReferral(fmt.Sprint("b-", i)), ChangeUpdated, nil)
+	}
+	a.recordChange(asAdmin(t), changedReferral("a-second"), ChangeUpdated, nil)
+	head, err := a.LatestChange(asAdmin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := a.ChangesBetween(asAdmin(t), 0, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(changes); n != 3*maxSeqAttempts+2 || changes[n-1].ReferralID != "a-second" {
+		t.Fatalf("the feed holds %d changes ending with %q, want %d ending with a-second", n, changes[n-1].ReferralID, 3*maxSeqAttempts+2)
+	}
+}
+
+// TestResumeFromADroppedChange: resuming after a change the store has
+// dropped (a capped collection trims by size as well as by count) is
+// CHANGE_ID_EXPIRED, not a silent gap; and only ids the feed hands out are
+// taken (canonical, from 1).
+func TestResumeFromADroppedChange(t *testing.T) {
+	s := newTestStore(t)
+	for i := range 5 {
+		s.recordChange(asAdmin(t), changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
+	}
+	if _, err := s.changes.DeleteOne(asAdmin(t), bson.D{{Key: "_id", Value: changeKey(2)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckResume(asAdmin(t), 2); ErrorCodeOf(err) != CodeChangeIDExpired {
+		t.Errorf("resume after a dropped change: %v, want %s", err, CodeChangeIDExpired)
+	}
+	if err := s.CheckResume(asAdmin(t), 3); err != nil {
+		t.Errorf("resume after a held change: %v", err)
+	}
+	for _, id := range []string{"change:0", "change:0100", "change:+100", "change:-1"} {
+		if _, err := DecodeChangeID("after", base64.RawURLEncoding.EncodeToString([]byte(id))); ErrorCodeOf(err) != CodeBadUserInput {
+			t.Errorf("%s: %v, want %s", id, err, CodeBadUserInput)
+		}
+	}
+	if seq, err := DecodeChangeID("after", EncodeChangeID(100)); seq != 100 || err != nil {
+		t.Errorf("EncodeChangeID(100) decodes to %d, %v", seq, err)
+	}
+}
