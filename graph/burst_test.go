@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,18 +84,8 @@ func benchBurst(b *testing.B, changes, subscribers int) {
 	var readers sync.WaitGroup
 	var conns []*websocket.Conn
 	for i := range subscribers {
-		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		conn.SetReadLimit(1 << 20)
+		conn := subscribeOverWebSocket(b, ctx, srv.URL, "subscription { referralChanged { id type referralId } }")
 		conns = append(conns, conn)
-		for _, msg := range []string{`{"type":"connection_init"}`,
-			`{"id":"1","type":"subscribe","payload":{"query":"subscription { referralChanged { id type referralId } }"}}`} {
-			if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-				b.Fatal(err)
-			}
-		}
 		readers.Go(func() {
 			for {
 				_, data, err := conn.Read(ctx)

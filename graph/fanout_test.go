@@ -53,18 +53,8 @@ func benchFanout(b *testing.B, n int) {
 	arrivals := make(chan time.Time, n)
 	var conns []*websocket.Conn
 	for range n {
-		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		conn.SetReadLimit(1 << 20)
+		conn := subscribeOverWebSocket(b, ctx, srv.URL, "subscription { referralChanged { type referralId referral { id version status } } }")
 		conns = append(conns, conn)
-		for _, msg := range []string{`{"type":"connection_init"}`,
-			`{"id":"1","type":"subscribe","payload":{"query":"subscription { referralChanged { type referralId referral { id version status } } }"}}`} {
-			if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-				b.Fatal(err)
-			}
-		}
 		go func() {
 			for {
 				_, data, err := conn.Read(ctx)
@@ -130,3 +120,21 @@ func benchFanout(b *testing.B, n int) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// subscribeOverWebSocket opens a graphql-transport-ws connection to the
+// server at base and starts the subscription query on it (id "1"),
+// without waiting for the acknowledgement.
+func subscribeOverWebSocket(b *testing.B, ctx context.Context, base, query string) *websocket.Conn {
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http"), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 20)
+	subscribe, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}})
+	for _, msg := range [][]byte{[]byte(`{"type":"connection_init"}`), subscribe} {
+		if err := conn.Write(ctx, websocket.MessageText, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return conn
+}
