@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/sqlplan"
 )
 
 // Page sizes of every connection.
@@ -139,6 +142,7 @@ func afterKey(field string, desc bool, value any, id string) bson.D {
 
 // pageQuery is one page request against a collection.
 type pageQuery[T any] struct {
+	store  *Store
 	coll   *mongo.Collection
 	filter bson.D
 	order  sortOrder
@@ -155,9 +159,7 @@ type page[T any] struct {
 	info    PageInfo
 }
 
-// run reads one page with a single find: limit n+1 tells whether more
-// follow. The limit is negative to ask for a single batch: the server then
-// closes the cursor at once (FerretDB otherwise keeps it open for a getMore).
+// run reads one page: n+1 items tell whether more follow.
 func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 	n, backward, err := q.args.size()
 	if err != nil {
@@ -165,28 +167,17 @@ func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 	}
 	desc := q.order.Desc != backward
 	scope := cursorScope(q.coll.Name(), q.order)
-	filter := q.filter
+	var after *sqlplan.Position
 	if c, field := q.args.cursor(); c != nil {
 		value, id, err := decodeCursor(scope, field, *c)
 		if err != nil {
 			return page[T]{}, err
 		}
-		filter = and(filter, afterKey(q.order.Field, desc, value, id))
+		after = &sqlplan.Position{Value: value, ID: id}
 	}
-	dir := 1
-	if desc {
-		dir = -1
-	}
-	opts := options.Find().
-		SetSort(bson.D{{Key: q.order.Field, Value: dir}, {Key: "_id", Value: dir}}).
-		SetLimit(-int64(n + 1))
-	cur, err := q.coll.Find(ctx, filter, opts)
+	items, err := q.find(ctx, desc, after, n+1)
 	if err != nil {
-		return page[T]{}, fmt.Errorf("find %s page: %w", q.coll.Name(), err)
-	}
-	var items []*T
-	if err := cur.All(ctx, &items); err != nil {
-		return page[T]{}, fmt.Errorf("read %s page: %w", q.coll.Name(), err)
+		return page[T]{}, err
 	}
 	more := len(items) > n
 	items = items[:min(n, len(items))]
@@ -207,6 +198,45 @@ func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 		p.info.HasNextPage, p.info.HasPreviousPage = more, q.args.After != nil
 	}
 	return p, nil
+}
+
+// find reads the first limit items matching the filter in the order
+// (descending when desc), after the position if one is given: selected by
+// the planner and read by _id where there is one, else with one find. The
+// limit is negative to ask for a single batch: the server then closes the
+// cursor at once (FerretDB otherwise keeps it open for a getMore).
+func (q pageQuery[T]) find(ctx context.Context, desc bool, after *sqlplan.Position, limit int) ([]*T, error) {
+	var items []*T
+	done, err := q.store.planned(ctx, q.coll, "page", func(t *sqlplan.Table, db *sql.DB) error {
+		ids, err := t.PageIDs(ctx, db, q.filter, sqlplan.Order{Path: q.order.Field, Desc: desc}, after, limit)
+		if err != nil {
+			return err
+		}
+		items, err = readInOrder(ctx, q.coll, ids, func(it *T) string { _, id := q.key(it); return id })
+		return err
+	})
+	if done || err != nil {
+		return items, err
+	}
+	filter := q.filter
+	if after != nil {
+		filter = and(filter, afterKey(q.order.Field, desc, after.Value, after.ID))
+	}
+	dir := 1
+	if desc {
+		dir = -1
+	}
+	opts := options.Find().
+		SetSort(bson.D{{Key: q.order.Field, Value: dir}, {Key: "_id", Value: dir}}).
+		SetLimit(-int64(limit))
+	cur, err := q.coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find %s page: %w", q.coll.Name(), err)
+	}
+	if err := cur.All(ctx, &items); err != nil {
+		return nil, fmt.Errorf("read %s page: %w", q.coll.Name(), err)
+	}
+	return items, nil
 }
 
 // size validates the arguments and returns the page size and direction.

@@ -50,7 +50,7 @@ func (s *Store) Participants(ctx context.Context, f *ParticipantFilter, args Pag
 		return nil, err
 	}
 	p, err := pageQuery[Participant]{
-		coll: s.participants, filter: filter, order: participantOrder, args: args,
+		store: s, coll: s.participants, filter: filter, order: participantOrder, args: args,
 		key: func(p *Participant) (any, string) { return p.CreatedDateTime, p.ID },
 	}.run(ctx)
 	if err != nil {
@@ -69,11 +69,8 @@ func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (in
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.participants.CountDocuments(ctx, filter)
-	if err != nil {
-		return 0, fmt.Errorf("count participants: %w", err)
-	}
-	return int(n), nil
+	n, err := s.countDocuments(ctx, s.participants, filter)
+	return int(n), err
 }
 
 // query matches f within what the caller may list (participantScope).

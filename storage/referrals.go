@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -161,17 +160,23 @@ func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrd
 		return nil, badInput("order.field", "unknown field %q", order.Field)
 	}
 	p, err := pageQuery[Referral]{
-		coll: s.referrals, filter: filter, order: order, args: args,
+		store: s, coll: s.referrals, filter: filter, order: order, args: args,
 		key: func(r *Referral) (any, string) { return key(r), r.ID },
 	}.run(ctx)
 	if err != nil {
 		return nil, err
 	}
 	caller := CallerFrom(ctx)
-	out := &ReferralPage{PageInfo: p.info, Edges: make([]*ReferralEdge, len(p.items))}
+	out := &ReferralPage{PageInfo: p.info, Edges: make([]*ReferralEdge, 0, len(p.items))}
 	for i, r := range p.items {
-		view, _ := ViewFor(caller, r) // the query's scope made it visible
-		out.Edges[i] = &ReferralEdge{Cursor: p.cursors[i], Node: view}
+		// The query's scope made it visible; a referral selected by the
+		// planner and then read by _id is checked again, since it may have
+		// changed in between.
+		view, visible := ViewFor(caller, r)
+		if !visible {
+			continue
+		}
+		out.Edges = append(out.Edges, &ReferralEdge{Cursor: p.cursors[i], Node: view})
 	}
 	return out, nil
 }
@@ -182,11 +187,8 @@ func (s *Store) CountReferrals(ctx context.Context, f *ReferralFilter) (int, err
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.referrals.CountDocuments(ctx, filter)
-	if err != nil {
-		return 0, fmt.Errorf("count referrals: %w", err)
-	}
-	return int(n), nil
+	n, err := s.countDocuments(ctx, s.referrals, filter)
+	return int(n), err
 }
 
 // ReferralsByID returns the referrals with the given ids that the caller

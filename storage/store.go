@@ -45,9 +45,12 @@ type Store struct {
 	// pushdown is what Prepare found the store answers from an index, or
 	// what Options forced.
 	pushdown Pushdown
-	opts     Options
-	clock    func() time.Time
-	logger   *slog.Logger
+	// planner answers selections with SQL on the embedded store, where
+	// FerretDB would read every document (nil elsewhere).
+	planner *planner
+	opts    Options
+	clock   func() time.Time
+	logger  *slog.Logger
 }
 
 // Options configures Connect.
@@ -157,7 +160,10 @@ func (s *Store) Now() time.Time { return s.clock().UTC().Truncate(time.Milliseco
 func (s *Store) Pushdown() Pushdown { return s.pushdown }
 
 // Close disconnects the client.
-func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+func (s *Store) Close(ctx context.Context) error {
+	s.closePlanner()
+	return s.client.Disconnect(ctx)
+}
 
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -179,7 +185,10 @@ func (s *Store) Ready(ctx context.Context) error {
 }
 
 // Drop removes the whole database (tests clean up with it).
-func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
+func (s *Store) Drop(ctx context.Context) error {
+	s.closePlanner()
+	return s.db.Drop(ctx)
+}
 
 // Prepare readies the database for the API: what the store answers from
 // an index, the collections and their indexes, the change feed, the tag
@@ -204,6 +213,11 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if s.opts.Embedded != nil {
 		if err := s.opts.Embedded.indexIDs(ctx, s.db.Name()); err != nil {
 			return err
+		}
+		if s.idOnly() && s.planner == nil {
+			if s.planner, err = s.opts.Embedded.openPlanner(ctx, s.db.Name()); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.loadCatalog(ctx); err != nil {

@@ -1,0 +1,134 @@
+package sqlplan
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Order is a keyset order: the value at Path (MongoDB's order: null and
+// missing lowest), then _id, both descending when Desc.
+type Order struct {
+	Path string
+	Desc bool
+}
+
+// Position is a place in an Order: after the document with this sort value
+// (nil for null or missing) and _id.
+type Position struct {
+	Value any
+	ID    string
+}
+
+// PageIDs returns the _ids of the first limit documents of t matching
+// filter in order o, after the position when one is given.
+//
+// A position splits the rest of the order into at most two ranges, each
+// of which SQLite walks on the index of (o.Path, _id) from where it
+// starts ("x <= v AND (x < v OR id < i)" seeks; an OR with the nulls,
+// or a row-value comparison, would scan from the top): the values past
+// v, then the nulls, which sort lowest.
+func (t *Table) PageIDs(ctx context.Context, db *sql.DB, filter bson.D, o Order, after *Position, limit int) ([]string, error) {
+	where, args, err := t.Where(filter)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := t.Fields[o.Path]
+	if !ok || f.Array != "" {
+		return nil, unsupported("order by %q", o.Path)
+	}
+	x, id := Expr(o.Path), Expr("_id")
+	dir, past, idPast := "ASC", ">", ">"
+	if o.Desc {
+		dir, past, idPast = "DESC", "<", "<"
+	}
+	type part struct {
+		cond string
+		args []any
+	}
+	parts := []part{{cond: "1"}}
+	if after != nil {
+		b := builder{t: t}
+		switch {
+		case after.Value == nil && !o.Desc:
+			parts = []part{{cond: x + " IS NULL AND " + id + " > ?", args: []any{after.ID}}, {cond: x + " IS NOT NULL"}}
+		case after.Value == nil:
+			parts = []part{{cond: x + " IS NULL AND " + id + " < ?", args: []any{after.ID}}}
+		default:
+			if _, err := b.arg(f, after.Value); err != nil {
+				return nil, err
+			}
+			v := b.args[0]
+			seek := part{cond: fmt.Sprintf("%s %s= ? AND (%s %s ? OR %s %s ?)", x, past, x, past, id, idPast), args: []any{v, v, after.ID}}
+			parts = []part{seek}
+			if o.Desc {
+				parts = append(parts, part{cond: x + " IS NULL"})
+			}
+		}
+	}
+	var ids []string
+	for _, p := range parts {
+		if len(ids) >= limit {
+			break
+		}
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s ORDER BY %s %s, %s %s LIMIT %d",
+			id, Quote(t.Name), where, p.cond, x, dir, id, dir, limit-len(ids))
+		got, err := readStrings(ctx, db, q, append(append([]any{}, args...), p.args...))
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
+
+// Count returns how many documents of t match filter.
+func (t *Table) Count(ctx context.Context, db *sql.DB, filter bson.D) (int64, error) {
+	where, args, err := t.Where(filter)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", Quote(t.Name), where)
+	if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("%s: %w", q, err)
+	}
+	return n, nil
+}
+
+// Strings returns the string values at the scalar path of the documents
+// matching filter, at most limit (no bound when limit is 0), in no order;
+// null and missing values are left out.
+func (t *Table) Strings(ctx context.Context, db *sql.DB, path string, filter bson.D, limit int) ([]string, error) {
+	where, args, err := t.Where(filter)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := t.Fields[path]; !ok || f.Array != "" || f.Type != String {
+		return nil, unsupported("read strings at %q", path)
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s IS NOT NULL", Expr(path), Quote(t.Name), where, Expr(path))
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	return readStrings(ctx, db, q, args)
+}
+
+func readStrings(ctx context.Context, db *sql.DB, q string, args []any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
