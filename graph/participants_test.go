@@ -150,11 +150,9 @@ func TestPartnerParticipantReadCommands(t *testing.T) {
 	}
 	read := func(t *testing.T, query string, v any) []string {
 		t.Helper()
-		commands.take(e.db)
+		e.reads()
 		postAs(t, h, bearer, query).mustData(t, v)
-		got := commands.take(e.db)
-		slices.Sort(got)
-		return got
+		return e.reads()
 	}
 
 	for _, n := range []int{1, 10, 100} {
@@ -175,7 +173,7 @@ func TestPartnerParticipantReadCommands(t *testing.T) {
 				}
 			}
 			got := read(t, fmt.Sprintf(`{ referrals(first: %d) { totalCount nodes { id participants { id organizationId users { id } } details { requirements { products { name } } } } } }`, n), &d)
-			if want := []string{"aggregate referrals", "find participants", "find referrals", "find tags"}; !slices.Equal(got, want) {
+			if want := []string{"find tags", "planned", "planned", "planned"}; !slices.Equal(got, want) {
 				t.Errorf("commands = %v, want %v", got, want)
 			}
 			if d.Referrals.TotalCount != len(seen) || len(d.Referrals.Nodes) != min(n, len(seen)) {

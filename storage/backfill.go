@@ -2,11 +2,14 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/sqlplan"
 )
 
 // backfillBatch bounds how many referrals one round of backfillPeriods
@@ -23,13 +26,25 @@ func (s *Store) backfillPeriods(ctx context.Context) error {
 	opts := options.Find().SetLimit(backfillBatch).
 		SetProjection(bson.D{{Key: "createdDateTime", Value: 1}, {Key: "details.closingDate", Value: 1}})
 	for {
-		cur, err := s.referrals.Find(ctx, missing, opts)
+		var refs []*Referral
+		done, err := s.planned(ctx, s.referrals, "without periods", func(t *sqlplan.Table, db *sql.DB) error {
+			docs, err := t.Page(ctx, db, missing, sqlplan.Order{Path: "_id"}, nil, backfillBatch)
+			if err == nil {
+				refs, err = decodeAll[Referral](docs)
+			}
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("find referrals without periods: %w", err)
+			return err
 		}
-		var refs []Referral
-		if err := cur.All(ctx, &refs); err != nil {
-			return fmt.Errorf("read referrals without periods: %w", err)
+		if !done {
+			cur, err := s.referrals.Find(ctx, missing, opts)
+			if err != nil {
+				return fmt.Errorf("find referrals without periods: %w", err)
+			}
+			if err := cur.All(ctx, &refs); err != nil {
+				return fmt.Errorf("read referrals without periods: %w", err)
+			}
 		}
 		if len(refs) == 0 {
 			return nil
@@ -42,7 +57,7 @@ func (s *Store) backfillPeriods(ctx context.Context) error {
 			}
 			writes[i] = mongo.NewUpdateOneModel().
 				SetFilter(bson.D{{Key: "_id", Value: r.ID}, {Key: "details.closingDate", Value: closing}}).
-				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "periods", Value: periodsOf(&r)}}}})
+				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "periods", Value: periodsOf(r)}}}})
 		}
 		res, err := s.referrals.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false))
 		if err != nil {

@@ -43,7 +43,14 @@ func runTests(m *testing.M) int {
 		panic(err)
 	}
 	defer testStore.Close(context.Background())
-	return m.Run()
+	code := m.Run()
+	// No query the package's tests send is left to FerretDB's own
+	// evaluation on the embedded store.
+	if n := PlannerFallbacks(); n > 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
+		return 1
+	}
+	return code
 }
 
 // asAdmin is the test's context with an admin caller, who sees everything.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/sqlplan"
 )
 
 // Validate reports the first problem of f for Matches as a
@@ -58,11 +61,41 @@ func (s *Store) expiringQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 	if m.Status != nil {
 		q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(m.Status, participantStatusPositions)}}})
 	}
+	referralIDs, err := s.expiringReferrals(ctx, and(participantScope(CallerFrom(ctx)), q))
+	if err != nil {
+		return nil, err
+	}
+	if len(referralIDs) > maxExpiringParticipants {
+		return nil, badInput("filter.participant.expirationDateTime", "matches more than %d participants; narrow the range", maxExpiringParticipants)
+	}
+	ids := bson.A{}
+	seen := map[string]bool{}
+	for _, id := range referralIDs {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return in("_id", ids), nil
+}
+
+// expiringReferrals returns the referral id of each participant matching
+// filter (repeated for several of one referral), up to one more than
+// maxExpiringParticipants.
+func (s *Store) expiringReferrals(ctx context.Context, filter bson.D) ([]string, error) {
+	var ids []string
+	done, err := s.planned(ctx, s.participants, "by expiration", func(t *sqlplan.Table, db *sql.DB) (err error) {
+		ids, err = t.Strings(ctx, db, "referralId", filter, maxExpiringParticipants+1)
+		return err
+	})
+	if done || err != nil {
+		return ids, err
+	}
 	// A find rather than distinct: FerretDB's distinct refuses maxTimeMS,
 	// which the client sends with every command.
 	opts := options.Find().SetProjection(bson.D{{Key: "referralId", Value: 1}}).SetLimit(int64(maxExpiringParticipants) + 1).
 		SetBatchSize(batchSizeFor(maxExpiringParticipants + 1))
-	cur, err := s.participants.Find(ctx, and(participantScope(CallerFrom(ctx)), q), opts)
+	cur, err := s.participants.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, fmt.Errorf("find participants by expiration: %w", err)
 	}
@@ -70,18 +103,10 @@ func (s *Store) expiringQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 	if err := cur.All(ctx, &found); err != nil {
 		return nil, fmt.Errorf("read participants by expiration: %w", err)
 	}
-	if len(found) > maxExpiringParticipants {
-		return nil, badInput("filter.participant.expirationDateTime", "matches more than %d participants; narrow the range", maxExpiringParticipants)
-	}
-	ids := bson.A{}
-	seen := map[string]bool{}
 	for _, p := range found {
-		if !seen[p.ReferralID] {
-			seen[p.ReferralID] = true
-			ids = append(ids, p.ReferralID)
-		}
+		ids = append(ids, p.ReferralID)
 	}
-	return in("_id", ids), nil
+	return ids, nil
 }
 
 // Matches reports whether r meets f, with the same meaning as the MongoDB

@@ -201,18 +201,18 @@ func (q pageQuery[T]) run(ctx context.Context) (page[T], error) {
 }
 
 // find reads the first limit items matching the filter in the order
-// (descending when desc), after the position if one is given: selected by
-// the planner and read by _id where there is one, else with one find. The
+// (descending when desc), after the position if one is given: with the
+// planner's SQL where there is one, else with one find. The
 // limit is negative to ask for a single batch: the server then closes the
 // cursor at once (FerretDB otherwise keeps it open for a getMore).
 func (q pageQuery[T]) find(ctx context.Context, desc bool, after *sqlplan.Position, limit int) ([]*T, error) {
 	var items []*T
 	done, err := q.store.planned(ctx, q.coll, "page", func(t *sqlplan.Table, db *sql.DB) error {
-		ids, err := t.PageIDs(ctx, db, q.filter, sqlplan.Order{Path: q.order.Field, Desc: desc}, after, limit)
+		docs, err := t.Page(ctx, db, q.filter, sqlplan.Order{Path: q.order.Field, Desc: desc}, after, limit)
 		if err != nil {
 			return err
 		}
-		items, err = readInOrder(ctx, q.coll, ids, func(it *T) string { _, id := q.key(it); return id })
+		items, err = decodeAll[T](docs)
 		return err
 	})
 	if done || err != nil {

@@ -3,6 +3,7 @@ package storage
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/sqlplan"
 )
 
 // ParticipantFilter selects participant records; all given parts must hold.
@@ -275,16 +278,29 @@ func (s *Store) participantsOfReferrals(ctx context.Context, referralIDs []strin
 	if len(referralIDs) == 0 {
 		return out, nil
 	}
-	opts := options.Find().
-		SetSort(bson.D{{Key: "createdDateTime", Value: 1}, {Key: "_id", Value: 1}}).
-		SetBatchSize(batchSizeFor(expectedParticipantsPerReferral * len(referralIDs)))
-	cur, err := s.participants.Find(ctx, bson.D{{Key: "referralId", Value: bson.D{{Key: "$in", Value: referralIDs}}}}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("find participants by referral: %w", err)
-	}
+	filter := bson.D{{Key: "referralId", Value: bson.D{{Key: "$in", Value: referralIDs}}}}
 	var docs []*Participant
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("read participants by referral: %w", err)
+	done, err := s.planned(ctx, s.participants, "by referral", func(t *sqlplan.Table, db *sql.DB) error {
+		raws, err := t.Documents(ctx, db, filter, sqlplan.Order{Path: "createdDateTime"})
+		if err == nil {
+			docs, err = decodeAll[Participant](raws)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !done {
+		opts := options.Find().
+			SetSort(bson.D{{Key: "createdDateTime", Value: 1}, {Key: "_id", Value: 1}}).
+			SetBatchSize(batchSizeFor(expectedParticipantsPerReferral * len(referralIDs)))
+		cur, err := s.participants.Find(ctx, filter, opts)
+		if err != nil {
+			return nil, fmt.Errorf("find participants by referral: %w", err)
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, fmt.Errorf("read participants by referral: %w", err)
+		}
 	}
 	caller := CallerFrom(ctx)
 	for _, p := range docs {

@@ -3,9 +3,12 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -22,7 +25,10 @@ import (
 // FerretDB keeps owning the files. It exists only where the store
 // answers nothing but {_id: v} from an index (PushdownIDOnly).
 type planner struct {
-	db           *sql.DB
+	db *sql.DB
+	// selections counts what the planner answered, as a command monitor
+	// counts what the driver sends.
+	selections   atomic.Int64
 	referrals    *sqlplan.Table
 	participants *sqlplan.Table
 }
@@ -160,6 +166,7 @@ func (s *Store) planned(ctx context.Context, coll *mongo.Collection, what string
 	if t == nil {
 		return false, nil
 	}
+	s.planner.selections.Add(1)
 	err := run(t, s.planner.db)
 	if errors.Is(err, sqlplan.ErrUnsupported) {
 		plannerFallbacks.Add(1)
@@ -170,6 +177,18 @@ func (s *Store) planned(ctx context.Context, coll *mongo.Collection, what string
 		return true, fmt.Errorf("select %s %s: %w", coll.Name(), what, err)
 	}
 	return true, nil
+}
+
+// PlannedSelections returns how many selections (a page, a count, the
+// participants of referrals, a statistics grouping) this store answered
+// with the embedded read planner: the SQL counterpart of the MongoDB
+// commands a command monitor counts, for proving batching on the
+// embedded store. It is 0 on other stores.
+func (s *Store) PlannedSelections() int64 {
+	if s.planner == nil {
+		return 0
+	}
+	return s.planner.selections.Load()
 }
 
 // countDocuments counts the documents of coll matching filter.
@@ -189,18 +208,13 @@ func (s *Store) countDocuments(ctx context.Context, coll *mongo.Collection, filt
 	return n, nil
 }
 
-// readInOrder reads the documents of coll with the given ids by _id and
-// returns them in the order of ids; one deleted since it was selected is
-// left out.
-func readInOrder[T any](ctx context.Context, coll *mongo.Collection, ids []string, key func(*T) string) ([]*T, error) {
-	found, err := findByID(ctx, coll, ids, nil, true, key)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*T, 0, len(ids))
-	for _, id := range ids {
-		if d := found[id]; d != nil {
-			out = append(out, d)
+// decodeAll decodes documents the planner read.
+func decodeAll[T any](docs []bson.Raw) ([]*T, error) {
+	out := make([]*T, len(docs))
+	for i, d := range docs {
+		out[i] = new(T)
+		if err := bson.Unmarshal(d, out[i]); err != nil {
+			return nil, fmt.Errorf("decode a stored document: %w", err)
 		}
 	}
 	return out, nil
@@ -211,4 +225,161 @@ func (s *Store) closePlanner() {
 	if s.planner != nil {
 		_ = s.planner.db.Close()
 	}
+}
+
+// plannedStats computes the rows of the three statistics aggregations of
+// plan (see ReferralStats) in one SQL pass of the planner, grouping by the
+// grouped values, the status and whether there is a deal value. A list
+// dimension is grouped by the list's elements as one JSON array read from
+// the side table, and split by the accumulator as the aggregations' lists
+// are. It returns false when the store has no planner or it cannot
+// translate the filter.
+func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (sums, tally, extremes []statsRow, done bool, err error) {
+	done, err = s.planned(ctx, s.referrals, "statistics", func(t *sqlplan.Table, db *sql.DB) error {
+		where, args, err := t.Where(plan.match)
+		if err != nil {
+			return err
+		}
+		var cols []string
+		for _, src := range plan.sources {
+			f, ok := t.Fields[src.path]
+			switch {
+			case !ok:
+				return fmt.Errorf("%w: group by %s", sqlplan.ErrUnsupported, src.path)
+			case f.Array != "":
+				cols = append(cols, fmt.Sprintf("(SELECT json_group_array(value) FROM %s WHERE id = %s AND path = '%s')",
+					sqlplan.Quote(t.SideTable()), sqlplan.IDExpr, src.path))
+			default:
+				cols = append(cols, sqlplan.Expr(src.path))
+			}
+		}
+		deal := sqlplan.Expr(string(OrderByDealValue))
+		cols = append(cols, sqlplan.Expr("status"), deal+" IS NULL")
+		groups := make([]string, len(cols))
+		for i := range cols {
+			groups[i] = fmt.Sprint(i + 1)
+		}
+		// The sum in two halves that cannot overflow SQLite's integers
+		// (which sum() reports as an error), added up exactly here.
+		q := fmt.Sprintf("SELECT %s, count(*), sum(%s >> 32), sum(%s & 4294967295), min(%s), max(%s) FROM %s WHERE %s GROUP BY %s",
+			strings.Join(cols, ", "), deal, deal, deal, deal, sqlplan.Quote(t.Name), where, strings.Join(groups, ", "))
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+		defer rows.Close()
+		keys := map[string]bool{}
+		for rows.Next() {
+			r, err := scanStatsRow(rows, plan.sources, t, plan.extremes())
+			if err != nil {
+				return err
+			}
+			if keys[string(r.key)] = true; len(keys) > maxStatsCombinations {
+				return badInput("groupBy", "the referrals fall into more than %d combinations of these dimensions; group by fewer or narrow the filter", maxStatsCombinations)
+			}
+			sums, tally = append(sums, r.sum), append(tally, r.tally)
+			if r.extremes != nil {
+				extremes = append(extremes, r.extremes...)
+			}
+		}
+		return rows.Err()
+	})
+	return sums, tally, extremes, done, err
+}
+
+// plannedStatsRow is one row of plannedStats as the rows of the three
+// aggregations.
+type plannedStatsRow struct {
+	key      bson.Raw
+	sum      statsRow
+	tally    statsRow
+	extremes []statsRow
+}
+
+func scanStatsRow(rows *sql.Rows, sources []statsSource, t *sqlplan.Table, extremes bool) (*plannedStatsRow, error) {
+	values := make([]any, len(sources)+2)
+	var count, hi, lo sql.NullInt64
+	var minimum, maximum sql.NullInt64
+	dest := make([]any, 0, len(values)+5)
+	for i := range values {
+		dest = append(dest, &values[i])
+	}
+	if err := rows.Scan(append(dest, &count, &hi, &lo, &minimum, &maximum)...); err != nil {
+		return nil, err
+	}
+	key := bson.D{}
+	for i, src := range sources {
+		v := values[i]
+		if t.Fields[src.path].Array != "" {
+			var err error
+			if v, err = jsonList(v); err != nil {
+				return nil, err
+			}
+		}
+		key = append(key, bson.E{Key: fmt.Sprintf("f%d", i), Value: v})
+	}
+	k, err := bson.Marshal(key)
+	if err != nil {
+		return nil, err
+	}
+	r := &plannedStatsRow{key: k}
+	r.sum.ID.K, r.tally.ID.K = k, k
+	r.sum.N = exactSum(hi.Int64, lo.Int64)
+	r.tally.ID.S = rawValue(values[len(sources)])
+	r.tally.ID.T = "long"
+	if noDeal, _ := values[len(sources)+1].(int64); noDeal == 1 {
+		r.tally.ID.T = "missing"
+	} else if extremes {
+		for _, v := range []int64{minimum.Int64, maximum.Int64} {
+			e := statsRow{N: rawValue(int64(1))}
+			e.ID.K, e.ID.V = k, rawValue(v)
+			r.extremes = append(r.extremes, e)
+		}
+	}
+	r.tally.N = rawValue(count.Int64)
+	return r, nil
+}
+
+// jsonList reads a JSON array of strings and integers, as json_group_array
+// writes it, into a BSON array.
+func jsonList(v any) (bson.A, error) {
+	text, _ := v.(string)
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var list []any
+	if err := dec.Decode(&list); err != nil {
+		return nil, fmt.Errorf("read a grouped list %q: %w", text, err)
+	}
+	out := make(bson.A, len(list))
+	for i, e := range list {
+		if n, ok := e.(json.Number); ok {
+			i64, err := n.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("read a grouped list %q: %w", text, err)
+			}
+			e = i64
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// exactSum is hi·2³² + lo as the int64 $sum would give, or a double (which
+// exactInt takes as a sum out of exact range) when it leaves int64.
+func exactSum(hi, lo int64) bson.RawValue {
+	sum := new(big.Int).Lsh(big.NewInt(hi), 32)
+	sum.Add(sum, big.NewInt(lo))
+	if !sum.IsInt64() {
+		f, _ := sum.Float64()
+		return rawValue(f)
+	}
+	return rawValue(sum.Int64())
+}
+
+func rawValue(v any) bson.RawValue {
+	t, b, err := bson.MarshalValue(v)
+	if err != nil {
+		panic(err) // only plain values are given
+	}
+	return bson.RawValue{Type: t, Value: b}
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -229,6 +230,14 @@ func diffCondition(rng *rand.Rand) bson.E {
 	return bson.E{Key: dom.path, Value: v}
 }
 
+func idsOf(docs []bson.Raw) []string {
+	var ids []string
+	for _, d := range docs {
+		ids = append(ids, d.Lookup("_id").StringValue())
+	}
+	return ids
+}
+
 // diffOrders are the orders pages are compared in.
 var diffOrders = []string{"createdDateTime", "updatedDateTime", "details.closingDate", "details.dealValueCents", "customerProfile.name"}
 
@@ -290,6 +299,23 @@ func splitPath(p string) []string {
 	return append(out, p[start:])
 }
 
+// FuzzPlanner is TestPlannerAgreesWithFerretDB with the random filters,
+// orders and positions drawn from the fuzzer's seeds: one store of random
+// data, each input one case.
+func FuzzPlanner(f *testing.F) {
+	f.Add(uint64(1), uint64(2))
+	f.Add(uint64(7), uint64(0))
+	s := testStore.WithDatabase(fmt.Sprintf("test_%d", testDBSeq.Add(1)))
+	f.Cleanup(func() { _ = s.Drop(context.Background()) })
+	if err := s.Prepare(WithCaller(context.Background(), Caller{Role: RoleAdmin})); err != nil {
+		f.Fatal(err)
+	}
+	seedDiff(f, s, rand.New(rand.NewPCG(5, 6)), 70)
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		checkPlannerCase(t, s, rand.New(rand.NewPCG(a, b)), 0)
+	})
+}
+
 // TestPlannerAgreesWithFerretDB compares the planner's pages and counts
 // with FerretDB's on random data and random filters.
 func TestPlannerAgreesWithFerretDB(t *testing.T) {
@@ -324,9 +350,16 @@ func checkPlannerCase(t *testing.T, s *Store, rng *rand.Rand, i int) {
 	all, values := ferretPage(t, s, filter, field, desc, nil, 0)
 	order := sqlplan.Order{Path: field, Desc: desc}
 	limit := 1 + rng.IntN(8)
-	gotIDs, err := s.planner.referrals.PageIDs(ctx, s.planner.db, filter, order, nil, limit)
+	docs, err := s.planner.referrals.Page(ctx, s.planner.db, filter, order, nil, limit)
+	gotIDs := idsOf(docs)
 	if err != nil || !slices.Equal(gotIDs, all[:min(limit, len(all))]) {
 		t.Fatalf("case %d: first %d of %v by %s desc=%v: planner %v, %v; FerretDB %v", i, limit, filter, field, desc, gotIDs, err, all)
+	}
+	for _, d := range docs { // decoded as FerretDB answers them
+		want, err := s.referrals.FindOne(ctx, bson.D{{Key: "_id", Value: d.Lookup("_id").StringValue()}}).Raw()
+		if err != nil || !bytes.Equal(d, want) {
+			t.Fatalf("case %d: document decoded from SQL\n%s\nFerretDB's\n%s (%v)", i, d, want, err)
+		}
 	}
 	if len(all) == 0 {
 		return
@@ -337,7 +370,8 @@ func checkPlannerCase(t *testing.T, s *Store, rng *rand.Rand, i int) {
 	if !slices.Equal(wantAfter, all[k+1:min(k+1+limit, len(all))]) {
 		t.Fatalf("case %d: FerretDB's own keyset page disagrees with its order: %v vs %v", i, wantAfter, all[k+1:])
 	}
-	gotIDs, err = s.planner.referrals.PageIDs(ctx, s.planner.db, filter, order, after, limit)
+	docs, err = s.planner.referrals.Page(ctx, s.planner.db, filter, order, after, limit)
+	gotIDs = idsOf(docs)
 	if err != nil || !slices.Equal(gotIDs, wantAfter) {
 		t.Fatalf("case %d: %d after %v of %v by %s desc=%v: planner %v, %v; FerretDB %v", i, limit, after, filter, field, desc, gotIDs, err, wantAfter)
 	}

@@ -395,30 +395,14 @@ func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats
 		return nil, err
 	}
 	acc := newStatsAccumulator(len(q.GroupBy))
-	var g errgroup.Group
-	var sums, tally, extremes []statsRow
-	g.Go(func() (err error) {
-		sums, err = s.aggregateStats(ctx, plan.pipeline(bson.D{}, "$details.dealValueCents", maxStatsCombinations+1))
-		return err
-	})
-	g.Go(func() (err error) {
-		tally, err = s.aggregateStats(ctx, plan.pipeline(bson.D{
-			{Key: "s", Value: "$status"},
-			{Key: "t", Value: bson.D{{Key: "$type", Value: "$details.dealValueCents"}}},
-		}, 1, 0))
-		return err
-	})
-	if q.Extremes || (q.Order != nil && (q.Order.Field == StatsByDealValueMin || q.Order.Field == StatsByDealValueMax)) {
-		g.Go(func() (err error) {
-			extremes, err = s.aggregateStats(ctx, plan.extremesPipeline())
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	sums, tally, extremes, done, err := s.plannedStats(ctx, plan)
+	if err != nil {
 		return nil, err
 	}
-	if len(sums) > maxStatsCombinations {
-		return nil, badInput("groupBy", "the referrals fall into more than %d combinations of these dimensions; group by fewer or narrow the filter", maxStatsCombinations)
+	if !done {
+		if sums, tally, extremes, err = s.aggregateAll(ctx, plan); err != nil {
+			return nil, err
+		}
 	}
 	for _, rows := range []struct {
 		rows []statsRow
@@ -431,6 +415,37 @@ func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats
 		}
 	}
 	return acc.result(q)
+}
+
+// aggregateAll runs the aggregations of plan in MongoDB: the deal value
+// sums, the tallies of status and deal value type, and, when asked for,
+// the rows of the extremes.
+func (s *Store) aggregateAll(ctx context.Context, plan *statsPlan) (sums, tally, extremes []statsRow, err error) {
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		sums, err = s.aggregateStats(ctx, plan.pipeline(bson.D{}, "$details.dealValueCents", maxStatsCombinations+1))
+		return err
+	})
+	g.Go(func() (err error) {
+		tally, err = s.aggregateStats(ctx, plan.pipeline(bson.D{
+			{Key: "s", Value: "$status"},
+			{Key: "t", Value: bson.D{{Key: "$type", Value: "$details.dealValueCents"}}},
+		}, 1, 0))
+		return err
+	})
+	if plan.extremes() {
+		g.Go(func() (err error) {
+			extremes, err = s.aggregateStats(ctx, plan.extremesPipeline())
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(sums) > maxStatsCombinations {
+		return nil, nil, nil, badInput("groupBy", "the referrals fall into more than %d combinations of these dimensions; group by fewer or narrow the filter", maxStatsCombinations)
+	}
+	return sums, tally, extremes, nil
 }
 
 // planStats validates q and builds its $match and group key.
@@ -487,6 +502,13 @@ func (p *statsPlan) pipeline(extra bson.D, sum any, limit int) mongo.Pipeline {
 		pipe = append(pipe, bson.D{{Key: "$limit", Value: limit}})
 	}
 	return pipe
+}
+
+// extremes reports whether the query asks for the minimum and maximum
+// deal values, or orders by them.
+func (p *statsPlan) extremes() bool {
+	o := p.q.Order
+	return p.q.Extremes || (o != nil && (o.Field == StatsByDealValueMin || o.Field == StatsByDealValueMax))
 }
 
 // extremesPipeline groups the matching referrals with a deal value by the

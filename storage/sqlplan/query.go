@@ -22,15 +22,16 @@ type Position struct {
 	ID    string
 }
 
-// PageIDs returns the _ids of the first limit documents of t matching
-// filter in order o, after the position when one is given.
+// Page returns the first limit documents of t matching filter in order o,
+// after the position when one is given, decoded from the same read (see
+// Decode).
 //
 // A position splits the rest of the order into at most two ranges, each
 // of which SQLite walks on the index of (o.Path, _id) from where it
 // starts ("x <= v AND (x < v OR id < i)" seeks; an OR with the nulls,
 // or a row-value comparison, would scan from the top): the values past
 // v, then the nulls, which sort lowest.
-func (t *Table) PageIDs(ctx context.Context, db *sql.DB, filter bson.D, o Order, after *Position, limit int) ([]string, error) {
+func (t *Table) Page(ctx context.Context, db *sql.DB, filter bson.D, o Order, after *Position, limit int) ([]bson.Raw, error) {
 	where, args, err := t.Where(filter)
 	if err != nil {
 		return nil, err
@@ -68,20 +69,55 @@ func (t *Table) PageIDs(ctx context.Context, db *sql.DB, filter bson.D, o Order,
 			}
 		}
 	}
-	var ids []string
+	var docs []bson.Raw
 	for _, p := range parts {
-		if len(ids) >= limit {
+		if len(docs) >= limit {
 			break
 		}
-		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s ORDER BY %s %s, %s %s LIMIT %d",
-			id, Quote(t.Name), where, p.cond, x, dir, id, dir, limit-len(ids))
-		got, err := readStrings(ctx, db, q, append(append([]any{}, args...), p.args...))
+		q := fmt.Sprintf("SELECT _ferretdb_sjson FROM %s WHERE %s AND %s ORDER BY %s %s, %s %s LIMIT %d",
+			Quote(t.Name), where, p.cond, x, dir, id, dir, limit-len(docs))
+		got, err := readDocuments(ctx, db, q, append(append([]any{}, args...), p.args...))
 		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, got...)
+		docs = append(docs, got...)
 	}
-	return ids, nil
+	return docs, nil
+}
+
+// Documents returns every document of t matching filter, in order o.
+func (t *Table) Documents(ctx context.Context, db *sql.DB, filter bson.D, o Order) ([]bson.Raw, error) {
+	where, args, err := t.Where(filter)
+	if err != nil {
+		return nil, err
+	}
+	dir := "ASC"
+	if o.Desc {
+		dir = "DESC"
+	}
+	q := fmt.Sprintf("SELECT _ferretdb_sjson FROM %s WHERE %s ORDER BY %s %s, %s %s", Quote(t.Name), where, Expr(o.Path), dir, Expr("_id"), dir)
+	return readDocuments(ctx, db, q, args)
+}
+
+func readDocuments(ctx context.Context, db *sql.DB, q string, args []any) ([]bson.Raw, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", q, err)
+	}
+	defer rows.Close()
+	var out []bson.Raw
+	for rows.Next() {
+		var sjson []byte
+		if err := rows.Scan(&sjson); err != nil {
+			return nil, err
+		}
+		doc, err := Decode(sjson)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, doc)
+	}
+	return out, rows.Err()
 }
 
 // Count returns how many documents of t match filter.

@@ -235,8 +235,8 @@ var rangeOps = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "
 
 // rangeOp compares x with v within v's type, as MongoDB does: SQLite
 // orders NULL below numbers below text, so a string bound excludes the
-// numbers below it ("x >= ''") and a number bound the text above it
-// ("x < ''"). Both stay ranges on one index column.
+// numbers below it ("x >= ”") and a number bound the text above it
+// ("x < ”"). Both stay ranges on one index column.
 func (b *builder) rangeOp(x, op string, f Field, v any) (string, error) {
 	if v == nil {
 		return "", unsupported("%s null", op)
