@@ -204,6 +204,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "embedded_planner_fallbacks_total",
+		Help: "Selections the embedded store's read planner could not translate and left to FerretDB, which reads the whole collection for them; no query the API sends does.",
+	}, func() float64 { return float64(storage.PlannerFallbacks()) }))
 	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Logger: logger, Embedded: embedded})
 	if err != nil {
 		return err

@@ -12,9 +12,9 @@ import (
 // these paths ("_id" included), in order.
 type Index []string
 
-// indexName names ix on t: FerretDB names its own indexes
+// IndexName names ix on t: FerretDB names its own indexes
 // "<table>_<index name>" after MongoDB names, which have no "_q_".
-func (t *Table) indexName(ix Index) string {
+func (t *Table) IndexName(ix Index) string {
 	return t.Name + "_q_" + strings.ReplaceAll(strings.Join(ix, "_"), ".", "")
 }
 
@@ -40,7 +40,7 @@ func (t *Table) Prepare(ctx context.Context, db *sql.DB, indexes []Index) error 
 		for i, p := range ix {
 			exprs[i] = Expr(p)
 		}
-		q := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", Quote(t.indexName(ix)), Quote(t.Name), strings.Join(exprs, ", "))
+		q := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", Quote(t.IndexName(ix)), Quote(t.Name), strings.Join(exprs, ", "))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("index %s of %s: %w", strings.Join(ix, ", "), t.Name, err)
 		}

@@ -82,10 +82,10 @@ func Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`
 // expression.
 func Expr(path string) string { return "_ferretdb_sjson->>'$." + path + "'" }
 
-// IDExpr is the document's _id as JSON text (quoted): the expression of
-// FerretDB's own lookups by _id, which the store indexes, and the id the
-// side table keeps.
-const IDExpr = "_ferretdb_sjson->'$._id'"
+// IDExpr is the document's _id, the id the side table keeps. It is the
+// last column of the planner's indexes, so that a condition on the side
+// table is answered from an index without reading the document.
+var IDExpr = Expr("_id")
 
 // SideTable is the name of the side table of array elements of t.
 func (t *Table) SideTable() string { return t.Name + "_elements" }

@@ -1,0 +1,100 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkWriteCost measures what the embedded read planner adds to a
+// write: its expression indexes on referrals and participants, and the
+// triggers that keep the side table of array elements. It times creates,
+// versioned updates and invitations on a store of 2,000 demo referrals
+// with the planner's schema (variant=planner) and on the same store after
+// dropping it (variant=without), in one run:
+//
+//	go test ./storage -run '^$' -bench WriteCost -count 6
+func BenchmarkWriteCost(b *testing.B) {
+	for _, variant := range []string{"planner", "without"} {
+		b.Run("variant="+variant, func(b *testing.B) {
+			s := testStore.WithDatabase(fmt.Sprintf("test_%d", testDBSeq.Add(1)))
+			b.Cleanup(func() { _ = s.Drop(context.Background()) })
+			ctx := WithCaller(context.Background(), Caller{Subject: "bench", Role: RoleAdmin})
+			if err := s.Prepare(ctx); err != nil {
+				b.Fatal(err)
+			}
+			refs, parts := GenerateDemo(3, 2000, testAnchor)
+			if err := s.InsertReferrals(ctx, refs, parts); err != nil {
+				b.Fatal(err)
+			}
+			if variant == "without" {
+				dropPlannerSchema(b, s)
+			}
+			b.Run("op=create", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.CreateReferral(ctx, validReferralInput()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("op=update", func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					r := refs[i%len(refs)]
+					i++
+					got, err := s.ReferralsByID(ctx, []string{r.ID})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.UpdateReferral(ctx, r.ID, got[r.ID].Version, ReferralPatch{Details: &DetailsInput{Notes: ptr(time.Now().String())}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("op=invite", func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					i++
+					if _, err := s.InviteParticipant(ctx, refs[i%len(refs)].ID, InviteInput{OrganizationID: fmt.Sprint("w-", i), OrganizationName: "W"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// dropPlannerSchema drops the planner's indexes, triggers and side tables
+// from s's SQLite file, leaving FerretDB's own and its _id lookups.
+func dropPlannerSchema(tb testing.TB, s *Store) {
+	tb.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(testEmbedded.dir, s.db.Name()+".sqlite")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT type, name FROM sqlite_master WHERE (type = 'index' AND name LIKE '%\_q\_%' ESCAPE '\') OR type = 'trigger' OR (type = 'table' AND name LIKE '%\_elements' ESCAPE '\')`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var drops []string
+	for rows.Next() {
+		var typ, name string
+		if err := rows.Scan(&typ, &name); err != nil {
+			tb.Fatal(err)
+		}
+		drops = append(drops, fmt.Sprintf("DROP %s %q", strings.ToUpper(typ), name))
+	}
+	_ = rows.Close()
+	for _, d := range drops {
+		if _, err := db.Exec(d); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	s.closePlanner()
+	s.planner = nil
+}
