@@ -232,10 +232,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		Name: "graphql_subscriptions",
 		Help: "Live subscriptions this process serves.",
 	}, func() float64 { return float64(broker.Subscribers()) }))
-	// The feed reader and the expiry sweep run until the server has
-	// stopped serving, and are waited for before the store closes.
+	// The feed reader and the expiry sweep stop as soon as the server is
+	// told to, before it waits for requests in flight, and are waited for
+	// before the store closes.
 	var background sync.WaitGroup
-	backgroundCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	backgroundCtx, stopBackground := context.WithCancel(ctx)
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() {
 		if err := broker.Run(backgroundCtx); err != nil {

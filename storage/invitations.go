@@ -274,8 +274,10 @@ func dueEntries(parts []*Participant) []any {
 // expiration, so that filters on participant status agree with what readers
 // see (which already reads them as EXPIRED). It finds them in
 // invitationDue, expires each in a fixed number of commands by _id, and
-// pauses between batches (see expireBatch). Safe to run on every instance
-// at once. It returns how many it expired.
+// pauses between batches (see expireBatch). It stops with ctx's error as
+// soon as ctx ends, between two invitations; the one being expired then is
+// finished first (see expireInvitation). Safe to run on every instance at
+// once. It returns how many it expired.
 func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
 	if err := s.RecoverWrites(ctx); err != nil { // so the sweep sees whole writes
 		return 0, err
@@ -297,25 +299,43 @@ func (s *Store) ExpireInvitations(ctx context.Context) (int, error) {
 			case <-time.After(expirePause):
 			}
 		}
-		var done []string
-		for _, e := range batch {
-			expired, err := s.expireInvitation(ctx, e)
-			if err != nil {
-				s.unmarkDue(ctx, done...)
-				return n, err
-			}
-			if expired {
-				n++
-				done = append(done, e.ParticipantID)
-			}
+		expired, err := s.expireAll(ctx, batch)
+		n += expired
+		if err != nil {
+			return n, err
 		}
-		s.unmarkDue(ctx, done...)
 	}
 	return n, nil
 }
 
+// expireAll expires the invitations of batch one after another, checking
+// ctx before each, and unlists those it expired in one command. It
+// returns how many it expired.
+func (s *Store) expireAll(ctx context.Context, batch []dueEntry) (int, error) {
+	var done []string
+	defer func() { s.unmarkDue(ctx, done...) }()
+	for _, e := range batch {
+		if err := ctx.Err(); err != nil {
+			return len(done), err
+		}
+		expired, err := s.expireInvitation(ctx, e)
+		if err != nil {
+			return len(done), err
+		}
+		if expired {
+			done = append(done, e.ParticipantID)
+		}
+	}
+	return len(done), nil
+}
+
 // expireInvitation expires the invitation of due entry e if it is still
 // open, and drops the entry of one that was answered, or never written.
+// Once the expiry's write has begun it is finished whether or not ctx
+// ends: a few commands by _id. Cut short, the write would be undone by an
+// update whose filter is more than _id, which reads every participant
+// where only _id is indexed (past opTimeout at 100,000 referrals, and
+// retried), holding a stopping server for minutes.
 func (s *Store) expireInvitation(ctx context.Context, e dueEntry) (bool, error) {
 	var p Participant
 	err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: e.ParticipantID}}).Decode(&p)
@@ -335,5 +355,5 @@ func (s *Store) expireInvitation(ctx context.Context, e dueEntry) (bool, error) 
 	case p.EffectiveStatus(s.Now()) != ParticipantExpired:
 		return false, nil
 	}
-	return s.settleInvitation(ctx, &p, ParticipantExpired)
+	return s.settleInvitation(context.WithoutCancel(ctx), &p, ParticipantExpired)
 }

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"referrals/storage"
+)
+
+// sweepStopReferrals is the size of the store TestStopDuringExpirySweep
+// stops a sweep on. An expiry cut short used to be undone by an update
+// that reads every participant on the embedded store: at this size that
+// held a stopping server 7 to 12 s here, past the test's bound.
+const sweepStopReferrals = 20_000
+
+// TestStopDuringExpirySweep starts the server on an embedded store whose
+// open invitations are all past their expiration, waits until the expiry
+// sweep has expired one (its change reaches a subscriber) and is halfway
+// through the write of another, and stops the server: run returns within
+// 5 s although the sweep is not done, and no expiry is left half written.
+func TestStopDuringExpirySweep(t *testing.T) {
+	dir := t.TempDir()
+	due := seedDueInvitations(t, dir, sweepStopReferrals)
+	if len(due) < 4*50 { // several of the sweep's batches (expireBatch)
+		t.Fatalf("only %d invitations due; the sweep would have too little to do", len(due))
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var runErr error
+	done := make(chan struct{})
+	at := make(chan listening, 1)
+	go func() {
+		defer close(done)
+		runErr = run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--demo", "0"}, func(string) string { return "" },
+			slog.New(slog.NewTextHandler(t.Output(), nil)), func(l listening) { at <- l })
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	var base string
+	select {
+	case l := <-at:
+		base = "http://" + l.API.String()
+	case <-done:
+		t.Fatalf("server stopped: %v", runErr)
+	}
+
+	streamCtx, endStream := context.WithTimeout(context.Background(), time.Minute)
+	defer endStream()
+	events := sseEvents(t, streamCtx, base)
+	if ev, ok := <-events; !ok || !strings.HasPrefix(ev, "PARTICIPANT_CHANGED ") {
+		t.Fatalf("first event %q (stream open: %v), want an expiry of the sweep", ev, ok)
+	}
+	// With the stream ended, no request is left for the shutdown to wait
+	// for: the stop reaches the sweep at once.
+	endStream()
+	for range events {
+	}
+	waitForExpiryWrite(t)
+
+	stop()
+	stopped := time.Now()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		<-done
+		t.Errorf("run returned %v after the stop, want within 5 s", time.Since(stopped).Round(time.Millisecond))
+	}
+	if runErr != nil {
+		t.Errorf("shutdown: %v", runErr)
+	}
+	checkExpiries(t, dir, due)
+}
+
+// waitForExpiryWrite returns once the sweep of this process is halfway
+// through the write of an expiry: it has claimed the invitation and is
+// updating the participant, with the referral's copy still to update. A
+// stop at that moment cuts into the write. Only the goroutines' stacks
+// show it; the test fails if it does not come within a minute.
+func waitForExpiryWrite(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); runtime.Gosched() {
+		if participantUpdateUnderWay(buf[:runtime.Stack(buf, true)]) {
+			return
+		}
+	}
+	t.Fatal("the sweep was not seen writing an expiry within a minute")
+}
+
+// participantUpdateUnderWay reports whether a goroutine in stacks is the
+// sweep (ExpireInvitations) in the participant's update of an expiry: in
+// a driver call made by settleInvitation itself, the storage function
+// innermost on its stack.
+func participantUpdateUnderWay(stacks []byte) bool {
+	for g := range strings.SplitSeq(string(stacks), "\n\n") {
+		if !strings.Contains(g, "storage.(*Store).ExpireInvitations(") {
+			continue
+		}
+		for line := range strings.SplitSeq(g, "\n") {
+			if strings.HasPrefix(line, "referrals/storage.") {
+				if strings.HasPrefix(line, "referrals/storage.(*Store).settleInvitation(") {
+					return true
+				}
+				break
+			}
+		}
+	}
+	return false
+}
+
+// seedDueInvitations fills the store in dir with n demo referrals dated
+// so that every invitation they leave open expired an hour ago or more,
+// and returns those invitations.
+func seedDueInvitations(t *testing.T, dir string, n int) []storage.Participant {
+	t.Helper()
+	now := time.Now().UTC()
+	// The demo leaves open only invitations that expire after its anchor,
+	// 14 days after they were made at the latest.
+	refs, parts := storage.GenerateDemo(demoSeed, n, now.Add(-15*24*time.Hour))
+	s, closeStore := openStore(t, dir)
+	defer closeStore()
+	if err := s.Prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertReferrals(t.Context(), refs, parts); err != nil {
+		t.Fatal(err)
+	}
+	var due []storage.Participant
+	for _, p := range parts {
+		if p.Status == storage.ParticipantInvited && p.EffectiveStatus(now) == storage.ParticipantExpired {
+			due = append(due, p)
+		}
+	}
+	return due
+}
+
+// checkExpiries checks, on the stopped store in dir, that the sweep
+// expired some of due but not all, and that each of due reads the same in
+// its participant record and in its referral's participation: an expiry
+// written halfway would not.
+func checkExpiries(t *testing.T, dir string, due []storage.Participant) {
+	t.Helper()
+	s, closeStore := openStore(t, dir)
+	defer closeStore()
+	admin := storage.WithCaller(t.Context(), storage.Caller{Subject: "test", Role: storage.RoleAdmin})
+	ids, referralIDs := make([]string, len(due)), make([]string, len(due))
+	for i, p := range due {
+		ids[i], referralIDs[i] = p.ID, p.ReferralID
+	}
+	parts, err := s.ParticipantsByID(admin, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := s.ReferralsByID(admin, referralIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, id := range ids {
+		p := parts[id]
+		if p.Status == storage.ParticipantExpired {
+			expired++
+		}
+		for _, e := range refs[p.ReferralID].Participation {
+			if e.ParticipantID == id && e.Status != p.Status {
+				t.Errorf("participant %s is %s, its referral's entry %s: a write left half done", id, p.Status, e.Status)
+			}
+		}
+	}
+	if expired == 0 || expired == len(due) {
+		t.Errorf("the sweep expired %d of %d invitations before the stop; want it stopped mid-sweep", expired, len(due))
+	}
+}
+
+// openStore starts the embedded store in dir, which no server may be
+// using, and connects to it; closeStore disconnects and stops it.
+func openStore(t *testing.T, dir string) (s *storage.Store, closeStore func()) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	embedded, err := storage.StartEmbedded(dir, "", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reads by id go by _id one at a time, as Prepare would find.
+	s, err = storage.Connect(t.Context(), storage.Options{URI: embedded.URI(), Database: "referrals",
+		Embedded: embedded, Logger: logger, Pushdown: storage.PushdownIDOnly})
+	if err != nil {
+		embedded.Stop()
+		t.Fatal(err)
+	}
+	return s, func() {
+		_ = s.Close(context.Background())
+		embedded.Stop()
+	}
+}
