@@ -56,23 +56,26 @@ func serveFor(tb testing.TB, logs *syncBuffer, args ...string) (base string, sto
 }
 
 // TestEmbeddedStoreWarnsWhenOutgrown starts the server on embedded stores
-// of either side of embeddedComfortLimit: past it the log says, once, that
-// the embedded store is for evaluation and small teams and how to point
-// the server at MongoDB; below it, nothing.
+// of either side of embeddedComfortLimit (lowered to 30 here): past it the
+// log says, once, that the embedded store holds more than it was measured
+// with and how to point the server at MongoDB; below it, nothing.
 func TestEmbeddedStoreWarnsWhenOutgrown(t *testing.T) {
+	limit := embeddedComfortLimit
+	embeddedComfortLimit = 30
+	t.Cleanup(func() { embeddedComfortLimit = limit })
 	for _, tt := range []struct {
 		name  string
 		demo  int
 		warns int
 	}{
 		{"Small", 25, 0},
-		{"Outgrown", embeddedComfortLimit + 1, 1},
+		{"Outgrown", 31, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs syncBuffer
 			_, stop := serveFor(t, &logs, "--data-dir", t.TempDir(), "--demo", fmt.Sprint(tt.demo))
 			stop()
-			got := strings.Count(logs.String(), "the embedded store is for evaluation and small teams")
+			got := strings.Count(logs.String(), "the embedded store holds more referrals than it was measured with")
 			if got != tt.warns || (got > 0 && !strings.Contains(logs.String(), "--mongodb-uri or MONGODB_URI")) {
 				t.Errorf("%d warnings, want %d, naming --mongodb-uri and MONGODB_URI:\n%s", got, tt.warns, logs.String())
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -56,10 +57,9 @@ func BenchmarkWriteCost(b *testing.B) {
 				}
 			})
 			b.Run("op=invite", func(b *testing.B) {
-				i := 0
 				for b.Loop() {
-					i++
-					if _, err := s.InviteParticipant(ctx, refs[i%len(refs)].ID, InviteInput{OrganizationID: fmt.Sprint("w-", i), OrganizationName: "W"}); err != nil {
+					i := writeCostOrgs.Add(1)
+					if _, err := s.InviteParticipant(ctx, refs[int(i)%len(refs)].ID, InviteInput{OrganizationID: fmt.Sprint("w-", i), OrganizationName: "W"}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -67,6 +67,10 @@ func BenchmarkWriteCost(b *testing.B) {
 		})
 	}
 }
+
+// writeCostOrgs numbers the organizations BenchmarkWriteCost invites, so
+// that each invitation is new across runs.
+var writeCostOrgs atomic.Int64
 
 // dropPlannerSchema drops the planner's indexes, triggers and side tables
 // from s's SQLite file, leaving FerretDB's own and its _id lookups.

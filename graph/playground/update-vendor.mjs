@@ -2,9 +2,11 @@
 // the npm registry, checks each package's tarball against its sha512
 // integrity, and writes the files and the package's LICENSE to
 // vendor/<name>@<version>/, replacing what was there. A package without a
-// pinned integrity gets the registry's, written back to vendor.json.
-// Needs Node.js 18 or later and nothing else:
+// pinned integrity gets the registry's, written back to vendor.json. The
+// registry is the one npm is configured with (`npm config get registry`).
+// Needs Node.js 18 or later and npm:
 //   node graph/playground/update-vendor.mjs
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -15,6 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const pinsPath = join(here, 'vendor.json');
 const pins = JSON.parse(readFileSync(pinsPath, 'utf8'));
 const vendor = join(here, 'vendor');
+const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim().replace(/\/$/, '');
 
 async function get(url) {
   const res = await fetch(url);
@@ -41,7 +44,7 @@ function untar(buf) {
 
 const tarballs = new Map();
 for (const pkg of pins.packages) {
-  const meta = await (await get(`${pins.registry}/${pkg.name.replace('/', '%2F')}/${pkg.version}`)).json();
+  const meta = await (await get(`${registry}/${pkg.name.replace('/', '%2F')}/${pkg.version}`)).json();
   if (pkg.integrity && pkg.integrity !== meta.dist.integrity) {
     throw new Error(`${pkg.name}@${pkg.version}: the registry says ${meta.dist.integrity}, pinned is ${pkg.integrity}`);
   }

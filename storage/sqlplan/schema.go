@@ -94,7 +94,9 @@ func (t *Table) sideTableSQL() []string {
 	stmts := []string{
 		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (id TEXT NOT NULL, path TEXT NOT NULL, value ANY) STRICT", side),
 		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (path, value, id)", Quote(t.SideTable()+"_values"), side),
-		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (id)", Quote(t.SideTable()+"_ids"), side),
+		// By id first for the triggers' deletes and for a document's
+		// elements of one path (statistics read them per document).
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (id, path, value)", Quote(t.SideTable()+"_ids"), side),
 		"DELETE FROM " + side,
 	}
 	stmts = append(stmts, "INSERT INTO "+side+" (id, path, value) "+t.elementRows("r._ferretdb_sjson", Quote(t.Name)+" AS r"))
