@@ -322,7 +322,7 @@ func TestPartnerViewOverHTTP(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+bearer)
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	got := e.reads()
-	want := []string{"find tags", "planned", "planned", "planned"}
+	want := []string{"planned", "planned", "planned", "planned"}
 	if !slices.Equal(got, want) {
 		t.Errorf("partner page commands = %v, want %v", got, want)
 	}

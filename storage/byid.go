@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
+
+	"referrals/storage/sqlplan"
 )
 
 // pointReadConcurrency bounds the reads by _id one batch has in flight. On
@@ -26,15 +29,15 @@ const pointReadConcurrency = 8
 // documents on, and little below.
 func (s *Store) idOnly() bool { return s.pushdown == PushdownIDOnly }
 
-// findByID returns the documents of coll with the given ids, keyed by key.
-// With point, it reads each by {_id: id} alone, concurrently, and scope is
-// not applied: the caller checks the same rule in Go on every document it
-// keeps. Otherwise it sends one find of the ids ($in) ANDed with scope.
-// Unknown ids are absent.
-func findByID[T any](ctx context.Context, coll *mongo.Collection, ids []string, scope bson.D, point bool, key func(*T) string) (map[string]*T, error) {
-	if !point {
+// findByID returns the documents of coll with the given ids, keyed by key:
+// one selection (findByKey) of the ids ANDed with scope; or, with point and
+// no read planner for coll, one read by {_id: id} alone per id,
+// concurrently, where scope is not applied: the caller checks the same
+// rule in Go on every document it keeps. Unknown ids are absent.
+func findByID[T any](ctx context.Context, s *Store, coll *mongo.Collection, ids []string, scope bson.D, point bool, key func(*T) string) (map[string]*T, error) {
+	if !point || s.planTable(coll) != nil {
 		filter := and(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, scope)
-		return findByKey(ctx, coll, filter, len(ids), key)
+		return findByKey(ctx, s, coll, filter, len(ids), key)
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	out := make(map[string]*T, len(ids))
@@ -60,17 +63,30 @@ func findByID[T any](ctx context.Context, coll *mongo.Collection, ids []string, 
 	return out, g.Wait()
 }
 
-// findByKey runs one find and returns the documents keyed by key. The
-// batch size covers every expected document, so the result arrives in one
-// round trip instead of the driver's default first batch of 101.
-func findByKey[T any, K comparable](ctx context.Context, coll *mongo.Collection, filter bson.D, expected int, key func(*T) K) (map[K]*T, error) {
-	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(batchSizeFor(expected)))
-	if err != nil {
-		return nil, fmt.Errorf("find %s: %w", coll.Name(), err)
-	}
+// findByKey returns the documents of coll matching filter, keyed by key:
+// one selection of the embedded read planner, or one find whose batch size
+// covers every expected document, so the result arrives in one round trip
+// instead of the driver's default first batch of 101.
+func findByKey[T any, K comparable](ctx context.Context, s *Store, coll *mongo.Collection, filter bson.D, expected int, key func(*T) K) (map[K]*T, error) {
 	var docs []*T
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("read %s: %w", coll.Name(), err)
+	done, err := s.planned(ctx, coll, "by key", func(t *sqlplan.Table, db *sql.DB) error {
+		raws, err := t.Documents(ctx, db, filter, sqlplan.Order{Path: "_id"})
+		if err == nil {
+			docs, err = decodeAll[T](raws)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !done {
+		cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(batchSizeFor(expected)))
+		if err != nil {
+			return nil, fmt.Errorf("find %s: %w", coll.Name(), err)
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, fmt.Errorf("read %s: %w", coll.Name(), err)
+		}
 	}
 	out := make(map[K]*T, len(docs))
 	for _, d := range docs {

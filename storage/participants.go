@@ -125,7 +125,7 @@ func (s *Store) ParticipantsByID(ctx context.Context, ids []string) (map[string]
 	if len(ids) == 0 {
 		return map[string]*Participant{}, nil
 	}
-	found, err := findByID(ctx, s.participants, ids, nil, point, func(p *Participant) string { return p.ID })
+	found, err := findByID(ctx, s, s.participants, ids, nil, point, func(p *Participant) string { return p.ID })
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (s *Store) keepVisible(ctx context.Context, c Caller, found map[string]*Par
 	for _, p := range found {
 		referralIDs = append(referralIDs, p.ReferralID)
 	}
-	refs, err := findByID(ctx, s.referrals, referralIDs, referralScope(c), s.idOnly(),
+	refs, err := findByID(ctx, s, s.referrals, referralIDs, referralScope(c), s.idOnly(),
 		func(r *Referral) string { return r.ID })
 	if err != nil {
 		return err
@@ -253,7 +253,7 @@ func (s *Store) participantsListed(ctx context.Context, refs []*Referral) (map[s
 	if err != nil {
 		return nil, err
 	}
-	found, err := findByID(ctx, s.participants, listed, nil, true, func(p *Participant) string { return p.ID })
+	found, err := findByID(ctx, s, s.participants, listed, nil, true, func(p *Participant) string { return p.ID })
 	if err != nil {
 		return nil, err
 	}

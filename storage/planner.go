@@ -31,6 +31,7 @@ type planner struct {
 	selections   atomic.Int64
 	referrals    *sqlplan.Table
 	participants *sqlplan.Table
+	tags         *sqlplan.Table
 }
 
 // plannerFallbacks counts the selections the planner could not translate
@@ -98,6 +99,9 @@ var participantFields = map[string]sqlplan.Field{
 	"expirationDateTime": {Type: sqlplan.Date},
 }
 
+// tagFields: the catalog is read by _id.
+var tagFields = map[string]sqlplan.Field{"_id": {Type: sqlplan.String}}
+
 var participantPlanIndexes = []sqlplan.Index{
 	{"_id"},
 	{"createdDateTime", "_id"},
@@ -127,6 +131,7 @@ func (e *Embedded) openPlanner(ctx context.Context, database string) (*planner, 
 	}{
 		{&p.referrals, "referrals", referralFields, referralPlanIndexes},
 		{&p.participants, "participants", participantFields, participantPlanIndexes},
+		{&p.tags, "tags", tagFields, []sqlplan.Index{{"_id"}}},
 	} {
 		var table string
 		err := w.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, t.name).Scan(&table)
@@ -158,6 +163,8 @@ func (s *Store) planTable(coll *mongo.Collection) *sqlplan.Table {
 		return s.planner.referrals
 	case coll == s.participants:
 		return s.planner.participants
+	case coll == s.tags:
+		return s.planner.tags
 	}
 	return nil
 }
@@ -215,13 +222,14 @@ func (s *Store) countDocuments(ctx context.Context, coll *mongo.Collection, filt
 // decodeAll decodes documents the planner read.
 func decodeAll[T any](docs []bson.Raw) ([]*T, error) {
 	out := make([]*T, len(docs))
-	for i, d := range docs {
+	err := sqlplan.Parallel(len(docs), func(i int) error {
 		out[i] = new(T)
-		if err := bson.Unmarshal(d, out[i]); err != nil {
-			return nil, fmt.Errorf("decode a stored document: %w", err)
+		if err := bson.Unmarshal(docs[i], out[i]); err != nil {
+			return fmt.Errorf("decode a stored document: %w", err)
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // closePlanner closes the planner's connections, if any.

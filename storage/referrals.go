@@ -198,7 +198,7 @@ func (s *Store) CountReferrals(ctx context.Context, f *ReferralFilter) (int, err
 // scope checked on each.
 func (s *Store) ReferralsByID(ctx context.Context, ids []string) (map[string]*Referral, error) {
 	caller := CallerFrom(ctx)
-	found, err := findByID(ctx, s.referrals, ids, referralScope(caller), s.idOnly(),
+	found, err := findByID(ctx, s, s.referrals, ids, referralScope(caller), s.idOnly(),
 		func(r *Referral) string { return r.ID })
 	if err != nil {
 		return nil, err

@@ -36,6 +36,6 @@ func (s *Store) TagsByKey(ctx context.Context, keys []TagKey) (map[TagKey]*Tag, 
 	for i, k := range keys {
 		ids[i] = k.docID()
 	}
-	return findByKey(ctx, s.tags, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(keys),
+	return findByKey(ctx, s, s.tags, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, len(keys),
 		func(t *Tag) TagKey { return TagKey{t.Category, t.ID} })
 }
