@@ -28,6 +28,7 @@ type filterLog struct {
 type sentFilter struct {
 	command, collection string
 	filter              bson.Raw
+	limit               int64 // of a find, 0 for none
 }
 
 func (s sentFilter) String() string { return s.command + " " + s.collection + " " + s.filter.String() }
@@ -58,10 +59,11 @@ func (l *filterLog) monitor() *event.CommandMonitor {
 				filters = append(filters, doc(v.Document().Lookup("q")))
 			}
 		}
+		limit, _ := e.Command.Lookup("limit").AsInt64OK()
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for _, f := range filters {
-			l.sent = append(l.sent, sentFilter{e.CommandName, coll, f})
+			l.sent = append(l.sent, sentFilter{e.CommandName, coll, f, limit})
 		}
 	}}
 }

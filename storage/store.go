@@ -409,10 +409,15 @@ func (s *Store) indexOpenWork(ctx context.Context, fresh map[*mongo.Collection]b
 	return nil
 }
 
-// EstimatedReferrals returns about how many referrals the store holds, from
-// its collection statistics: a count would read every referral where only
-// _id is indexed.
+// EstimatedReferrals returns about how many referrals the store holds: on
+// the embedded store the read planner's count, elsewhere the collection
+// statistics (a count would read every referral on a store without indexes).
 func (s *Store) EstimatedReferrals(ctx context.Context) (int64, error) {
+	if s.planTable(s.referrals) != nil {
+		// FerretDB's collection statistics read every document; the
+		// planner counts the entries of an index.
+		return s.countDocuments(ctx, s.referrals, bson.D{})
+	}
 	cur, err := s.referrals.Aggregate(ctx, mongo.Pipeline{{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
 	if err != nil {
 		return 0, fmt.Errorf("collection statistics of referrals: %w", err)

@@ -1,0 +1,82 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestRestartOfALargeStore restarts the embedded store on thousands of
+// referrals and proves that starting reads none of them whole: besides
+// the demo seeding's look for any one referral (limit 1), every filter
+// sent to referrals or participants names an _id alone, so FerretDB reads
+// one document for it; what else start-up selects (referrals lacking
+// periods, the estimated size) the read planner answers from its indexes,
+// without falling back. A start that read every referral (as the periods
+// backfill once did, past the operation timeout at 100,000) fails here
+// whatever the machine's speed.
+func TestRestartOfALargeStore(t *testing.T) {
+	const n = 3000
+	ctx := asAdmin(t)
+	database := fmt.Sprintf("test_%d", testDBSeq.Add(1))
+	first, err := Connect(ctx, Options{URI: testURI, Database: database, Embedded: testEmbedded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if seeded, err := first.SeedDemo(ctx, 1, n); !seeded || err != nil {
+		t.Fatalf("seeding: %v, %v", seeded, err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var log filterLog
+	again, err := Connect(ctx, Options{URI: testURI, Database: database, Monitor: log.monitor(), Embedded: testEmbedded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = again.Drop(context.Background())
+		_ = again.Close(context.Background())
+	})
+	fallbacks, planned := PlannerFallbacks(), again.PlannedSelections()
+	if err := again.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if seeded, err := again.SeedDemo(ctx, 1, n); seeded || err != nil {
+		t.Fatalf("seeding a seeded store: %v, %v", seeded, err)
+	}
+	if got, err := again.EstimatedReferrals(ctx); got != n || err != nil {
+		t.Fatalf("estimated %d referrals (%v), want %d", got, err, n)
+	}
+	for _, f := range log.take() {
+		if f.collection != "referrals" && f.collection != "participants" {
+			continue
+		}
+		lookForOne := f.command == "find" && f.limit == 1 && len(f.filter) == 5 // {}
+		if !idOnly(f) && !lookForOne {
+			t.Errorf("start-up sent %s (limit %d): FerretDB reads every document for it", f, f.limit)
+		}
+	}
+	if got := PlannerFallbacks() - fallbacks; got != 0 {
+		t.Errorf("%d selections fell back to FerretDB", got)
+	}
+	if again.PlannedSelections() == planned {
+		t.Error("the read planner selected nothing at start: the periods backfill did not look")
+	}
+	// The backfill's look for referrals lacking periods reads the wide
+	// index alone, not each stored document.
+	var id, parent, unused int
+	var plan string
+	q := "EXPLAIN QUERY PLAN " + lackingPeriodsSQL(again.planner.referrals)
+	if err := again.planner.db.QueryRowContext(ctx, q).Scan(&id, &parent, &unused, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if want := "USING COVERING INDEX " + again.planner.referrals.IndexName(referralWideIndex); !strings.HasSuffix(plan, want) {
+		t.Errorf("the look for referrals lacking periods: %s; want it %s", plan, want)
+	}
+}
