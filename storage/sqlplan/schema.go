@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -21,8 +22,8 @@ func (t *Table) IndexName(ix Index) string {
 // sideTableVersion names the side table's triggers: a change of the
 // element paths (or of what the triggers write) takes a new version, whose
 // triggers are created and the side table refilled (the next version must
-// also drop the triggers of this one).
-const sideTableVersion = "v1"
+// drops the triggers of every other).
+const sideTableVersion = "v2"
 
 // Prepare creates, on db (a connection to FerretDB's SQLite file that may
 // write), the side table of t's array paths with the triggers that keep it
@@ -78,7 +79,11 @@ func (t *Table) prepareSideTable(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("side table of %s: %w", t.Name, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // after COMMIT there is nothing to undo
-	for _, q := range t.sideTableSQL() {
+	stale, err := t.staleTriggers(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("side table of %s: %w", t.Name, err)
+	}
+	for _, q := range append(stale, t.sideTableSQL()...) {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("side table of %s: %w\n%s", t.Name, err, q)
 		}
@@ -87,8 +92,37 @@ func (t *Table) prepareSideTable(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
+// staleTriggers returns the statements dropping the triggers of other
+// versions of t's side table.
+func (t *Table) staleTriggers(ctx context.Context, conn *sql.Conn) ([]string, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE ? ESCAPE '\' AND name NOT LIKE ? ESCAPE '\'`,
+		t.Name, likePrefix(t.SideTable()+"_"), likePrefix(t.SideTable()+"_"+sideTableVersion+"_"))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var drops []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		drops = append(drops, "DROP TRIGGER "+Quote(name))
+	}
+	return drops, rows.Err()
+}
+
+// likePrefix is a LIKE pattern (escaped with \) matching what starts with s.
+func likePrefix(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+	return r.Replace(s) + "%"
+}
+
 // sideTableSQL is the statements that (re)create the side table of t, fill
-// it from every document and create the triggers that keep it exact.
+// it from every document and create the triggers that keep it exact. An
+// update rewrites a document's elements only when one of its arrays
+// changed, so that the many updates that touch no array (a status, notes)
+// cost the side table nothing.
 func (t *Table) sideTableSQL() []string {
 	side := Quote(t.SideTable())
 	stmts := []string{
@@ -99,53 +133,74 @@ func (t *Table) sideTableSQL() []string {
 		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (id, path, value)", Quote(t.SideTable()+"_ids"), side),
 		"DELETE FROM " + side,
 	}
-	stmts = append(stmts, "INSERT INTO "+side+" (id, path, value) "+t.elementRows("r._ferretdb_sjson", Quote(t.Name)+" AS r"))
-	insert := "INSERT INTO " + side + " (id, path, value) " + t.elementRows("NEW._ferretdb_sjson", "") + ";"
+	stmts = append(stmts, "INSERT INTO "+side+" (id, path, value) "+t.elementRows(
+		fmt.Sprintf("(SELECT jsonb(_ferretdb_sjson) AS j, %s AS id FROM %s)", IDExpr, Quote(t.Name))))
+	insert := "INSERT INTO " + side + " (id, path, value) " + t.elementRows(
+		fmt.Sprintf("(SELECT jsonb(NEW._ferretdb_sjson) AS j, %s AS id LIMIT 1)", strings.Replace(IDExpr, "_ferretdb_sjson", "NEW._ferretdb_sjson", 1))) + ";"
 	remove := "DELETE FROM " + side + " WHERE id = OLD." + IDExpr + ";"
+	var changed []string
+	for _, a := range t.arrays() {
+		changed = append(changed, fmt.Sprintf("OLD._ferretdb_sjson->'$.%s' IS NOT NEW._ferretdb_sjson->'$.%s'", a, a))
+	}
+	changed = append(changed, "OLD."+IDExpr+" IS NOT NEW."+IDExpr)
 	stmts = append(stmts,
 		fmt.Sprintf("CREATE TRIGGER %s AFTER INSERT ON %s BEGIN %s END", Quote(t.trigger("insert")), Quote(t.Name), insert),
-		fmt.Sprintf("CREATE TRIGGER %s AFTER UPDATE ON %s BEGIN %s %s END", Quote(t.trigger("update")), Quote(t.Name), remove, insert),
+		fmt.Sprintf("CREATE TRIGGER %s AFTER UPDATE ON %s WHEN %s BEGIN %s %s END", Quote(t.trigger("update")), Quote(t.Name), strings.Join(changed, " OR "), remove, insert),
 		fmt.Sprintf("CREATE TRIGGER %s AFTER DELETE ON %s BEGIN %s END", Quote(t.trigger("delete")), Quote(t.Name), remove),
 	)
 	return stmts
 }
 
-// elementRows is a SELECT of (id, path, value) for every element value of
-// every array path of the document doc (an SQL expression), from the
-// given FROM items ("" for none). An array's elements are its values; an
-// object is not an array (a path through it reads its field, as MongoDB
-// does); a scalar stored where an array belongs is its one value.
-func (t *Table) elementRows(doc, from string) string {
-	paths := make([]string, 0, len(t.Fields))
-	for p, f := range t.Fields {
-		if f.Array != "" {
-			paths = append(paths, p)
+// arrays returns the array paths of t's fields, sorted, each once.
+func (t *Table) arrays() []string {
+	var out []string
+	for _, f := range t.Fields {
+		if f.Array != "" && !slices.Contains(out, f.Array) {
+			out = append(out, f.Array)
 		}
 	}
-	slices.Sort(paths)
-	id := strings.Replace(IDExpr, "_ferretdb_sjson", doc, 1)
-	var selects []string
-	for _, p := range paths {
+	slices.Sort(out)
+	return out
+}
+
+// elementRows is a SELECT of (id, path, value) for every element value of
+// every array path of the documents of docs, a FROM item of rows (j, id):
+// a document as JSONB, parsed once for all its paths, and its _id. An
+// array's elements are its values; an object is not an array (a path
+// through it reads its field, as MongoDB does); a scalar stored where an
+// array belongs is its one value.
+func (t *Table) elementRows(docs string) string {
+	var values, members []string
+	for _, p := range slices.Sorted(maps.Keys(t.Fields)) {
 		f := t.Fields[p]
-		arrayType := fmt.Sprintf("json_type(%s, '$.%s')", doc, f.Array)
-		each := fmt.Sprintf("json_each(%s, '$.%s') AS e", doc, f.Array)
-		froms := each
-		if from != "" {
-			froms = from + ", " + each
-		}
-		if f.Member == "" {
-			selects = append(selects, fmt.Sprintf("SELECT %s, '%s', e.value FROM %s WHERE %s <> 'object' AND e.type NOT IN ('object', 'array', 'null')",
-				id, p, froms, arrayType))
+		if f.Array == "" {
 			continue
 		}
-		selects = append(selects, fmt.Sprintf("SELECT %s, '%s', e.value->>'$.%s' FROM %s WHERE %s = 'array' AND e.type = 'object' AND e.value->>'$.%s' IS NOT NULL",
-			id, p, f.Member, froms, arrayType, f.Member))
-		fromObject := ""
-		if from != "" {
-			fromObject = " FROM " + from
+		values = append(values, fmt.Sprintf("('%s', '$.%s', %s)", p, f.Array, sqlString(f.Member)))
+		if f.Member != "" {
+			members = append(members, fmt.Sprintf("('%s', '$.%s', '$.%s')", p, f.Array, p))
 		}
-		selects = append(selects, fmt.Sprintf("SELECT %s, '%s', %s->>'$.%s'%s WHERE %s = 'object' AND %s->>'$.%s' IS NOT NULL",
-			id, p, doc, p, fromObject, arrayType, doc, p))
 	}
-	return strings.Join(selects, " UNION ALL ")
+	// paths: column1 the field's path, column2 its array's, column3 the
+	// member of each element (NULL: the element itself).
+	rows := fmt.Sprintf("SELECT d.id, p.column1, CASE WHEN p.column3 IS NULL THEN e.value ELSE e.value->>p.column3 END "+
+		"FROM %s AS d, (VALUES %s) AS p, json_each(d.j, p.column2) AS e "+
+		"WHERE CASE WHEN p.column3 IS NULL "+
+		"THEN json_type(d.j, p.column2) <> 'object' AND e.type NOT IN ('object', 'array', 'null') "+
+		"ELSE json_type(d.j, p.column2) = 'array' AND e.type = 'object' AND e.value->>p.column3 IS NOT NULL END",
+		docs, strings.Join(values, ", "))
+	if len(members) > 0 {
+		// A member path through a document (not an array) reads its field.
+		rows += fmt.Sprintf(" UNION ALL SELECT d.id, p.column1, d.j->>p.column3 FROM %s AS d, (VALUES %s) AS p "+
+			"WHERE json_type(d.j, p.column2) = 'object' AND d.j->>p.column3 IS NOT NULL", docs, strings.Join(members, ", "))
+	}
+	return rows
+}
+
+// sqlString is s as an SQL string literal, NULL when empty.
+func sqlString(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
