@@ -52,7 +52,25 @@ func (s *Store) SeedDemo(ctx context.Context, seed uint64, n int) (bool, error) 
 		return false, fmt.Errorf("look for referrals: %w", err)
 	}
 	refs, parts := GenerateDemo(seed, n, s.Now().Truncate(24*time.Hour))
-	if err := s.InsertReferrals(ctx, refs, parts); err != nil {
+	bulk := s.planner != nil && n >= bulkLoad
+	if bulk {
+		// A bulk load: FerretDB writes the documents alone, and the read
+		// planner's indexes and side tables are then built in one sorted
+		// pass each, rather than kept row by row through random B-tree
+		// inserts. Nothing selects meanwhile: the server seeds before it
+		// serves, and the store's files are this process's.
+		if err := s.dropPlanner(ctx); err != nil {
+			return false, err
+		}
+	}
+	err = s.InsertReferrals(ctx, refs, parts)
+	if bulk {
+		var openErr error
+		if s.planner, openErr = s.opts.Embedded.openPlanner(ctx, s.db.Name()); openErr != nil {
+			return false, errors.Join(err, openErr)
+		}
+	}
+	if err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return false, nil // another instance seeded the same store first
 		}
@@ -60,6 +78,10 @@ func (s *Store) SeedDemo(ctx context.Context, seed uint64, n int) (bool, error) 
 	}
 	return true, nil
 }
+
+// bulkLoad is the number of demo referrals from which seeding builds the
+// read planner's schema after the documents rather than with them.
+const bulkLoad = 5000
 
 // insertBatch is how many documents one insert command of InsertReferrals
 // carries: each is one transaction on the embedded store, which holds its

@@ -113,16 +113,38 @@ var participantPlanIndexes = []sqlplan.Index{
 // openPlanner readies the SQLite file of database for the planner (side
 // table, triggers, indexes) and opens the connections it reads with.
 func (e *Embedded) openPlanner(ctx context.Context, database string) (*planner, error) {
-	if err := sqlplan.Register(); err != nil {
+	p := &planner{}
+	err := e.eachPlannerTable(ctx, database, p, func(w *sql.DB, t *sqlplan.Table, indexes []sqlplan.Index) error {
+		return t.Prepare(ctx, w, indexes)
+	})
+	if err != nil {
 		return nil, err
 	}
 	file := filepath.Join(e.dir, database+".sqlite")
-	w, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
+	// Readers only: query_only refuses any write through them. In WAL mode
+	// each query sees every transaction committed before it began, so a
+	// write FerretDB acknowledged is seen by the next selection.
+	p.db, err = sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
+	return p, nil
+}
+
+// eachPlannerTable calls f for each table of the planner in database,
+// with a connection that may write, after setting it in p.
+func (e *Embedded) eachPlannerTable(ctx context.Context, database string, p *planner, f func(w *sql.DB, t *sqlplan.Table, indexes []sqlplan.Index) error) error {
+	if err := sqlplan.Register(); err != nil {
+		return err
+	}
+	file := filepath.Join(e.dir, database+".sqlite")
+	// A larger page cache than SQLite's 2 MB default for this connection:
+	// it builds the indexes and fills the side tables.
+	w, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)")
+	if err != nil {
+		return fmt.Errorf("open %s: %w", file, err)
+	}
 	defer w.Close()
-	p := &planner{}
 	for _, t := range []struct {
 		dst     **sqlplan.Table
 		name    string
@@ -136,21 +158,25 @@ func (e *Embedded) openPlanner(ctx context.Context, database string) (*planner, 
 		var table string
 		err := w.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, t.name).Scan(&table)
 		if err != nil {
-			return nil, fmt.Errorf("find the table of %s: %w", t.name, err)
+			return fmt.Errorf("find the table of %s: %w", t.name, err)
 		}
 		*t.dst = &sqlplan.Table{Name: table, Fields: t.fields}
-		if err := (*t.dst).Prepare(ctx, w, t.indexes); err != nil {
-			return nil, err
+		if err := f(w, *t.dst, t.indexes); err != nil {
+			return err
 		}
 	}
-	// Readers only: query_only refuses any write through them. In WAL mode
-	// each query sees every transaction committed before it began, so a
-	// write FerretDB acknowledged is seen by the next selection.
-	p.db, err = sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", file, err)
-	}
-	return p, nil
+	return nil
+}
+
+// dropPlanner closes s's planner and removes its indexes, side tables and
+// triggers from the file, for a bulk load (see SeedDemo); openPlanner
+// builds them again.
+func (s *Store) dropPlanner(ctx context.Context) error {
+	s.closePlanner()
+	s.planner = nil
+	return s.opts.Embedded.eachPlannerTable(ctx, s.db.Name(), &planner{}, func(w *sql.DB, t *sqlplan.Table, indexes []sqlplan.Index) error {
+		return t.Drop(ctx, w, indexes)
+	})
 }
 
 // table returns the planner's table of coll, or nil when the planner does

@@ -2,10 +2,7 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,29 +73,7 @@ var writeCostOrgs atomic.Int64
 // from s's SQLite file, leaving FerretDB's own and its _id lookups.
 func dropPlannerSchema(tb testing.TB, s *Store) {
 	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(testEmbedded.dir, s.db.Name()+".sqlite")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
+	if err := s.dropPlanner(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT type, name FROM sqlite_master WHERE (type = 'index' AND name LIKE '%\_q\_%' ESCAPE '\') OR type = 'trigger' OR (type = 'table' AND name LIKE '%\_elements' ESCAPE '\')`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var drops []string
-	for rows.Next() {
-		var typ, name string
-		if err := rows.Scan(&typ, &name); err != nil {
-			tb.Fatal(err)
-		}
-		drops = append(drops, fmt.Sprintf("DROP %s %q", strings.ToUpper(typ), name))
-	}
-	_ = rows.Close()
-	for _, d := range drops {
-		if _, err := db.Exec(d); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	s.closePlanner()
-	s.planner = nil
 }

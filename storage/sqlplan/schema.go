@@ -49,6 +49,34 @@ func (t *Table) Prepare(ctx context.Context, db *sql.DB, indexes []Index) error 
 	return nil
 }
 
+// Drop removes from db what Prepare created for t with these indexes: the
+// indexes, the side table and its triggers. A bulk load into t is then
+// FerretDB's writes alone, and the next Prepare builds each index in one
+// sorted pass and fills the side table in one statement.
+func (t *Table) Drop(ctx context.Context, db *sql.DB, indexes []Index) error {
+	var stmts []string
+	for _, ix := range indexes {
+		stmts = append(stmts, "DROP INDEX IF EXISTS "+Quote(t.IndexName(ix)))
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	triggers, err := t.triggers(ctx, conn, "")
+	if err != nil {
+		return err
+	}
+	stmts = append(stmts, triggers...)
+	stmts = append(stmts, "DROP TABLE IF EXISTS "+Quote(t.SideTable()))
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("drop the planner's schema of %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
 func (t *Table) hasArrays() bool {
 	for _, f := range t.Fields {
 		if f.Array != "" {
@@ -79,7 +107,7 @@ func (t *Table) prepareSideTable(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("side table of %s: %w", t.Name, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // after COMMIT there is nothing to undo
-	stale, err := t.staleTriggers(ctx, conn)
+	stale, err := t.triggers(ctx, conn, sideTableVersion)
 	if err != nil {
 		return fmt.Errorf("side table of %s: %w", t.Name, err)
 	}
@@ -92,11 +120,11 @@ func (t *Table) prepareSideTable(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
-// staleTriggers returns the statements dropping the triggers of other
-// versions of t's side table.
-func (t *Table) staleTriggers(ctx context.Context, conn *sql.Conn) ([]string, error) {
+// triggers returns the statements dropping the triggers of t's side table
+// but those of version keep ("" for none).
+func (t *Table) triggers(ctx context.Context, conn *sql.Conn, keep string) ([]string, error) {
 	rows, err := conn.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE ? ESCAPE '\' AND name NOT LIKE ? ESCAPE '\'`,
-		t.Name, likePrefix(t.SideTable()+"_"), likePrefix(t.SideTable()+"_"+sideTableVersion+"_"))
+		t.Name, likePrefix(t.SideTable()+"_"), likePrefix(t.SideTable()+"_"+keep+"_"))
 	if err != nil {
 		return nil, err
 	}
@@ -125,16 +153,20 @@ func likePrefix(s string) string {
 // cost the side table nothing.
 func (t *Table) sideTableSQL() []string {
 	side := Quote(t.SideTable())
+	// Filled before it is indexed: each index is then built in one sorted
+	// pass, not by random inserts (a third of the time at 30,000).
 	stmts := []string{
-		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (id TEXT NOT NULL, path TEXT NOT NULL, value ANY) STRICT", side),
-		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (path, value, id)", Quote(t.SideTable()+"_values"), side),
+		"DROP TABLE IF EXISTS " + side,
+		fmt.Sprintf("CREATE TABLE %s (id TEXT NOT NULL, path TEXT NOT NULL, value ANY) STRICT", side),
+		// LIMIT keeps SQLite from flattening the subquery, which would
+		// parse each document again for every path.
+		"INSERT INTO " + side + " (id, path, value) " + t.elementRows(
+			fmt.Sprintf("(SELECT jsonb(_ferretdb_sjson) AS j, %s AS id FROM %s LIMIT -1)", IDExpr, Quote(t.Name))),
+		fmt.Sprintf("CREATE INDEX %s ON %s (path, value, id)", Quote(t.SideTable()+"_values"), side),
 		// By id first for the triggers' deletes and for a document's
 		// elements of one path (statistics read them per document).
-		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (id, path, value)", Quote(t.SideTable()+"_ids"), side),
-		"DELETE FROM " + side,
+		fmt.Sprintf("CREATE INDEX %s ON %s (id, path, value)", Quote(t.SideTable()+"_ids"), side),
 	}
-	stmts = append(stmts, "INSERT INTO "+side+" (id, path, value) "+t.elementRows(
-		fmt.Sprintf("(SELECT jsonb(_ferretdb_sjson) AS j, %s AS id FROM %s)", IDExpr, Quote(t.Name))))
 	insert := "INSERT INTO " + side + " (id, path, value) " + t.elementRows(
 		fmt.Sprintf("(SELECT jsonb(NEW._ferretdb_sjson) AS j, %s AS id LIMIT 1)", strings.Replace(IDExpr, "_ferretdb_sjson", "NEW._ferretdb_sjson", 1))) + ";"
 	remove := "DELETE FROM " + side + " WHERE id = OLD." + IDExpr + ";"
