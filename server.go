@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,7 +59,20 @@ type config struct {
 	manifestPath   string
 }
 
-func main() { os.Exit(serve(nil)) }
+func main() {
+	// The server's live heap is small and it allocates fast while it
+	// reads: at Go's default GOGC=100 a JSON Lines export of 100,000
+	// referrals spent a fifth of its CPU collecting garbage, and took
+	// 26.9–28.5 s against 20.1–23.6 s at 200 (README). GOGC set in the
+	// environment is left as it is.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serverGCPercent)
+	}
+	os.Exit(serve(nil))
+}
+
+// serverGCPercent is the server's GOGC unless the environment sets one.
+const serverGCPercent = 200
 
 // listening says where a started server can be reached.
 type listening struct {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,8 @@ import (
 //
 //	go test ./graph -run '^$' -bench Envelope -benchtime 10x -timeout 60m -envelope.large
 func BenchmarkEnvelope(b *testing.B) {
+	// As the server runs unless GOGC is set (serverGCPercent in main).
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	sizes := []int{200, 2000, 10000}
 	if *envelopeLarge {
 		sizes = append(sizes, 100_000)
