@@ -406,3 +406,30 @@ func TestWebSocketBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestUnreadableQueryStringIsRefused: Go's URL parsing drops a pair it
+// cannot read (an unencoded ";"), so a filter or the variables written so
+// would be left out silently — an export of everything, a query without
+// its variables. Such query strings are refused, 400 BAD_USER_INPUT.
+func TestUnreadableQueryStringIsRefused(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "5", "--jwt-secret", edgeSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	token := "Bearer " + adminToken(t)
+	for name, target := range map[string]string{
+		"Export":          `/export/referrals?filter={"status":["WON"]};`,
+		"ExportSeparator": `/export/referrals?orderBy={"field":"DEAL_VALUE"};filter={"status":["WON"]}`,
+		"QueryVariables":  `/query?query=query($f:ReferralFilter){referrals(filter:$f){totalCount}}&variables={"f":{"status":["WON"]}};`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			accept := "application/json"
+			if strings.HasPrefix(target, "/export") {
+				accept = "application/x-ndjson"
+			}
+			status, body := request(t, ctx, http.MethodGet, base+target, "", map[string]string{"Authorization": token, "Accept": accept})
+			if status != http.StatusBadRequest || !strings.Contains(body, `"BAD_USER_INPUT"`) || !strings.Contains(body, "%3B") {
+				t.Errorf("status %d, body %.300s; want 400 BAD_USER_INPUT saying to encode ';'", status, body)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -81,7 +82,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Accept: the export is served as %s or %s only", MediaCSV, MediaNDJSON))
 		return
 	}
-	query := r.URL.Query()
+	// Go's r.URL.Query() drops a pair it cannot read (an unencoded ";"),
+	// which would export everything instead of the filtered rows.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		transport.WriteError(w, storage.CodeBadUserInput, "the query string cannot be read ("+err.Error()+"): percent-encode filter and orderBy, \";\" as %3B")
+		return
+	}
 	vars := map[string]any{}
 	for _, name := range []string{"filter", "orderBy"} {
 		if len(query[name]) > 1 {

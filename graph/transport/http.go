@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -101,7 +102,12 @@ func readParams(r *http.Request) (*graphql.RawParams, int, string) {
 	var raw rawRequest
 	switch r.Method {
 	case http.MethodGet:
-		q := r.URL.Query()
+		// Go's r.URL.Query() drops a pair it cannot read (an unencoded
+		// ";"), which would run the query without its variables.
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, http.StatusBadRequest, "the query string cannot be read (" + err.Error() + "): percent-encode each parameter, \";\" as %3B"
+		}
 		if q.Has("query") {
 			raw.Query, _ = json.Marshal(q.Get("query"))
 		}
