@@ -90,19 +90,20 @@ func TestAuthentication(t *testing.T) {
 	}
 	const count = `{ referrals { totalCount } }`
 	refused := map[string]string{
-		"ErrNoToken":           "",
-		"ErrGarbage":           "not.a.token",
-		"ErrWrongSecret":       token(t, []byte("another-secret-entirely"), jwt.SigningMethodHS256, with(nil)),
-		"ErrExpired":           hs(t, with(jwt.MapClaims{"exp": time.Now().Add(-time.Minute).Unix()})),
-		"ErrNoExpiry":          hs(t, with(jwt.MapClaims{"exp": nil})),
-		"ErrNotYetValid":       hs(t, with(jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()})),
-		"ErrOtherIssuer":       hs(t, with(jwt.MapClaims{"iss": "https://evil.example"})),
-		"ErrOtherAudience":     hs(t, with(jwt.MapClaims{"aud": "other"})),
-		"ErrUnknownRole":       hs(t, with(jwt.MapClaims{"role": "root"})),
-		"ErrPartnerWithoutOrg": hs(t, with(jwt.MapClaims{"role": "partner"})),
-		"ErrNoSubject":         hs(t, with(jwt.MapClaims{"sub": nil})),
-		"ErrEmptySubject":      hs(t, with(jwt.MapClaims{"sub": ""})),
-		"ErrAlgNone":           token(t, jwt.UnsafeAllowNoneSignatureType, jwt.SigningMethodNone, with(nil)),
+		"ErrNoToken":            "",
+		"ErrGarbage":            "not.a.token",
+		"ErrWrongSecret":        token(t, []byte("another-secret-entirely"), jwt.SigningMethodHS256, with(nil)),
+		"ErrExpired":            hs(t, with(jwt.MapClaims{"exp": time.Now().Add(-time.Minute).Unix()})),
+		"ErrNoExpiry":           hs(t, with(jwt.MapClaims{"exp": nil})),
+		"ErrNotYetValid":        hs(t, with(jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()})),
+		"ErrOtherIssuer":        hs(t, with(jwt.MapClaims{"iss": "https://evil.example"})),
+		"ErrOtherAudience":      hs(t, with(jwt.MapClaims{"aud": "other"})),
+		"ErrUnknownRole":        hs(t, with(jwt.MapClaims{"role": "root"})),
+		"ErrPartnerWithoutOrg":  hs(t, with(jwt.MapClaims{"role": "partner"})),
+		"ErrOrgOutsideAlphabet": hs(t, with(jwt.MapClaims{"role": "partner", "org": "evil/Accepted"})),
+		"ErrNoSubject":          hs(t, with(jwt.MapClaims{"sub": nil})),
+		"ErrEmptySubject":       hs(t, with(jwt.MapClaims{"sub": ""})),
+		"ErrAlgNone":            token(t, jwt.UnsafeAllowNoneSignatureType, jwt.SigningMethodNone, with(nil)),
 	}
 	for name, bearer := range refused {
 		t.Run(name, func(t *testing.T) {

@@ -1516,7 +1516,7 @@ input ReferralPatch {
 
 "An organization to invite to a referral."
 input InviteParticipantInput {
-  "The invited organization's id."
+  "The invited organization's id: 1 to 128 ASCII letters, digits, ` + "`" + `-` + "`" + `, ` + "`" + `_` + "`" + ` and ` + "`" + `.` + "`" + ` (GUIDs and Partner Center's numeric ids fit). Partner tokens' ` + "`" + `org` + "`" + ` claims follow the same alphabet."
   organizationId: ID!
   "The invited organization's name."
   organizationName: String!

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -78,6 +79,24 @@ func (c *check) fail(path, format string, args ...any) {
 }
 
 // text checks a free-text field: not blank when required, not too long.
+// CheckOrganizationID says why id is not an organization id, or returns
+// nil. Organization ids are 1 to 128 ASCII letters, digits, '-', '_' and
+// '.': GUIDs and Partner Center's numeric ids fit, and none holds the
+// separators ('/', ':') of the keys the store builds from them.
+func CheckOrganizationID(id string) error {
+	if id == "" || len(id) > maxOrganizationIDLength {
+		return fmt.Errorf("an organization id is 1 to %d characters", maxOrganizationIDLength)
+	}
+	for _, r := range id {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("an organization id holds only ASCII letters, digits, '-', '_' and '.', not %q", r)
+		}
+	}
+	return nil
+}
+
+const maxOrganizationIDLength = 128
+
 func (c *check) text(path string, s *string, required bool, maxLen int) {
 	switch {
 	case s == nil:

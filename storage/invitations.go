@@ -33,7 +33,9 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	}
 	t := s.Now()
 	var c check
-	c.text("invitation.organizationId", &in.OrganizationID, true, maxNameLength)
+	if err := CheckOrganizationID(strings.TrimSpace(in.OrganizationID)); err != nil {
+		c.fail("invitation.organizationId", "%s", err.Error())
+	}
 	c.text("invitation.organizationName", &in.OrganizationName, true, maxNameLength)
 	if len(in.Users) > maxListLength {
 		c.fail("invitation.users", "at most %d users", maxListLength)

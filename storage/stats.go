@@ -291,8 +291,10 @@ func statsSources(dims []StatsDimension) ([]statsSource, error) {
 			sources = append(sources, statsSource{path: "participation.orgStatus", dims: []int{org, status},
 				values: listValues(func(v bson.RawValue) ([]*string, error) {
 					s, err := readString(v)
-					orgID, st, found := strings.Cut(s, "/")
-					if err == nil && !found {
+					// The status, one of a fixed set, follows the last "/".
+					cut := strings.LastIndexByte(s, '/')
+					orgID, st := s[:max(cut, 0)], s[cut+1:]
+					if err == nil && cut < 0 {
 						err = fmt.Errorf("participation entry %q is not organization/status", s)
 					}
 					if err == nil {

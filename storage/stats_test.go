@@ -2,6 +2,7 @@ package storage
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +153,39 @@ func TestStatsKeyOrderKeepsNullLast(t *testing.T) {
 		first, second, last := stats.Groups[0].Key.ClosingQuarter, stats.Groups[1].Key.ClosingQuarter, stats.Groups[len(stats.Groups)-1].Key.ClosingQuarter
 		if first == nil || second == nil || last != nil || (dir == Ascending) != (*first < *second) {
 			t.Errorf("%s: keys %v, want them %s with null last", dir, keys, dir)
+		}
+	}
+}
+
+// TestStatsReadOrganizationIDsWithSlashes: a participation stored with an
+// organization id holding "/" (written before organization ids had an
+// alphabet) is grouped under that id and its status, not answered
+// INTERNAL for everyone who sees the referral; and no new invitation may
+// name such an id.
+func TestStatsReadOrganizationIDsWithSlashes(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	org := "evil/Accepted"
+	if _, err := s.referrals.InsertOne(ctx, bson.D{{Key: "_id", Value: "slash"}, {Key: "createdDateTime", Value: testAnchor},
+		{Key: "status", Value: "Active"}, {Key: "referralSource", Value: "P2P"},
+		{Key: "participation", Value: bson.A{bson.D{{Key: "participantId", Value: "p1"}, {Key: "organizationId", Value: org},
+			{Key: "status", Value: "Invited"}, {Key: "orgStatus", Value: org + "/Invited"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := s.ReferralStats(ctx, StatsQuery{GroupBy: []StatsDimension{DimParticipantOrganization, DimParticipantStatus}})
+	if err != nil || len(stats.Groups) != 1 {
+		t.Fatalf("stats: %+v, %v", stats, err)
+	}
+	if k := stats.Groups[0].Key; *k.ParticipantOrganizationID != org || *k.ParticipantStatus != ParticipantInvited {
+		t.Errorf("grouped under %q, %q; want %q, Invited", *k.ParticipantOrganizationID, *k.ParticipantStatus, org)
+	}
+	r, err := s.CreateReferral(ctx, validReferralInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{org, "a:b", "", strings.Repeat("x", 129), "ünï", "tab\there"} {
+		if _, err := s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: id, OrganizationName: "X"}); ErrorCodeOf(err) != CodeBadUserInput {
+			t.Errorf("invite %q: %v, want BAD_USER_INPUT", id, err)
 		}
 	}
 }

@@ -108,6 +108,9 @@ func (a *Auth) verify(bearer string) (token, error) {
 		if c.Org == "" {
 			return token{}, errors.New("invalid token: a partner token needs an org claim")
 		}
+		if err := storage.CheckOrganizationID(c.Org); err != nil {
+			return token{}, fmt.Errorf("invalid token: its org claim: %w", err)
+		}
 	default:
 		return token{}, fmt.Errorf("invalid token: role %q is neither admin nor partner", c.Role)
 	}
