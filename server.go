@@ -264,6 +264,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		return err
 	}
 	exec := graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api)
+	cfg.edge.Logger = logger // requests, and panics at the HTTP edge
 	api := transport.New(exec, auth, cfg.edge)
 	page, err := playground.Handler(playground.Options{Endpoint: "/query", TokensRequired: !auth.Open(),
 		Introspection: !cfg.api.NoIntrospection && !cfg.api.PersistedOnly, PersistedOnly: cfg.api.PersistedOnly})

@@ -11,6 +11,7 @@ import (
 	"referrals/graph/transport"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"referrals/graph"
@@ -196,5 +197,71 @@ func TestPlaygroundSettingsUnderPersistedOnly(t *testing.T) {
 	}
 	if settings.Introspection || !settings.PersistedOnly {
 		t.Errorf("settings %+v, want no introspection and persisted only", settings)
+	}
+}
+
+// TestRequestsAreLogged: each request is logged at info when it ends with
+// its id (the one in X-Request-Id), method, path, status, duration, the
+// token's subject and the operation's name, and never with the token or
+// the variables.
+func TestRequestsAreLogged(t *testing.T) {
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	at := make(chan listening, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo", "3", "--jwt-secret", edgeSecret},
+			func(string) string { return "" }, slog.New(slog.NewJSONHandler(&logs, nil)), func(l listening) { at <- l })
+	}()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
+	}
+	defer stop()
+	var base string
+	select {
+	case l := <-at:
+		base = "http://" + l.API.String()
+	case err := <-done:
+		t.Fatalf("server stopped: %v", err)
+	}
+	token := adminToken(t)
+	body := `{"query":"query Named($f: ReferralFilter) { referrals(filter: $f) { totalCount } }","variables":{"f":{"customerName":"variable-secret"}}}`
+	req, err := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	stop() // the line is written as the request ends, which shutting down waits for
+	var line map[string]any
+	for _, l := range strings.Split(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == id {
+			line = m
+		}
+	}
+	if line == nil {
+		t.Fatalf("no request log line with request_id %q in\n%s", id, logs.String())
+	}
+	ops, _ := line["operations"].([]any)
+	if line["level"] != "INFO" || line["method"] != "POST" || line["path"] != "/query" || line["status"] != float64(200) ||
+		line["subject"] != "admin-1" || len(ops) != 1 || ops[0] != "Named" || line["duration"] == nil {
+		t.Errorf("request log line %v", line)
+	}
+	if all := logs.String(); strings.Contains(all, token) || strings.Contains(all, "variable-secret") {
+		t.Error("the log holds the token or a variable")
 	}
 }

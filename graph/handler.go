@@ -70,6 +70,15 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	exec.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(WithLoaders(ctx, NewLoaders(store)))
 	})
+	exec.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		name := oc.OperationName
+		if oc.Operation != nil {
+			name = oc.Operation.Name
+		}
+		transport.NoteOperation(ctx, name)
+		return next(ctx)
+	})
 	exec.SetErrorPresenter(presentError(logger))
 	exec.SetRecoverFunc(recoverPanic(logger))
 	return exec

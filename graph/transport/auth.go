@@ -147,6 +147,7 @@ type expiryKey struct{}
 
 // withToken returns ctx carrying the caller of tok and its expiry.
 func withToken(ctx context.Context, tok token) context.Context {
+	noteSubject(ctx, tok.Subject)
 	return context.WithValue(storage.WithCaller(ctx, tok.Caller), expiryKey{}, tok.Expires)
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -26,7 +27,10 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 
 // withRequestID gives each request an id, taken from a sane X-Request-Id
 // header (set by a proxy) or made up, echoes it in the response, and logs
-// the request with it when it ends.
+// the request with it when it ends: method, path, status, duration, the
+// token's subject and the operation names once known — never the token or
+// the variables. A WebSocket connection is logged when it closes, with
+// every operation it ran.
 func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -38,11 +42,62 @@ func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r.WithContext(WithRequestID(r.Context(), id)))
+		note := &requestNote{}
+		ctx := context.WithValue(WithRequestID(r.Context(), id), requestNoteKey{}, note)
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		subject, operations := note.read()
 		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
-			slog.String("method", r.Method), slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+			slog.Duration("duration", time.Since(start)), slog.String("subject", subject),
+			slog.Any("operations", operations), slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// requestNote collects, for the request log, who made a request and what
+// it ran, from wherever that becomes known.
+type requestNote struct {
+	mu         sync.Mutex
+	subject    string
+	operations []string
+}
+
+type requestNoteKey struct{}
+
+// maxNotedOperations bounds the operation names one request's log line
+// lists (a WebSocket connection may run many).
+const maxNotedOperations = 20
+
+func (n *requestNote) read() (string, []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.subject, n.operations
+}
+
+// noteSubject records the token subject of the request running in ctx.
+func noteSubject(ctx context.Context, subject string) {
+	if n, ok := ctx.Value(requestNoteKey{}).(*requestNote); ok {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.subject = subject
+	}
+}
+
+// NoteOperation records, for the request log, the name of an operation
+// the request running in ctx runs ("" for an anonymous one); a name
+// repeated at once (an export's pages) is recorded once.
+func NoteOperation(ctx context.Context, name string) {
+	n, ok := ctx.Value(requestNoteKey{}).(*requestNote)
+	if !ok {
+		return
+	}
+	if name == "" {
+		name = "(anonymous)"
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.operations) < maxNotedOperations && (len(n.operations) == 0 || n.operations[len(n.operations)-1] != name) {
+		n.operations = append(n.operations, name)
+	}
 }
 
 // statusRecorder remembers the status written. Unwrap lets
