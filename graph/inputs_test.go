@@ -249,7 +249,7 @@ func TestCountriesAndDatesTheStoreKeeps(t *testing.T) {
 	}
 	closing := func(d string) map[string]any { return map[string]any{"details": map[string]any{"closingDate": d}} }
 	invite := func(d string) map[string]any {
-		return map[string]any{"ref": r.ID, "input": map[string]any{"organizationId": "org-" + d, "organizationName": "O", "expirationDateTime": d}}
+		return map[string]any{"ref": r.ID, "input": map[string]any{"organizationId": "org-" + strings.NewReplacer(":", "-", "+", "-").Replace(d), "organizationName": "O", "expirationDateTime": d}}
 	}
 	bad := []struct {
 		name, query string
