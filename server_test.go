@@ -139,7 +139,7 @@ func TestServer(t *testing.T) {
 	}
 	_, metrics := httpGet(t, base+"/metrics")
 	for _, want := range []string{
-		`mongodb_commands_total{command="find"}`, `mongodb_commands_total{command="aggregate"}`,
+		`mongodb_commands_total{command="find"}`, `mongodb_commands_total{command="insert"}`,
 		`graphql_requests_total{operation="query",outcome="ok"} 1`, `graphql_request_duration_seconds_count{operation="query"} 1`,
 		"\nembedded_planner_fallbacks_total 0\n",
 	} {

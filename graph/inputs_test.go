@@ -387,3 +387,82 @@ func TestFiltersRespectRedaction(t *testing.T) {
 		}
 	})
 }
+
+// textBounds is every free-text and id input with its bound in
+// characters, as the README's Limits table lists them: set(input, value)
+// puts value at that field of a valid createReferral input or, for the
+// invitation's fields, of an invitation; path is how errors name it.
+var textBounds = []struct {
+	path string
+	max  int
+	set  func(create, invite map[string]any, v string)
+}{
+	{"customerProfile.name", 200, func(c, _ map[string]any, v string) { profile(c)["name"] = v }},
+	{"customerProfile.size", 200, func(c, _ map[string]any, v string) { profile(c)["size"] = v }},
+	{"customerProfile.address.addressLine1", 200, func(c, _ map[string]any, v string) { addr(c)["addressLine1"] = v }},
+	{"customerProfile.address.addressLine2", 200, func(c, _ map[string]any, v string) { addr(c)["addressLine2"] = v }},
+	{"customerProfile.address.city", 200, func(c, _ map[string]any, v string) { addr(c)["city"] = v }},
+	{"customerProfile.address.state", 200, func(c, _ map[string]any, v string) { addr(c)["state"] = v }},
+	{"customerProfile.address.postalCode", 200, func(c, _ map[string]any, v string) { addr(c)["postalCode"] = v }},
+	{"customerProfile.contacts[0].firstName", 200, func(c, _ map[string]any, v string) { contact(c)["firstName"] = v }},
+	{"customerProfile.contacts[0].lastName", 200, func(c, _ map[string]any, v string) { contact(c)["lastName"] = v }},
+	{"customerProfile.contacts[0].email", 254, func(c, _ map[string]any, v string) { contact(c)["email"] = v[:len(v)-len("@x.example")] + "@x.example" }},
+	{"customerProfile.contacts[0].phoneNumber", 50, func(c, _ map[string]any, v string) { contact(c)["phoneNumber"] = strings.Repeat("1", len(v)) }},
+	{"details.notes", 10_000, func(c, _ map[string]any, v string) { c["details"].(map[string]any)["notes"] = v }},
+	{"details.requirements.products[0]", 100, func(c, _ map[string]any, v string) {
+		c["details"].(map[string]any)["requirements"] = map[string]any{"products": []string{v}}
+	}},
+	{"invitation.organizationId", 128, func(_, i map[string]any, v string) { i["organizationId"] = v }},
+	{"invitation.organizationName", 200, func(_, i map[string]any, v string) { i["organizationName"] = v }},
+	{"invitation.locationId", 200, func(_, i map[string]any, v string) { i["locationId"] = v }},
+	{"invitation.users[0].firstName", 200, func(_, i map[string]any, v string) { user(i)["firstName"] = v }},
+	{"invitation.users[0].email", 254, func(_, i map[string]any, v string) { user(i)["email"] = v[:len(v)-len("@x.example")] + "@x.example" }},
+	{"invitation.invitedByParticipantId", 128, func(_, i map[string]any, v string) { i["invitedByParticipantId"] = v }},
+}
+
+func profile(c map[string]any) map[string]any { return c["customerProfile"].(map[string]any) }
+func addr(c map[string]any) map[string]any    { return profile(c)["address"].(map[string]any) }
+func contact(c map[string]any) map[string]any {
+	return profile(c)["contacts"].([]any)[0].(map[string]any)
+}
+func user(i map[string]any) map[string]any {
+	if i["users"] == nil {
+		i["users"] = []any{map[string]any{"firstName": "Bo", "lastName": "Li"}}
+	}
+	return i["users"].([]any)[0].(map[string]any)
+}
+
+// TestEveryTextInputIsBounded sends each free-text and id input one
+// character over its bound (BAD_USER_INPUT naming the field and the bound,
+// nothing written), and at its bound. A status change's reason is bounded
+// too (1,000).
+func TestEveryTextInputIsBounded(t *testing.T) {
+	e := newEnv(t, 0)
+	r := e.create(t)
+	send := func(field struct {
+		path string
+		max  int
+		set  func(create, invite map[string]any, v string)
+	}, v string) gqlResponse {
+		create, invite := validInput(), map[string]any{"organizationId": "org-b", "organizationName": "B"}
+		field.set(create, invite, v)
+		if strings.HasPrefix(field.path, "invitation.") {
+			return e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": invite})
+		}
+		return e.post(t, createMutation, map[string]any{"input": create})
+	}
+	for _, field := range textBounds {
+		t.Run(field.path, func(t *testing.T) {
+			named := "input." + strings.TrimPrefix(field.path, "invitation.")
+			wantUnchanged(t, e, func() {
+				send(field, strings.Repeat("a", field.max+1)).wantBadInput(t, named, fmt.Sprint(field.max))
+			})
+			if resp := send(field, strings.Repeat("a", field.max)); strings.Contains(string(resp.raw), "at most") {
+				t.Errorf("%d characters refused: %.300s", field.max, resp.raw)
+			}
+		})
+	}
+	t.Run("reason", func(t *testing.T) {
+		e.post(t, statusMutation, map[string]any{"id": r.ID, "v": r.Version, "s": "ACTIVE", "reason": strings.Repeat("a", 1001)}).wantBadInput(t, "1000")
+	})
+}

@@ -66,6 +66,10 @@ const (
 	maxNameLength  = 200
 	maxNotesLength = 10_000
 	maxListLength  = 50
+	maxEmailLength = 254 // RFC 5321's longest path
+	maxPhoneLength = 50
+	maxTagIDLength = 100
+	maxIDLength    = 128 // of an id named in an input (invitedByParticipantId)
 )
 
 // check collects the first validation problem, with the path of its field
@@ -96,6 +100,13 @@ func CheckOrganizationID(id string) error {
 }
 
 const maxOrganizationIDLength = 128
+
+// length fails when s, which may be empty, is longer than maxLen characters.
+func (c *check) length(path, s string, maxLen int) {
+	if utf8.RuneCountInString(s) > maxLen {
+		c.fail(path, "must be at most %d characters", maxLen)
+	}
+}
 
 func (c *check) text(path string, s *string, required bool, maxLen int) {
 	switch {
@@ -138,7 +149,10 @@ func (c *check) profile(path string, p *CustomerProfileInput, create bool) {
 // address checks and normalizes an address (the country to upper case).
 func (c *check) address(path string, a *Address) {
 	c.text(path+".addressLine1", &a.AddressLine1, true, maxNameLength)
+	c.text(path+".addressLine2", a.AddressLine2, false, maxNameLength)
 	c.text(path+".city", &a.City, true, maxNameLength)
+	c.text(path+".state", a.State, false, maxNameLength)
+	c.length(path+".postalCode", a.PostalCode, maxNameLength)
 	a.Country = strings.ToUpper(strings.TrimSpace(a.Country))
 	if !isCountry(a.Country) {
 		c.fail(path+".country", "%q is not an ISO 3166-1 alpha-2 country code such as \"US\"", a.Country)
@@ -148,6 +162,11 @@ func (c *check) address(path string, a *Address) {
 func (c *check) person(path, first, last, email, phone string) {
 	c.text(path+".firstName", &first, true, maxNameLength)
 	c.text(path+".lastName", &last, true, maxNameLength)
+	c.length(path+".email", email, maxEmailLength)
+	c.length(path+".phoneNumber", phone, maxPhoneLength)
+	if c.err != nil {
+		return
+	}
 	if email != "" && !isEmail(email) {
 		c.fail(path+".email", "%q is not an e-mail address such as \"ana@example.com\"", email)
 	}

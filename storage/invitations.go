@@ -37,6 +37,10 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 		c.fail("invitation.organizationId", "%s", err.Error())
 	}
 	c.text("invitation.organizationName", &in.OrganizationName, true, maxNameLength)
+	c.text("invitation.locationId", in.LocationID, false, maxNameLength)
+	if in.InvitedByParticipantID != nil {
+		c.length("invitation.invitedByParticipantId", *in.InvitedByParticipantID, maxIDLength)
+	}
 	if len(in.Users) > maxListLength {
 		c.fail("invitation.users", "at most %d users", maxListLength)
 	}

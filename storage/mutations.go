@@ -348,7 +348,8 @@ func (s *Store) checkTags(ctx context.Context, c *check, path string, d *Details
 		if len(ids) > maxListLength {
 			c.fail(path+".requirements."+f.name, "at most %d tags", maxListLength)
 		}
-		for _, id := range ids {
+		for i, id := range ids {
+			c.length(fmt.Sprintf("%s.requirements.%s[%d]", path, f.name, i), id, maxTagIDLength)
 			keys = append(keys, TagKey{f.category, id})
 		}
 	}

@@ -44,7 +44,7 @@ func TestSweepWorkFollowsWhatIsDue(t *testing.T) {
 		t.Helper()
 		for i := range due {
 			at := clock.Now().Add(time.Minute)
-			if _, err := s.InviteParticipant(ctx, refs[20+i].ID, InviteInput{OrganizationID: fmt.Sprint("o", clock.Now().Unix(), i), OrganizationName: "O", ExpirationDateTime: &at}); err != nil {
+			if _, err := s.InviteParticipant(ctx, refs[20+i].ID, InviteInput{OrganizationID: fmt.Sprintf("o%d-%d", clock.Now().Unix(), i), OrganizationName: "O", ExpirationDateTime: &at}); err != nil {
 				t.Fatal(err)
 			}
 		}
