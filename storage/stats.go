@@ -67,6 +67,10 @@ const (
 	// values (lists counted whole) one query may add up: the store returns
 	// one row for each.
 	maxStatsCombinations = 10_000
+	// maxStatsSplits bounds the group keys the rows of one query's
+	// aggregations are split into (a row's lists make the product of their
+	// lengths; a plain grouping, one per row): about a second of work.
+	maxStatsSplits = 1_000_000
 )
 
 // StatsQuery asks for referral statistics: the referrals matching Filter
@@ -613,7 +617,14 @@ type statsAccumulator struct {
 	dims   int
 	groups map[string]*statsGroupAcc
 	total  StatsMeasures
+	// split counts the keys the rows were split into (a row's lists make
+	// the product of their lengths), bounded by maxStatsSplits.
+	split int
 }
+
+// errTooManyGroups refuses a grouping whose lists split the referrals into
+// more groups than one query may add up.
+var errTooManyGroups = badInput("groupBy", "the referrals' lists split into more than %d groups of these dimensions; group by fewer list dimensions or narrow the filter", maxStatsCombinations)
 
 type statsGroupAcc struct {
 	key []*string
@@ -631,12 +642,26 @@ func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*Sta
 	if err := add(&a.total, r); err != nil {
 		return err
 	}
-	keys := [][]*string{make([]*string, a.dims)}
+	all := make([][][]*string, len(sources))
+	split := 1
 	for i, src := range sources {
 		alts, err := src.values(r.ID.K.Lookup(fmt.Sprintf("f%d", i)))
 		if err != nil {
 			return fmt.Errorf("read a statistics row: %w", err)
 		}
+		all[i] = alts
+		// Counted before any group is built: one row's lists split it
+		// into the product of their lengths.
+		if split *= max(len(alts), 1); split > maxStatsCombinations {
+			return errTooManyGroups
+		}
+	}
+	if a.split += split; a.split > maxStatsSplits {
+		return errTooManyGroups
+	}
+	keys := [][]*string{make([]*string, a.dims)}
+	for i, src := range sources {
+		alts := all[i]
 		var next [][]*string
 		for _, k := range keys {
 			for _, alt := range alts {
@@ -653,6 +678,9 @@ func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*Sta
 		id := keyString(k)
 		g := a.groups[id]
 		if g == nil {
+			if len(a.groups) == maxStatsCombinations {
+				return errTooManyGroups
+			}
 			g = &statsGroupAcc{key: k}
 			a.groups[id] = g
 		}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -187,5 +188,35 @@ func TestStatsReadOrganizationIDsWithSlashes(t *testing.T) {
 		if _, err := s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: id, OrganizationName: "X"}); ErrorCodeOf(err) != CodeBadUserInput {
 			t.Errorf("invite %q: %v, want BAD_USER_INPUT", id, err)
 		}
+	}
+}
+
+// TestStatsListsDoNotMultiplyPastTheBound: the combinations bound counts
+// stored lists whole, and one referral's lists split into the product of
+// their lengths (30 × 30 × 30 here): the grouping is refused before those
+// groups are built, and a grouping within the bound still answers.
+func TestStatsListsDoNotMultiplyPastTheBound(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	tags := func(prefix string) bson.A {
+		var out bson.A
+		for i := range 30 {
+			out = append(out, fmt.Sprintf("%s%02d", prefix, i))
+		}
+		return out
+	}
+	if _, err := s.referrals.InsertOne(ctx, bson.D{{Key: "_id", Value: "many"}, {Key: "createdDateTime", Value: testAnchor},
+		{Key: "status", Value: "Active"}, {Key: "referralSource", Value: "P2P"}, {Key: "participation", Value: bson.A{}},
+		{Key: "details", Value: bson.D{{Key: "dealValueCents", Value: int64(100)}, {Key: "requirements", Value: bson.D{
+			{Key: "industryFocus", Value: tags("i")}, {Key: "products", Value: tags("p")}, {Key: "solutions", Value: tags("s")}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.ReferralStats(ctx, StatsQuery{GroupBy: []StatsDimension{DimIndustryFocus, DimProducts, DimSolutions}, Extremes: true})
+	if ErrorCodeOf(err) != CodeBadUserInput || !strings.Contains(err.Error(), "10000 groups") {
+		t.Errorf("27,000 groups of one referral: %v, want BAD_USER_INPUT naming the bound", err)
+	}
+	stats, err := s.ReferralStats(ctx, StatsQuery{GroupBy: []StatsDimension{DimIndustryFocus, DimProducts}, Extremes: true})
+	if err != nil || stats.GroupCount != 900 || stats.Total.Count != 1 {
+		t.Errorf("900 groups: %+v, %v", stats, err)
 	}
 }
