@@ -161,6 +161,9 @@ func (e *Embedded) eachPlannerTable(ctx context.Context, database string, p *pla
 			return fmt.Errorf("find the table of %s: %w", t.name, err)
 		}
 		*t.dst = &sqlplan.Table{Name: table, Fields: t.fields}
+		if t.dst == &p.referrals {
+			(*t.dst).Covering = referralWideIndex
+		}
 		if err := f(w, *t.dst, t.indexes); err != nil {
 			return err
 		}
