@@ -2,10 +2,13 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"referrals/graph/model"
 	"referrals/graph/transport"
@@ -17,6 +20,10 @@ import (
 // further behind is ended with SUBSCRIBER_TOO_SLOW, so that one slow
 // client never holds the others up nor makes the server keep more.
 const recentChanges = 1024
+
+// recentBytes bounds the memory those changes take, each counted by the
+// size of its referral as BSON: a window of large referrals keeps fewer.
+const recentBytes = 16 << 20
 
 // storeChunk is how many sequence numbers a subscription resuming from
 // further back than recentChanges reads from the store at a time.
@@ -33,7 +40,10 @@ type Broker struct {
 
 	mu      sync.Mutex
 	keep    int                     // recentChanges; less in tests
+	keepB   int                     // recentBytes; less in tests
 	recent  []*model.ReferralChange // in sequence order
+	sizes   []int                   // of each of recent
+	bytes   int                     // the sum of sizes
 	floor   int64                   // recent holds every change numbered after floor
 	changed chan struct{}           // closed when a change is added
 	subs    int
@@ -41,7 +51,7 @@ type Broker struct {
 
 // NewBroker returns a broker over store; Run starts it.
 func NewBroker(store ChangeFeed, logger *slog.Logger) *Broker {
-	return &Broker{store: store, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: recentChanges}
+	return &Broker{store: store, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: recentChanges, keepB: recentBytes}
 }
 
 // feedRetry paces Run's attempts to find where the feed starts while the
@@ -68,18 +78,38 @@ func (b *Broker) Run(ctx context.Context) error {
 // publish adds a change for the subscriptions to read.
 func (b *Broker) publish(c storage.Change) {
 	ev := &model.ReferralChange{Change: c, ID: storage.EncodeChangeID(c.Seq), Referral: c.After}
+	size := changeSize(c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.recent = append(b.recent, ev)
-	if n := len(b.recent); n > b.keep {
-		b.floor = b.recent[n-b.keep-1].Seq
-		b.recent = b.recent[n-b.keep:]
-		if cap(b.recent) > 4*b.keep { // let go of the array once it has grown
+	b.recent, b.sizes, b.bytes = append(b.recent, ev), append(b.sizes, size), b.bytes+size
+	drop := 0
+	for n := len(b.recent); n-drop > 1 && (n-drop > b.keep || b.bytes > b.keepB); drop++ {
+		b.bytes -= b.sizes[drop]
+	}
+	if drop > 0 {
+		b.floor = b.recent[drop-1].Seq
+		b.recent, b.sizes = b.recent[drop:], b.sizes[drop:]
+		if cap(b.recent) > 4*b.keep { // let go of the arrays once they have grown
 			b.recent = append(make([]*model.ReferralChange, 0, 2*b.keep), b.recent...)
+			b.sizes = append(make([]int, 0, 2*b.keep), b.sizes...)
 		}
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
+}
+
+// changeSize is about the memory c takes in the window: its referral as
+// BSON, and a little for the rest.
+func changeSize(c storage.Change) int {
+	size := 256
+	if c.After != nil {
+		b, err := bson.Marshal(c.After)
+		if err != nil { // a referral the store would refuse: its JSON is as large
+			b, _ = json.Marshal(c.After)
+		}
+		size += len(b)
+	}
+	return size
 }
 
 // setKeep changes how many changes the broker keeps (tests keep few).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -293,4 +294,34 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 		_ = tcp.SetWriteBuffer(1024)
 	}
 	return conn, err
+}
+
+// TestChangeWindowIsBoundedInBytes: the changes the broker keeps for
+// subscriptions to read are bounded in bytes as well as in number, so
+// large referrals changed often cannot grow the heap without bound: the
+// oldest go (a subscription that needs them reads the store or is told to
+// resume) and the window's floor follows.
+func TestChangeWindowIsBoundedInBytes(t *testing.T) {
+	b := NewBroker(nil, slog.New(slog.DiscardHandler))
+	b.keepB = 20_000
+	small, large := "n", strings.Repeat("n", 5_000)
+	publish := func(seq int64, notes *string) {
+		b.publish(storage.Change{Seq: seq, After: &storage.Referral{ID: "r", Status: storage.ReferralActive, ReferralSource: storage.SourceP2P,
+			Details: &storage.ReferralDetails{Notes: notes}}})
+	}
+	for seq := int64(1); seq <= 20; seq++ {
+		publish(seq, &small)
+	}
+	if len(b.recent) != 20 || b.floor != 0 {
+		t.Fatalf("20 small changes: %d kept, floor %d; want all", len(b.recent), b.floor)
+	}
+	for seq := int64(21); seq <= 40; seq++ {
+		publish(seq, &large)
+	}
+	if b.bytes > b.keepB || len(b.recent) > 4 || len(b.recent) < 3 {
+		t.Errorf("after large changes: %d kept, %d bytes; want 3 or 4 within %d", len(b.recent), b.bytes, b.keepB)
+	}
+	if want := b.recent[0].Seq - 1; b.floor != want || b.recent[len(b.recent)-1].Seq != 40 {
+		t.Errorf("floor %d, window %d..%d", b.floor, b.recent[0].Seq, b.recent[len(b.recent)-1].Seq)
+	}
 }
