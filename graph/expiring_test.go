@@ -12,7 +12,10 @@ import (
 // in one query, of participants and of referrals, and checks the answer
 // against the seeded participants.
 func TestExpiringInvitations(t *testing.T) {
-	e := newEnv(t, demoSize)
+	// The store's clock stands at the seed's anchor: its open invitations
+	// are INVITED, as they would be read, not past their expiration.
+	clock := &testClock{t: testAnchor}
+	e := newEnvAt(t, demoSize, clock.Now)
 	// The week starts at the first open invitation's expiration, so that
 	// it holds some of the seeded invitations and leaves others out.
 	var from time.Time

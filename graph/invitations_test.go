@@ -149,6 +149,20 @@ func TestInvitations(t *testing.T) {
 		if read.Participant.Status != "EXPIRED" {
 			t.Errorf("past its expiration the invitation reads %s, want EXPIRED", read.Participant.Status)
 		}
+		// Filters agree with what is read, before the sweep records it.
+		for status, want := range map[string]bool{"EXPIRED": true, "INVITED": false} {
+			var list struct {
+				Participants struct {
+					TotalCount int
+					Nodes      []struct{ ID, Status string }
+				}
+			}
+			e.post(t, `query($s: [ParticipantStatus!]) { participants(filter: {organizationId: "org-late", status: $s}) { totalCount nodes { id status } } }`,
+				map[string]any{"s": []string{status}}).mustData(t, &list)
+			if got := list.Participants.TotalCount == 1 && len(list.Participants.Nodes) == 1 && list.Participants.Nodes[0].ID == d.InviteParticipant.ID; got != want {
+				t.Errorf("participants with status %s: %+v; want the expired invitation listed: %v", status, list.Participants, want)
+			}
+		}
 		wantUnchanged(t, e, func() {
 			e.post(t, respondMutation, map[string]any{"id": d.InviteParticipant.ID, "r": "ACCEPT"}).wantBadInput(t, "expired")
 		})

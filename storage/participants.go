@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -48,7 +49,7 @@ var participantOrder = sortOrder{Field: "createdDateTime", Desc: true}
 // Participants returns one page of the participants matching f, newest
 // first. Bad filters, sizes and cursors are CodeBadUserInput errors.
 func (s *Store) Participants(ctx context.Context, f *ParticipantFilter, args PageArgs) (*ParticipantPage, error) {
-	filter, err := f.query(ctx)
+	filter, err := f.query(ctx, s.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (s *Store) Participants(ctx context.Context, f *ParticipantFilter, args Pag
 
 // CountParticipants counts the participants matching f.
 func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (int, error) {
-	filter, err := f.query(ctx)
+	filter, err := f.query(ctx, s.Now())
 	if err != nil {
 		return 0, err
 	}
@@ -76,8 +77,10 @@ func (s *Store) CountParticipants(ctx context.Context, f *ParticipantFilter) (in
 	return int(n), err
 }
 
-// query matches f within what the caller may list (participantScope).
-func (f *ParticipantFilter) query(ctx context.Context) (bson.D, error) {
+// query matches f within what the caller may list (participantScope), by
+// the status readers see at now (see EffectiveStatus): an invitation past
+// its expiration is EXPIRED before the sweep records it so.
+func (f *ParticipantFilter) query(ctx context.Context, now time.Time) (bson.D, error) {
 	q := bson.D{}
 	if f != nil {
 		if len(f.Status) > maxFilterValues {
@@ -93,7 +96,7 @@ func (f *ParticipantFilter) query(ctx context.Context) (bson.D, error) {
 			q = append(q, bson.E{Key: "organizationId", Value: *f.OrganizationID})
 		}
 		if f.Status != nil {
-			q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(f.Status, participantStatusPositions)}}})
+			q = append(q, effectiveStatusIn(f.Status, now))
 		}
 		if f.ExpirationDateTime != nil {
 			expires, err := f.ExpirationDateTime.query("filter.expirationDateTime", "expirationDateTime")
@@ -307,4 +310,32 @@ func (s *Store) participantsOfReferrals(ctx context.Context, referralIDs []strin
 		out[p.ReferralID] = append(out[p.ReferralID], participantFor(caller, p))
 	}
 	return out, nil
+}
+
+// effectiveStatusIn matches the participants whose status at now (see
+// EffectiveStatus) is one of statuses.
+func effectiveStatusIn(statuses []ParticipantStatus, now time.Time) bson.E {
+	stored := func(st ParticipantStatus) bson.E {
+		return bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{st}, participantStatusPositions)}}}
+	}
+	var others []ParticipantStatus
+	var alts bson.A
+	for _, st := range statuses {
+		switch st {
+		case ParticipantInvited: // and not yet expired
+			alts = append(alts, bson.D{stored(ParticipantInvited), {Key: "$or", Value: bson.A{
+				bson.D{{Key: "expirationDateTime", Value: nil}},
+				bson.D{{Key: "expirationDateTime", Value: bson.D{{Key: "$gt", Value: now}}}},
+			}}})
+		case ParticipantExpired: // or invited and past its expiration
+			alts = append(alts, bson.D{stored(ParticipantExpired)},
+				bson.D{stored(ParticipantInvited), {Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: now}}}})
+		default:
+			others = append(others, st)
+		}
+	}
+	if len(others) > 0 {
+		alts = append(alts, bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(others, participantStatusPositions)}}}})
+	}
+	return bson.E{Key: "$or", Value: alts}
 }

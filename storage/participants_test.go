@@ -29,7 +29,7 @@ func TestParticipantFilterScope(t *testing.T) {
 	}
 	partner := WithCaller(t.Context(), Caller{Subject: "p", OrganizationID: org, Role: RolePartner})
 
-	q, err := (&ParticipantFilter{OrganizationID: &other}).query(partner)
+	q, err := (&ParticipantFilter{OrganizationID: &other}).query(partner, s.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
