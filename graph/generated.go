@@ -1322,6 +1322,7 @@ type Mutation {
   Changes the given parts of a referral's customer profile and details;
   fields left out (or null) keep their value. A given ` + "`" + `address` + "`" + ` or
   ` + "`" + `contacts` + "`" + ` replaces the old one whole, and so does each given tag list.
+  An ARCHIVED referral is read-only: BAD_USER_INPUT.
   """
   updateReferral(
     "The referral to change."
@@ -1335,7 +1336,8 @@ type Mutation {
   """
   Moves a referral to another status. Allowed moves: PENDING to ACTIVE, LOST
   or ARCHIVED; ACTIVE to WON, LOST or ARCHIVED; WON and LOST to ARCHIVED;
-  nothing leaves ARCHIVED. Any other move is BAD_USER_INPUT naming both states.
+  nothing leaves ARCHIVED, and an ARCHIVED referral is read-only (no
+  update, no invitation). Any other move is BAD_USER_INPUT naming both states.
   """
   changeReferralStatus(
     "The referral to change."
@@ -1351,7 +1353,8 @@ type Mutation {
   """
   Invites an organization to a referral. The invitation expires after
   ` + "`" + `expirationDateTime` + "`" + `, 14 days from now when not given. An organization
-  takes part in a referral at most once (CONFLICT otherwise).
+  takes part in a referral at most once (CONFLICT otherwise). An ARCHIVED
+  referral takes no invitation (BAD_USER_INPUT).
   """
   inviteParticipant(referralId: ID!, input: InviteParticipantInput!): Participant!
 

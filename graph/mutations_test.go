@@ -314,3 +314,23 @@ func TestChangeReferralStatus(t *testing.T) {
 		}
 	})
 }
+
+// TestArchivedReferralsAreReadOnly: an ARCHIVED referral takes no update
+// and no invitation (BAD_USER_INPUT naming its status, nothing written),
+// and still reads.
+func TestArchivedReferralsAreReadOnly(t *testing.T) {
+	e := newEnv(t, 0)
+	r := e.create(t)
+	e.post(t, statusMutation, map[string]any{"id": r.ID, "v": 1, "s": "ARCHIVED"}).mustData(t, &struct{}{})
+	wantUnchanged(t, e, func() {
+		e.post(t, updateMutation, map[string]any{"id": r.ID, "v": 2, "patch": map[string]any{"details": map[string]any{"notes": "later"}}}).
+			wantBadInput(t, "ARCHIVED", "read-only")
+		e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": map[string]any{"organizationId": "org-late", "organizationName": "Late"}}).
+			wantBadInput(t, "ARCHIVED", "read-only")
+	})
+	var d struct{ Referral struct{ Status string } }
+	e.post(t, `query($id: ID!) { referral(id: $id) { status } }`, map[string]any{"id": r.ID}).mustData(t, &d)
+	if d.Referral.Status != "ARCHIVED" {
+		t.Errorf("reads %q, want ARCHIVED", d.Referral.Status)
+	}
+}

@@ -78,7 +78,11 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	for i := range p.Users {
 		p.Users[i].ID = uuid.NewString()
 	}
-	if _, err := s.referralByID(ctx, referralID); err != nil {
+	// An invitation racing the referral's archiving may still land; an
+	// archived referral takes none after.
+	if r, err := s.referralByID(ctx, referralID); err != nil {
+		return nil, err
+	} else if err := refuseArchived(r); err != nil {
 		return nil, err
 	}
 	// One participation per organization and referral, even when two

@@ -204,20 +204,36 @@ func versionIs(expected int64) bson.E {
 
 // updateVersioned applies update to the referral id if it is at
 // expectedVersion, adding updatedDateTime and version+1 to the same MongoDB
-// update, and returns the referral as it is after it. Where the store
-// indexes only _id, it first reads the referral by _id to check the
-// version (see updateRead).
+// update, and returns the referral as it is after it; an archived referral
+// is refused. Where the store indexes only _id, it first reads the
+// referral by _id to check its status and version (see updateRead).
 func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D) (*Referral, error) {
 	if s.idOnly() {
 		current, err := s.referralByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}
+		if err := refuseArchived(current); err != nil {
+			return nil, err
+		}
 		if current.Version != expectedVersion {
 			return nil, staleVersion(id, current.Version, expectedVersion)
 		}
 	}
-	return s.updateRead(ctx, id, expectedVersion, update)
+	// Where the update is conditional, on the status too; archiving moves
+	// the version, so where it is not, the claim of the version read keeps
+	// the referral from being archived meanwhile. Either way a refused
+	// update of an archived referral says so (see conflict).
+	return s.updateRead(ctx, id, expectedVersion, update, bson.E{Key: "status", Value: bson.D{{Key: "$nin", Value: storedForms([]ReferralStatus{ReferralArchived}, referralStatusPositions)}}})
+}
+
+// refuseArchived refuses a change to an archived referral, which is
+// read-only.
+func refuseArchived(r *Referral) error {
+	if r.Status == ReferralArchived {
+		return badInput("id", "referral %s is ARCHIVED, and an archived referral is read-only", r.ID)
+	}
+	return nil
 }
 
 // updateRead is updateVersioned for a caller that has read the referral at
@@ -238,7 +254,7 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 // happen (or by recovery, when the referral never reached its version), so
 // a referral read at version before the claim is still there. The version
 // the update returns confirms it.
-func (s *Store) updateRead(ctx context.Context, id string, version int64, update bson.D) (*Referral, error) {
+func (s *Store) updateRead(ctx context.Context, id string, version int64, update bson.D, conds ...bson.E) (*Referral, error) {
 	key := fmt.Sprintf("referral:%s:v%d", id, version+1)
 	claimed, err := s.claim(ctx, key, versionClaimLifetime)
 	if err != nil {
@@ -247,7 +263,7 @@ func (s *Store) updateRead(ctx context.Context, id string, version int64, update
 	if !claimed {
 		return nil, s.conflict(ctx, id, version)
 	}
-	filter := bson.D{{Key: "_id", Value: id}, versionIs(version)}
+	filter := append(bson.D{{Key: "_id", Value: id}, versionIs(version)}, conds...)
 	if s.idOnly() {
 		filter = filter[:1]
 	}
@@ -316,6 +332,9 @@ func withVersionBump(update bson.D, t time.Time) bson.D {
 func (s *Store) conflict(ctx context.Context, id string, expectedVersion int64) error {
 	current, err := s.referralByID(ctx, id)
 	if err != nil {
+		return err
+	}
+	if err := refuseArchived(current); err != nil {
 		return err
 	}
 	if current.Version == expectedVersion {

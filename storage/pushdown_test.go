@@ -322,6 +322,14 @@ func TestIDOnlyStoreReadsAndWritesByID(t *testing.T) {
 	}
 	admin := asAdmin(t)
 	r := refs[len(refs)-1]
+	// open are referrals the steps may still invite to: not archived, and
+	// not r, which a step archives.
+	var open []string
+	for _, x := range refs[:len(refs)-1] {
+		if x.Status != ReferralArchived {
+			open = append(open, x.ID)
+		}
+	}
 	org := r.Participation[0].OrganizationID
 	partner := WithCaller(t.Context(), Caller{Subject: "p", OrganizationID: org, Role: RolePartner})
 	stranger := WithCaller(t.Context(), Caller{Subject: "s", OrganizationID: "stranger", Role: RolePartner})
@@ -354,7 +362,7 @@ func TestIDOnlyStoreReadsAndWritesByID(t *testing.T) {
 			return err
 		}},
 		{"InviteAndAnswer", func() error {
-			p, err := s.InviteParticipant(admin, r.ID, InviteInput{OrganizationID: "late", OrganizationName: "Late"})
+			p, err := s.InviteParticipant(admin, open[0], InviteInput{OrganizationID: "late", OrganizationName: "Late"})
 			if err != nil {
 				return err
 			}
@@ -365,7 +373,7 @@ func TestIDOnlyStoreReadsAndWritesByID(t *testing.T) {
 			return err
 		}},
 		{"Expire", func() error {
-			if _, err := s.InviteParticipant(admin, refs[1].ID, InviteInput{OrganizationID: "slow", OrganizationName: "Slow", ExpirationDateTime: &soon}); err != nil {
+			if _, err := s.InviteParticipant(admin, open[1], InviteInput{OrganizationID: "slow", OrganizationName: "Slow", ExpirationDateTime: &soon}); err != nil {
 				return err
 			}
 			clock.Advance(2 * time.Hour)

@@ -33,10 +33,14 @@ func TestSweepWorkFollowsWhatIsDue(t *testing.T) {
 	if err := s.InsertReferrals(ctx, refs, parts); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 10 { // history: claims the sweep must not read
+	for i, n := 0, 0; n < 10; i++ { // history: claims the sweep must not read
+		if refs[i].Status == ReferralArchived {
+			continue // read-only
+		}
 		if _, err := s.UpdateReferral(ctx, refs[i].ID, refs[i].Version, ReferralPatch{Details: &DetailsInput{Notes: ptr("history")}}); err != nil {
 			t.Fatal(err)
 		}
+		n++
 	}
 	// Whatever the demo left open expires later than this.
 	clock.Advance(-time.Hour)
