@@ -83,21 +83,7 @@ func (s *Store) backfillPeriods(ctx context.Context) error {
 // answer, and SQLite left to itself scans the table for a condition on a
 // column past the index's first.
 func lackingPeriods(ctx context.Context, t *sqlplan.Table, db *sql.DB) ([]string, error) {
-	q := lackingPeriodsSQL(t)
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", q, err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return sqlplan.QueryStrings(ctx, db, lackingPeriodsSQL(t))
 }
 
 func lackingPeriodsSQL(t *sqlplan.Table) string {

@@ -72,7 +72,16 @@ func newTestStore(t *testing.T) *Store {
 // newTestStoreAt is newTestStore with the clock now, on its own client.
 func newTestStoreAt(t *testing.T, now func() time.Time) *Store {
 	t.Helper()
-	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)), Now: now, Embedded: testEmbedded})
+	return openTestStore(t, Options{Now: now})
+}
+
+// openTestStore connects with opts to a fresh database of the embedded
+// store on its own client, prepares it, and drops it when the test ends.
+func openTestStore(t *testing.T, opts Options) *Store {
+	t.Helper()
+	opts.URI, opts.Embedded = testURI, testEmbedded
+	opts.Database = fmt.Sprintf("test_%d", testDBSeq.Add(1))
+	s, err := Connect(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

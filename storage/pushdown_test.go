@@ -89,19 +89,7 @@ func idOnly(f sentFilter) bool {
 // unless it is PushdownDetect.
 func monitoredStore(t *testing.T, log *filterLog, now func() time.Time, pushdown Pushdown) *Store {
 	t.Helper()
-	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)),
-		Monitor: log.monitor(), Now: now, Pushdown: pushdown, Embedded: testEmbedded})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.Drop(context.Background())
-		_ = s.Close(context.Background())
-	})
-	if err := s.Prepare(asAdmin(t)); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	return s
+	return openTestStore(t, Options{Monitor: log.monitor(), Now: now, Pushdown: pushdown})
 }
 
 // withPushdown returns s reading and writing as a store of kind p would,

@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,18 +34,7 @@ func TestSweepStoppedMidWrite(t *testing.T) {
 			once.Do(stop)
 		}
 	}
-	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)),
-		Monitor: monitor, Now: clock.Now, Embedded: testEmbedded})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.Drop(context.Background())
-		_ = s.Close(context.Background())
-	})
-	if err := s.Prepare(asAdmin(t)); err != nil {
-		t.Fatal(err)
-	}
+	s := openTestStore(t, Options{Monitor: monitor, Now: clock.Now})
 	refs, parts := GenerateDemo(5, 200, testAnchor)
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)

@@ -192,10 +192,11 @@ func (t *Table) Strings(ctx context.Context, db *sql.DB, path string, filter bso
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	return readStrings(ctx, db, q, args)
+	return QueryStrings(ctx, db, q, args...)
 }
 
-func readStrings(ctx context.Context, db *sql.DB, q string, args []any) ([]string, error) {
+// QueryStrings runs q, which selects one text column, and returns its values.
+func QueryStrings(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", q, err)
