@@ -78,11 +78,11 @@ func (t *Table) Page(ctx context.Context, db *sql.DB, filter bson.D, o Order, af
 		}
 		q := fmt.Sprintf("SELECT _ferretdb_sjson FROM %s WHERE %s AND %s ORDER BY %s %s, %s %s LIMIT %d",
 			Quote(t.Name), where, p.cond, x, dir, id, dir, limit-len(docs))
-		if t.from(filter) != Quote(t.Name) {
+		if t.From(filter) != Quote(t.Name) {
 			// The page's ids from the covering index alone (SQLite keeps
 			// only the first LIMIT while it sorts), then their documents.
 			q = fmt.Sprintf("SELECT _ferretdb_sjson FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s AND %s ORDER BY %s %s, %s %s LIMIT %d) ORDER BY %s %s, %s %s",
-				Quote(t.Name), id, id, t.from(filter), where, p.cond, x, dir, id, dir, limit-len(docs), x, dir, id, dir)
+				Quote(t.Name), id, id, t.From(filter), where, p.cond, x, dir, id, dir, limit-len(docs), x, dir, id, dir)
 		}
 		got, err := readDocuments(ctx, db, q, append(append([]any{}, args...), p.args...))
 		if err != nil {
@@ -170,7 +170,7 @@ func (t *Table) Count(ctx context.Context, db *sql.DB, filter bson.D) (int64, er
 		return 0, err
 	}
 	var n int64
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", t.from(filter), where)
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", t.From(filter), where)
 	if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("%s: %w", q, err)
 	}

@@ -80,9 +80,9 @@ type Table struct {
 	Covering Index
 }
 
-// from is the FROM item a selection with filter reads t through: the
+// From is the FROM item a selection with filter reads t through: the
 // covering index when there is one and the filter says anything.
-func (t *Table) from(filter bson.D) string {
+func (t *Table) From(filter bson.D) string {
 	if len(t.Covering) == 0 || len(filter) == 0 {
 		return Quote(t.Name)
 	}
