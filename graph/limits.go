@@ -368,8 +368,10 @@ func complexityCosts() ComplexityRoot {
 		return child*pageCost(first, nil) + 1
 	}
 	c.Query.Tags = func(child int, _ *storage.TagCategory) int { return child*costCatalog + 1 }
-	c.Query.ReferralStats = func(child int, _ *storage.ReferralFilter, _ []storage.StatsDimension, _ *storage.StatsOrder, first *int) int {
-		return child*statsGroupsCost(first) + 1
+	c.Query.ReferralStats = func(child int, _ *storage.ReferralFilter, groupBy []storage.StatsDimension, _ *storage.StatsOrder, first *int) int {
+		// Each list grouped by is read again for every matching referral:
+		// priced as one more database command.
+		return child*statsGroupsCost(first) + 1 + costDatabaseCommand*storage.StatsListDimensions(groupBy)
 	}
 	c.Referral.Participants = times(costParticipantsPerReferral)
 	c.ReferralRequirements.IndustryFocus = times(costTagsPerList)

@@ -229,6 +229,30 @@ func TestOperationCost(t *testing.T) {
 			}
 		})
 	}
+	// Each list a grouping splits by reads every matching referral's
+	// elements again: one database command more (organization and status
+	// together are one list).
+	t.Run("StatisticsListsPriced", func(t *testing.T) {
+		cost := func(groupBy string) int {
+			return operationCost(t.Context(), es, load(t, `{ referralStats(groupBy: [`+groupBy+`]) { groupCount } }`), nil)
+		}
+		plain := cost("STATUS, CUSTOMER_COUNTRY")
+		if got := cost("STATUS, PRODUCTS, PARTICIPANT_ORGANIZATION, PARTICIPANT_STATUS"); got != plain+2*costDatabaseCommand {
+			t.Errorf("grouped by two lists: cost %d, want %d (%d plus two commands)", got, plain+2*costDatabaseCommand, plain)
+		}
+	})
+	// Each list a grouping splits by reads every matching referral's
+	// elements again: one database command more (organization and status
+	// together are one list).
+	t.Run("StatisticsListsPriced", func(t *testing.T) {
+		cost := func(groupBy string) int {
+			return operationCost(t.Context(), es, load(t, `{ referralStats(groupBy: [`+groupBy+`]) { groupCount } }`), nil)
+		}
+		plain := cost("STATUS, CUSTOMER_COUNTRY")
+		if got := cost("STATUS, PRODUCTS, PARTICIPANT_ORGANIZATION, PARTICIPANT_STATUS"); got != plain+2*costDatabaseCommand {
+			t.Errorf("grouped by two lists: cost %d, want %d (%d plus two commands)", got, plain+2*costDatabaseCommand, plain)
+		}
+	})
 	t.Run("NestedPageOfHundredFits", func(t *testing.T) {
 		c := operationCost(t.Context(), es, load(t, nestedPageQuery), vars)
 		t.Logf("the nested page of 100 costs %d", c)

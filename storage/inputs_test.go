@@ -202,3 +202,49 @@ func TestCountriesAndDates(t *testing.T) {
 		}
 	}
 }
+
+// TestListsAreBounded: a referral carries at most 50 tags of each
+// category (which bounds how many groups one referral makes in the
+// statistics), 50 contacts, and an invitation at most 50 users; one more
+// is refused naming the field, and nothing is stored.
+func TestListsAreBounded(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	r, err := s.CreateReferral(ctx, validReferralInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := make([]string, 51)
+	for i := range tags {
+		tags[i] = "Healthcare"
+	}
+	for _, c := range []struct {
+		field string
+		set   func(*Requirements)
+	}{
+		{"industryFocus", func(q *Requirements) { q.IndustryFocus = tags }},
+		{"products", func(q *Requirements) { q.Products = tags }},
+		{"serviceTypes", func(q *Requirements) { q.ServiceTypes = tags }},
+		{"solutions", func(q *Requirements) { q.Solutions = tags }},
+	} {
+		in := validReferralInput()
+		in.Details = &DetailsInput{Requirements: &Requirements{}}
+		c.set(in.Details.Requirements)
+		_, err := s.CreateReferral(ctx, in)
+		wantBadInput(t, err, "referral.details.requirements."+c.field, "at most 50")
+		_, err = s.UpdateReferral(ctx, r.ID, r.Version, ReferralPatch{Details: in.Details})
+		wantBadInput(t, err, "patch.details.requirements."+c.field, "at most 50")
+	}
+	in := validReferralInput()
+	in.CustomerProfile.Contacts = make([]Contact, 51)
+	_, err = s.CreateReferral(ctx, in)
+	wantBadInput(t, err, "contacts", "at most 50")
+	_, err = s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: "org-a", OrganizationName: "A", Users: make([]ParticipantUser, 51)})
+	wantBadInput(t, err, "invitation.users", "at most 50")
+	if n, err := s.CountReferrals(ctx, nil); err != nil || n != 1 {
+		t.Errorf("%d referrals stored (%v), want the 1 valid one", n, err)
+	}
+	if got, err := s.ReferralsByID(ctx, []string{r.ID}); err != nil || got[r.ID].Version != r.Version || len(got[r.ID].Participation) != 0 {
+		t.Errorf("the referral changed: %+v, %v", got, err)
+	}
+}

@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -269,72 +268,119 @@ func (s *Store) closePlanner() {
 }
 
 // plannedStats computes the rows of the three statistics aggregations of
-// plan (see ReferralStats) in one SQL pass of the planner, grouping by the
-// grouped values, the status and whether there is a deal value. A list
-// dimension is grouped by the list's elements as one JSON array read from
-// the side table, and split by the accumulator as the aggregations' lists
-// are. It returns false when the store has no planner or it cannot
-// translate the filter.
-func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (sums, tally, extremes []statsRow, done bool, err error) {
+// plan (see ReferralStats) in one SQL statement of the planner, grouping
+// by the grouped values, the status and whether there is a deal value.
+// Lists are split in SQL: a list dimension is grouped by each distinct
+// element, read from the side table, so the rows are the groups
+// themselves (one per combination of elements) and the total comes from
+// rows of its own. It returns false when the store has no planner or it
+// cannot translate the filter.
+func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (groups, total statsRows, done bool, err error) {
 	done, err = s.planned(ctx, s.referrals, "statistics", func(t *sqlplan.Table, db *sql.DB) error {
 		where, args, err := t.Where(plan.match)
 		if err != nil {
 			return err
 		}
-		var cols []string
-		for _, src := range plan.sources {
+		side := sqlplan.Quote(t.SideTable())
+		// m: the matching referrals' grouped scalars (k0, k1, …), id,
+		// status and deal value.
+		var cols, keys, joins, counts []string
+		for i, src := range plan.sources {
 			f, ok := t.Fields[src.path]
 			switch {
 			case !ok:
 				return fmt.Errorf("%w: group by %s", sqlplan.ErrUnsupported, src.path)
 			case f.Array != "":
-				cols = append(cols, fmt.Sprintf("(SELECT json_group_array(value) FROM %s WHERE id = %s AND path = '%s')",
-					sqlplan.Quote(t.SideTable()), sqlplan.IDExpr, src.path))
+				// Each distinct element once: an element repeated in one
+				// list (or stored once by name and once by position)
+				// joins only through its first row. CROSS JOIN pins the
+				// plan: m first, then its elements by the side table's
+				// (id, path) index.
+				e, value := fmt.Sprintf("e%d", i), enumName(fmt.Sprintf("e%d.value", i), src.positions)
+				joins = append(joins, fmt.Sprintf("CROSS JOIN %s %s ON %s.id = m.id AND %s.path = '%s' AND NOT EXISTS "+
+					"(SELECT 1 FROM %s d WHERE d.id = m.id AND d.path = %s.path AND d.rowid < %s.rowid AND %s = %s)",
+					side, e, e, e, src.path, side, e, e, enumName("d.value", src.positions), value))
+				keys = append(keys, value)
+				counts = append(counts, fmt.Sprintf("(SELECT count(DISTINCT value) FROM %s WHERE id = %s AND path = '%s')", side, sqlplan.IDExpr, src.path))
 			default:
-				cols = append(cols, sqlplan.Expr(src.path))
+				cols = append(cols, fmt.Sprintf("%s AS k%d", sqlplan.Expr(src.path), i))
+				keys = append(keys, fmt.Sprintf("m.k%d", i))
 			}
 		}
-		deal := sqlplan.Expr(string(OrderByDealValue))
-		cols = append(cols, sqlplan.Expr("status"), deal)
-		selected, grouped := make([]string, len(cols)), make([]string, len(cols))
-		for i, c := range cols {
-			selected[i] = fmt.Sprintf("%s AS c%d", c, i)
-			grouped[i] = fmt.Sprintf("c%d", i)
+		cols = append(cols, sqlplan.IDExpr+" AS id", sqlplan.Expr("status")+" AS status", sqlplan.Expr(string(OrderByDealValue))+" AS deal")
+		from := fmt.Sprintf("%s INDEXED BY %s WHERE %s", sqlplan.Quote(t.Name), sqlplan.Quote(t.IndexName(referralWideIndex)), where)
+		if len(counts) > 1 {
+			// Two lists or more multiply: the groups they make are
+			// counted, and refused past the bound (or when one referral
+			// alone makes more than a query may return), before any is
+			// built.
+			var splits, most sql.NullInt64
+			q := fmt.Sprintf("SELECT sum(p), max(p) FROM (SELECT %s AS p FROM %s)", strings.Join(counts, " * "), from)
+			if err := db.QueryRowContext(ctx, q, args...).Scan(&splits, &most); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			if splits.Int64 > maxStatsSplits || most.Int64 > int64(maxStatsCombinations) {
+				return tooManyGroups()
+			}
 		}
-		d := grouped[len(cols)-1]
-		grouped[len(cols)-1] = d + " IS NULL"
 		// The matching rows are read first from the wide index, which
 		// holds every value grouped here (a MATERIALIZED CTE: grouping
 		// the scan directly made SQLite read each document again, 20
 		// times slower at 100,000 referrals). The sum goes in two halves
 		// that cannot overflow SQLite's integers (sum() would report an
 		// error), added up exactly here.
-		q := fmt.Sprintf("WITH m AS MATERIALIZED (SELECT %s FROM %s INDEXED BY %s WHERE %s) "+
-			"SELECT %s, count(*), sum(%s >> 32), sum(%s & 4294967295), min(%s), max(%s) FROM m GROUP BY %s",
-			strings.Join(selected, ", "), sqlplan.Quote(t.Name), sqlplan.Quote(t.IndexName(referralWideIndex)), where,
-			strings.Join(grouped, ", "), d, d, d, d, strings.Join(grouped, ", "))
+		tally := []string{"m.status", "m.deal IS NULL"}
+		measures := "count(*), sum(m.deal >> 32), sum(m.deal & 4294967295), min(m.deal), max(m.deal)"
+		grouped := strings.Join(append(keys, tally...), ", ")
+		with := fmt.Sprintf("WITH m AS MATERIALIZED (SELECT %s FROM %s)", strings.Join(cols, ", "), from)
+		q := fmt.Sprintf("%s SELECT 0, %s, %s FROM m %s GROUP BY %s", with, grouped, measures, strings.Join(joins, " "), grouped)
+		if len(joins) > 0 {
+			// A referral is in as many groups as its lists make, and in
+			// the total once.
+			q += fmt.Sprintf(" UNION ALL SELECT 1, %s%s, %s FROM m GROUP BY %s",
+				strings.Repeat("NULL, ", len(keys)), strings.Join(tally, ", "), measures, strings.Join(tally, ", "))
+		}
 		rows, err := db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 		defer rows.Close()
-		keys := map[string]bool{}
+		seen := map[string]bool{}
 		for rows.Next() {
-			r, err := scanStatsRow(rows, plan.sources, t, plan.extremes())
+			isTotal, r, err := scanStatsRow(rows, plan.sources, t, plan.extremes())
 			if err != nil {
 				return err
 			}
-			if keys[string(r.key)] = true; len(keys) > maxStatsCombinations {
-				return badInput("groupBy", "the referrals fall into more than %d combinations of these dimensions; group by fewer or narrow the filter", maxStatsCombinations)
+			if isTotal {
+				total.add(r)
+				continue
 			}
-			sums, tally = append(sums, r.sum), append(tally, r.tally)
-			if r.extremes != nil {
-				extremes = append(extremes, r.extremes...)
+			if seen[string(r.key)] = true; len(seen) > maxStatsCombinations {
+				return tooManyGroups()
 			}
+			groups.add(r)
+		}
+		if len(joins) == 0 {
+			total = groups // each referral is in exactly one group
 		}
 		return rows.Err()
 	})
-	return sums, tally, extremes, done, err
+	return groups, total, done, err
+}
+
+// enumName is the SQL value of expr with an enum's positions read as
+// their names; expr itself when positions is nil.
+func enumName(expr string, positions []string) string {
+	if positions == nil {
+		return expr
+	}
+	var b strings.Builder
+	b.WriteString("CASE " + expr)
+	for i, name := range positions {
+		fmt.Fprintf(&b, " WHEN %d THEN '%s'", i, name)
+	}
+	b.WriteString(" ELSE " + expr + " END")
+	return b.String()
 }
 
 // plannedStatsRow is one row of plannedStats as the rows of the three
@@ -346,31 +392,36 @@ type plannedStatsRow struct {
 	extremes []statsRow
 }
 
-func scanStatsRow(rows *sql.Rows, sources []statsSource, t *sqlplan.Table, extremes bool) (*plannedStatsRow, error) {
+func (rs *statsRows) add(r *plannedStatsRow) {
+	rs.sums, rs.tally = append(rs.sums, r.sum), append(rs.tally, r.tally)
+	rs.extremes = append(rs.extremes, r.extremes...)
+}
+
+// scanStatsRow reads a row of plannedStats: whether it is one of the
+// total's, and its rows. A list's value is its one element.
+func scanStatsRow(rows *sql.Rows, sources []statsSource, t *sqlplan.Table, extremes bool) (bool, *plannedStatsRow, error) {
+	var isTotal bool
 	values := make([]any, len(sources)+2)
 	var count, hi, lo sql.NullInt64
 	var minimum, maximum sql.NullInt64
-	dest := make([]any, 0, len(values)+5)
+	dest := []any{&isTotal}
 	for i := range values {
 		dest = append(dest, &values[i])
 	}
 	if err := rows.Scan(append(dest, &count, &hi, &lo, &minimum, &maximum)...); err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	key := bson.D{}
 	for i, src := range sources {
 		v := values[i]
-		if t.Fields[src.path].Array != "" {
-			var err error
-			if v, err = jsonList(v); err != nil {
-				return nil, err
-			}
+		if t.Fields[src.path].Array != "" && !isTotal {
+			v = bson.A{v}
 		}
 		key = append(key, bson.E{Key: fmt.Sprintf("f%d", i), Value: v})
 	}
 	k, err := bson.Marshal(key)
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	r := &plannedStatsRow{key: k}
 	r.sum.ID.K, r.tally.ID.K = k, k
@@ -387,31 +438,7 @@ func scanStatsRow(rows *sql.Rows, sources []statsSource, t *sqlplan.Table, extre
 		}
 	}
 	r.tally.N = rawValue(count.Int64)
-	return r, nil
-}
-
-// jsonList reads a JSON array of strings and integers, as json_group_array
-// writes it, into a BSON array.
-func jsonList(v any) (bson.A, error) {
-	text, _ := v.(string)
-	dec := json.NewDecoder(strings.NewReader(text))
-	dec.UseNumber()
-	var list []any
-	if err := dec.Decode(&list); err != nil {
-		return nil, fmt.Errorf("read a grouped list %q: %w", text, err)
-	}
-	out := make(bson.A, len(list))
-	for i, e := range list {
-		if n, ok := e.(json.Number); ok {
-			i64, err := n.Int64()
-			if err != nil {
-				return nil, fmt.Errorf("read a grouped list %q: %w", text, err)
-			}
-			e = i64
-		}
-		out[i] = e
-	}
-	return out, nil
+	return isTotal, r, nil
 }
 
 // exactSum is hi·2³² + lo as the int64 $sum would give, or a double (which

@@ -63,15 +63,18 @@ const (
 	DefaultStatsGroups = 50
 	// MaxStatsGroups is the most groups one statistics query returns.
 	MaxStatsGroups = 500
-	// maxStatsCombinations bounds the distinct combinations of grouped
-	// values (lists counted whole) one query may add up: the store returns
-	// one row for each.
-	maxStatsCombinations = 10_000
 	// maxStatsSplits bounds the group keys the rows of one query's
 	// aggregations are split into (a row's lists make the product of their
 	// lengths; a plain grouping, one per row): about a second of work.
 	maxStatsSplits = 1_000_000
 )
+
+// maxStatsCombinations bounds the groups one statistics query may add up:
+// the distinct combinations of grouped values, lists split into their
+// elements (MongoDB's aggregation returns one row for each combination
+// with lists whole, which this bounds too). A variable so that a test can
+// lower it.
+var maxStatsCombinations = 10_000
 
 // StatsQuery asks for referral statistics: the referrals matching Filter
 // (within what the caller sees), grouped by GroupBy.
@@ -195,11 +198,13 @@ func (d *DealValueStats) Average() *Money {
 // once in the group of each distinct element), how a stored value reads
 // (enums may be stored by position) and where it goes in a StatsKey.
 type statsDimension struct {
-	path  string
-	list  bool
-	read  func(bson.RawValue) (string, error)
-	set   func(*StatsKey, string)
-	order []string // the order of the values when sorting by key; lexical when nil
+	path string
+	list bool
+	read func(bson.RawValue) (string, error)
+	set  func(*StatsKey, string)
+	// order is the order of the values when sorting by key (lexical when
+	// nil); an enum's is the order of its stored positions.
+	order []string
 }
 
 func readString(v bson.RawValue) (string, error) {
@@ -268,6 +273,9 @@ type statsSource struct {
 	// its dimensions (one for a single value, one per distinct element of
 	// a list, none for an empty list).
 	values func(bson.RawValue) ([][]*string, error)
+	// positions are an enum's values by the position they may be stored
+	// as; nil for other values.
+	positions []string
 }
 
 // statsSources plans the group key of dims. Organization and participant
@@ -307,7 +315,7 @@ func statsSources(dims []StatsDimension) ([]statsSource, error) {
 					return []*string{&orgID, &st}, err
 				})})
 		case def.list:
-			sources = append(sources, statsSource{path: def.path, dims: []int{i}, values: listValues(func(v bson.RawValue) ([]*string, error) {
+			sources = append(sources, statsSource{path: def.path, dims: []int{i}, positions: def.order, values: listValues(func(v bson.RawValue) ([]*string, error) {
 				s, err := def.read(v)
 				return []*string{&s}, err
 			})})
@@ -322,6 +330,19 @@ func statsSources(dims []StatsDimension) ([]statsSource, error) {
 		}
 	}
 	return sources, nil
+}
+
+// StatsListDimensions is how many lists a grouping by dims splits the
+// referrals by (organization and participant status together are one):
+// each reads every matching referral's elements once more.
+func StatsListDimensions(dims []StatsDimension) int {
+	n := 0
+	for _, d := range dims {
+		if statsDimensions[d].list && !(d == DimParticipantStatus && slices.Contains(dims, DimParticipantOrganization)) {
+			n++
+		}
+	}
+	return n
 }
 
 // bsonString encodes s as a BSON string value.
@@ -394,28 +415,35 @@ type statsPlan struct {
 // Every aggregation $groups with one accumulator, because FerretDB v1
 // computes only the first accumulator of a $group (the others come back
 // 0); list dimensions are grouped whole and split here, because its
-// $unwind drops every other field of the document. See the README.
+// $unwind drops every other field of the document (the embedded store's
+// planner splits them in SQL instead). See the README.
 func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats, error) {
 	plan, err := s.planStats(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	acc := newStatsAccumulator(len(q.GroupBy))
-	sums, tally, extremes, done, err := s.plannedStats(ctx, plan)
+	groups, total, done, err := s.plannedStats(ctx, plan)
 	if err != nil {
 		return nil, err
 	}
 	if !done {
-		if sums, tally, extremes, err = s.aggregateAll(ctx, plan); err != nil {
+		if groups, err = s.aggregateAll(ctx, plan); err != nil {
 			return nil, err
 		}
+		total = groups // lists are grouped whole: each referral is in one row
 	}
-	for _, rows := range []struct {
-		rows []statsRow
-		add  func(m *StatsMeasures, r *statsRow) error
-	}{{sums, addSum}, {tally, addTally}, {extremes, addExtremes}} {
-		for i := range rows.rows {
-			if err := acc.add(plan.sources, &rows.rows[i], rows.add); err != nil {
+	acc := newStatsAccumulator(len(q.GroupBy))
+	for _, each := range []struct {
+		groups, total []statsRow
+		add           func(m *StatsMeasures, r *statsRow) error
+	}{{groups.sums, total.sums, addSum}, {groups.tally, total.tally, addTally}, {groups.extremes, total.extremes, addExtremes}} {
+		for i := range each.total {
+			if err := each.add(&acc.total, &each.total[i]); err != nil {
+				return nil, err
+			}
+		}
+		for i := range each.groups {
+			if err := acc.add(plan.sources, &each.groups[i], each.add); err != nil {
 				return nil, err
 			}
 		}
@@ -426,14 +454,15 @@ func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats
 // aggregateAll runs the aggregations of plan in MongoDB: the deal value
 // sums, the tallies of status and deal value type, and, when asked for,
 // the rows of the extremes.
-func (s *Store) aggregateAll(ctx context.Context, plan *statsPlan) (sums, tally, extremes []statsRow, err error) {
+func (s *Store) aggregateAll(ctx context.Context, plan *statsPlan) (rows statsRows, err error) {
+	sums, tally, extremes := &rows.sums, &rows.tally, &rows.extremes
 	var g errgroup.Group
 	g.Go(func() (err error) {
-		sums, err = s.aggregateStats(ctx, plan.pipeline(bson.D{}, "$details.dealValueCents", maxStatsCombinations+1))
+		*sums, err = s.aggregateStats(ctx, plan.pipeline(bson.D{}, "$details.dealValueCents", maxStatsCombinations+1))
 		return err
 	})
 	g.Go(func() (err error) {
-		tally, err = s.aggregateStats(ctx, plan.pipeline(bson.D{
+		*tally, err = s.aggregateStats(ctx, plan.pipeline(bson.D{
 			{Key: "s", Value: "$status"},
 			{Key: "t", Value: bson.D{{Key: "$type", Value: "$details.dealValueCents"}}},
 		}, 1, 0))
@@ -441,17 +470,17 @@ func (s *Store) aggregateAll(ctx context.Context, plan *statsPlan) (sums, tally,
 	})
 	if plan.extremes() {
 		g.Go(func() (err error) {
-			extremes, err = s.aggregateStats(ctx, plan.extremesPipeline())
+			*extremes, err = s.aggregateStats(ctx, plan.extremesPipeline())
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, nil, err
+		return statsRows{}, err
 	}
-	if len(sums) > maxStatsCombinations {
-		return nil, nil, nil, badInput("groupBy", "the referrals fall into more than %d combinations of these dimensions; group by fewer or narrow the filter", maxStatsCombinations)
+	if len(rows.sums) > maxStatsCombinations {
+		return statsRows{}, tooManyGroups()
 	}
-	return sums, tally, extremes, nil
+	return rows, nil
 }
 
 // planStats validates q and builds its $match and group key.
@@ -526,6 +555,10 @@ func (p *statsPlan) extremesPipeline() mongo.Pipeline {
 	return pipe
 }
 
+// statsRows are the rows of the three aggregations of a statistics query:
+// the deal value sums, the tallies and the extremes.
+type statsRows struct{ sums, tally, extremes []statsRow }
+
 // statsRow is one row an aggregation returns: the group key and its one
 // accumulator.
 type statsRow struct {
@@ -542,7 +575,7 @@ func (s *Store) aggregateStats(ctx context.Context, pipe mongo.Pipeline) ([]stat
 	// A first batch as large as the rows of a grouping may be, so a
 	// statistics query costs the same commands whatever the data's size
 	// (the extremes' rows, one per distinct value, may still need more).
-	cur, err := s.referrals.Aggregate(ctx, pipe, options.Aggregate().SetBatchSize(maxStatsCombinations+1))
+	cur, err := s.referrals.Aggregate(ctx, pipe, options.Aggregate().SetBatchSize(int32(maxStatsCombinations+1)))
 	if err != nil {
 		return nil, fmt.Errorf("aggregate referral statistics: %w", err)
 	}
@@ -622,9 +655,11 @@ type statsAccumulator struct {
 	split int
 }
 
-// errTooManyGroups refuses a grouping whose lists split the referrals into
-// more groups than one query may add up.
-var errTooManyGroups = badInput("groupBy", "the referrals' lists split into more than %d groups of these dimensions; group by fewer list dimensions or narrow the filter", maxStatsCombinations)
+// tooManyGroups refuses a grouping that splits the referrals into more
+// groups than one query may add up.
+func tooManyGroups() error {
+	return badInput("groupBy", "the referrals fall into more than %d groups of these dimensions; group by fewer or narrow the filter", maxStatsCombinations)
+}
 
 type statsGroupAcc struct {
 	key []*string
@@ -635,13 +670,9 @@ func newStatsAccumulator(dims int) *statsAccumulator {
 	return &statsAccumulator{dims: dims, groups: map[string]*statsGroupAcc{}}
 }
 
-// add adds one row to the total (each referral is in exactly one row of
-// each aggregation, since lists are grouped whole) and to every group its
-// values make: the combinations of each source's alternatives.
+// add adds one row to every group its values make: the combinations of
+// each source's alternatives.
 func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*StatsMeasures, *statsRow) error) error {
-	if err := add(&a.total, r); err != nil {
-		return err
-	}
 	all := make([][][]*string, len(sources))
 	split := 1
 	for i, src := range sources {
@@ -653,11 +684,11 @@ func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*Sta
 		// Counted before any group is built: one row's lists split it
 		// into the product of their lengths.
 		if split *= max(len(alts), 1); split > maxStatsCombinations {
-			return errTooManyGroups
+			return tooManyGroups()
 		}
 	}
 	if a.split += split; a.split > maxStatsSplits {
-		return errTooManyGroups
+		return tooManyGroups()
 	}
 	keys := [][]*string{make([]*string, a.dims)}
 	for i, src := range sources {
@@ -679,7 +710,7 @@ func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*Sta
 		g := a.groups[id]
 		if g == nil {
 			if len(a.groups) == maxStatsCombinations {
-				return errTooManyGroups
+				return tooManyGroups()
 			}
 			g = &statsGroupAcc{key: k}
 			a.groups[id] = g

@@ -220,3 +220,59 @@ func TestStatsListsDoNotMultiplyPastTheBound(t *testing.T) {
 		t.Errorf("900 groups: %+v, %v", stats, err)
 	}
 }
+
+// TestStatsBoundCountsGroupsNotLists: the groups bound counts the groups a
+// query makes, each list split into its elements, not the distinct lists
+// the referrals carry. Each of 60 referrals here has its own set of six
+// organizations (more sets than the bound, lowered for the test), and
+// grouping by organization and status makes six groups. At 100,000
+// demo referrals the README's grouping by organization was refused so.
+func TestStatsBoundCountsGroupsNotLists(t *testing.T) {
+	bound := maxStatsCombinations
+	maxStatsCombinations = 40
+	t.Cleanup(func() { maxStatsCombinations = bound })
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	var docs []any
+	for i := 1; i <= 60; i++ {
+		var participation bson.A
+		for org := range 8 {
+			if i&(1<<org) != 0 {
+				id := fmt.Sprintf("org-%d", org)
+				participation = append(participation, bson.D{{Key: "organizationId", Value: id}, {Key: "status", Value: "Accepted"}, {Key: "orgStatus", Value: id + "/Accepted"}})
+			}
+		}
+		docs = append(docs, bson.D{{Key: "_id", Value: fmt.Sprintf("r%02d", i)}, {Key: "createdDateTime", Value: testAnchor},
+			{Key: "status", Value: "Active"}, {Key: "referralSource", Value: "P2P"}, {Key: "participation", Value: participation},
+			{Key: "details", Value: bson.D{{Key: "dealValueCents", Value: int64(100 * i)}}}})
+	}
+	if _, err := s.referrals.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := s.ReferralStats(ctx, StatsQuery{GroupBy: []StatsDimension{DimParticipantOrganization, DimParticipantStatus}})
+	if err != nil {
+		t.Fatalf("60 sets of organizations in 6 groups: %v", err)
+	}
+	if stats.GroupCount != 6 || stats.Total.Count != 60 {
+		t.Errorf("%d groups, %d referrals in all; want 6 (organizations 0-5: 60 < 2^6) and 60", stats.GroupCount, stats.Total.Count)
+	}
+	for _, g := range stats.Groups {
+		org := *g.Key.ParticipantOrganizationID
+		var bit int
+		fmt.Sscanf(org, "org-%d", &bit)
+		want := 0
+		for i := 1; i <= 60; i++ {
+			if i&(1<<bit) != 0 {
+				want++
+			}
+		}
+		if g.Measures.Count != want || *g.Key.ParticipantStatus != ParticipantAccepted {
+			t.Errorf("%s %s: %d referrals, want %d", org, *g.Key.ParticipantStatus, g.Measures.Count, want)
+		}
+	}
+	// Past the bound in groups, still refused.
+	maxStatsCombinations = 5
+	if _, err := s.ReferralStats(ctx, StatsQuery{GroupBy: []StatsDimension{DimParticipantOrganization}}); ErrorCodeOf(err) != CodeBadUserInput {
+		t.Errorf("6 groups past a bound of 5: %v, want BAD_USER_INPUT", err)
+	}
+}
