@@ -301,7 +301,8 @@ func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (groups, tota
 					"(SELECT 1 FROM %s d WHERE d.id = m.id AND d.path = %s.path AND d.rowid < %s.rowid AND %s = %s)",
 					side, e, e, e, src.path, side, e, e, enumName("d.value", src.positions), value))
 				keys = append(keys, value)
-				counts = append(counts, fmt.Sprintf("(SELECT count(DISTINCT value) FROM %s WHERE id = %s AND path = '%s')", side, sqlplan.IDExpr, src.path))
+				// Repeated elements counted: a bound, and count(DISTINCT) took half again as long.
+				counts = append(counts, fmt.Sprintf("(SELECT count(*) FROM %s WHERE id = %s AND path = '%s')", side, sqlplan.IDExpr, src.path))
 			default:
 				cols = append(cols, fmt.Sprintf("%s AS k%d", sqlplan.Expr(src.path), i))
 				keys = append(keys, fmt.Sprintf("m.k%d", i))
