@@ -37,9 +37,15 @@ import (
 // demoSeed fixes the demo data: every fresh store gets the same referrals.
 const demoSeed = 2026
 
-// shutdownTimeout bounds how long a stopping server waits for requests in
-// flight; streams are ended at once.
-const shutdownTimeout = 30 * time.Second
+// A stopping server ends streams at once, gives requests in flight
+// shutdownGrace to finish, then cancels them (a query stops at its next
+// read of the store) and closes their connections within shutdownCancel:
+// it exits within 5 s whatever a client is doing (an export to a reader
+// that stopped reading included), as orchestrators expect.
+const (
+	shutdownGrace  = 3 * time.Second
+	shutdownCancel = time.Second
+)
 
 // expirySweepInterval is how often invitations past their expiration are
 // recorded as expired; until then they already read as EXPIRED.
@@ -271,7 +277,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	if err != nil {
 		return err
 	}
+	requests, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return requests },
 		Handler:           routes(api, export.New(exec, logger), page, store, auth, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -292,9 +301,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	graceCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	err = srv.Shutdown(graceCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		logger.Warn("requests still in flight after the grace period: cancelling them", "grace", shutdownGrace)
+		cancelRequests()
+		cancelCtx, cancel := context.WithTimeout(context.Background(), shutdownCancel)
+		defer cancel()
+		if err = srv.Shutdown(cancelCtx); errors.Is(err, context.DeadlineExceeded) {
+			err = srv.Close() // a handler blocked writing to a client that does not read
+		}
+	}
+	return err
 }
 
 // embeddedComfortLimit is the largest number of referrals the embedded
