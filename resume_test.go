@@ -156,8 +156,8 @@ func TestForgedResumeIDIsRefused(t *testing.T) {
 		if line := lines.Text(); strings.HasPrefix(line, "event: ") || strings.HasPrefix(line, "data: ") {
 			frames = append(frames, line)
 		}
-		if len(frames) == 3 {
-			break
+		if len(frames) == 3 || len(frames) == 2 && !strings.Contains(frames[1], "errors") {
+			break // an error completes the stream; an event would not
 		}
 	}
 	if len(frames) != 3 || frames[0] != "event: next" || !strings.Contains(frames[1], `"code":"BAD_USER_INPUT"`) ||
