@@ -150,13 +150,21 @@ func (b *Broker) Subscribers() int {
 	return b.subs
 }
 
+// CatchUpsWaiting returns how many subscriptions of this process wait for
+// their identity's budget to catch up from the store.
+func (b *Broker) CatchUpsWaiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiting
+}
+
 // Subscription is one subscriber's position in the feed.
 type Subscription struct {
-	b      *Broker
-	pos    int64         // the sequence number of the last change read
-	live   bool          // reading from memory (not catching up from the store): falling out of it ends the subscription
-	budget *rate.Limiter // its identity's, for catching up from the store
-	once   sync.Once
+	b        *Broker
+	pos      int64  // the sequence number of the last change read
+	live     bool   // reading from memory (not catching up from the store): falling out of it ends the subscription
+	identity string // whose budget catching up from the store spends
+	once     sync.Once
 }
 
 // Subscribe starts a subscription of ctx's caller after the change
@@ -171,7 +179,7 @@ func (b *Broker) Subscribe(ctx context.Context, after *int64) (*Subscription, er
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	s := &Subscription{b: b, live: after == nil, budget: b.budget(storage.CallerFrom(ctx).Subject)}
+	s := &Subscription{b: b, live: after == nil, identity: storage.CallerFrom(ctx).Subject}
 	if after != nil {
 		if err := b.store.CheckResume(ctx, *after); err != nil {
 			return nil, err
@@ -267,7 +275,7 @@ func (s *Subscription) fromStore(ctx context.Context, floor int64) ([]*model.Ref
 // charge waits until the subscription's identity may read n more changes
 // from the store (n is at most storeChunk, within the burst).
 func (s *Subscription) charge(ctx context.Context, n int) error {
-	r := s.budget.ReserveN(time.Now(), n)
+	r := s.b.budget(s.identity).ReserveN(time.Now(), n)
 	d := r.Delay()
 	if d == 0 {
 		return nil

@@ -442,11 +442,7 @@ func TestCatchUpIsChargedToTheIdentity(t *testing.T) {
 		t.Fatalf("the first resume got %d changes, want 15", got)
 	}
 	resume("spender")
-	waitFor("the identity's second resume waits for its budget", func() bool {
-		e.broker.mu.Lock()
-		defer e.broker.mu.Unlock()
-		return e.broker.waiting == 1
-	})
+	waitFor("the identity's second resume waits for its budget", func() bool { return e.broker.CatchUpsWaiting() == 1 })
 	if got := len(collect(t, resume("other"), 15)); got != 15 {
 		t.Errorf("another identity's resume got %d changes, want 15", got)
 	}
