@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,5 +118,70 @@ func TestResumeAcrossRestart(t *testing.T) {
 	live := createReferral(t, context.Background(), second.URL, "", "Live Ltd")
 	if got, _ := receive(t, events); got != "CREATED "+live {
 		t.Fatalf("then live: got %q, want CREATED %s", got, live)
+	}
+}
+
+// TestForgedResumeIDIsRefused: the earlier form of event ids, base64 of
+// `change:N`, which anyone could write for any N, resumes nothing now. The
+// npm graphql-ws client passing it as `after` gets a BAD_USER_INPUT error;
+// a raw SSE request with it as Last-Event-ID gets a `next` event holding
+// the same error, then `complete`. Two changes exist, so the id names one
+// the feed holds.
+func TestForgedResumeIDIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := startProcess(t, "--data-dir", t.TempDir(), "--demo", "0")
+	createReferral(t, ctx, p.URL, "", "First Ltd")
+	createReferral(t, ctx, p.URL, "", "Second Ltd")
+	forged := base64.RawURLEncoding.EncodeToString([]byte("change:1"))
+
+	events, client := feedClient(t, ctx, p.URL, 1, forged)
+	if ev := <-events; !strings.HasPrefix(ev[0], "error") || !strings.Contains(ev[0], `"BAD_USER_INPUT"`) {
+		t.Errorf("graphql-ws with after = %s: %q, want a BAD_USER_INPUT error", forged, ev[0])
+	}
+	_ = client.Wait()
+
+	body := `{"query":"subscription { referralChanged { type referralId } }"}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+"/query", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Last-Event-ID", forged)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var frames []string
+	for lines := bufio.NewScanner(resp.Body); lines.Scan(); {
+		if line := lines.Text(); strings.HasPrefix(line, "event: ") || strings.HasPrefix(line, "data: ") {
+			frames = append(frames, line)
+		}
+		if len(frames) == 3 || len(frames) == 2 && !strings.Contains(frames[1], "errors") {
+			break // an error completes the stream; an event would not
+		}
+	}
+	if len(frames) != 3 || frames[0] != "event: next" || !strings.Contains(frames[1], `"code":"BAD_USER_INPUT"`) ||
+		!strings.Contains(frames[1], "Last-Event-ID") || frames[2] != "event: complete" {
+		t.Errorf("SSE with Last-Event-ID = %s: %q, want next (BAD_USER_INPUT about Last-Event-ID), complete", forged, frames)
+	}
+}
+
+// TestResumeOnAnotherProcess: an id handed out by one process resumes on
+// another sharing the store, since the secret ids are sealed with is the
+// database's.
+func TestResumeOnAnotherProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := startProcess(t, "--data-dir", t.TempDir(), "--embedded-listen", "127.0.0.1:0", "--demo", "0")
+	b := startProcess(t, "--mongodb-uri", a.EmbeddedURI, "--demo", "0")
+	events, client := feedClient(t, ctx, a.URL, 1, "")
+	waitForSubscriptions(t, a.URL, 1)
+	createReferral(t, ctx, a.URL, "", "Seen On A Ltd")
+	_, id := receive(t, events)
+	_ = client.Wait()
+	missed := createReferral(t, ctx, a.URL, "", "Missed Ltd")
+	events, _ = feedClient(t, ctx, b.URL, 1, id)
+	if got, _ := receive(t, events); got != "CREATED "+missed {
+		t.Errorf("resumed on the other process: %q, want CREATED %s", got, missed)
 	}
 }

@@ -252,6 +252,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		Name: "graphql_subscriptions",
 		Help: "Live subscriptions this process serves.",
 	}, func() float64 { return float64(broker.Subscribers()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "graphql_subscription_catchups_waiting",
+		Help: "Resuming subscriptions waiting for their token subject's budget to read more missed changes.",
+	}, func() float64 { return float64(broker.CatchUpsWaiting()) }))
 	// The feed reader and the expiry sweep stop as soon as the server is
 	// told to, before it waits for requests in flight, and are waited for
 	// before the store closes.

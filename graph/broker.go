@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/time/rate"
 
 	"referrals/graph/model"
 	"referrals/graph/transport"
@@ -29,6 +30,20 @@ const recentBytes = 16 << 20
 // further back than recentChanges reads from the store at a time.
 const storeChunk = 100
 
+// Catching up from the store is charged to the identity (token subject)
+// that resumes: its subscriptions together read at most catchUpRate
+// changes a second once they have read catchUpBurst, however many they
+// are, while other identities' go on unhindered. The burst lets one resume
+// from as far back as allowed (storage.MaxResumeBack) start at once.
+const (
+	catchUpRate  = 1000
+	catchUpBurst = storage.MaxResumeBack
+)
+
+// maxBudgets is how many identities' catch-up budgets the broker keeps
+// before it forgets those that are full again (they owe nothing).
+const maxBudgets = 1024
+
 // Broker fans the store's change feed out to this process's subscribers:
 // one feed reader, however many subscriptions. It keeps the latest
 // recentChanges changes; each subscription reads them from its own
@@ -47,11 +62,16 @@ type Broker struct {
 	floor   int64                   // recent holds every change numbered after floor
 	changed chan struct{}           // closed when a change is added
 	subs    int
+	budgets map[string]*rate.Limiter // catching up from the store, by identity
+	rate    rate.Limit               // catchUpRate; less in tests
+	burst   int                      // catchUpBurst; less in tests
+	waiting int                      // subscriptions waiting for their identity's budget
 }
 
 // NewBroker returns a broker over store; Run starts it.
 func NewBroker(store ChangeFeed, logger *slog.Logger) *Broker {
-	return &Broker{store: store, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: recentChanges, keepB: recentBytes}
+	return &Broker{store: store, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: recentChanges, keepB: recentBytes,
+		budgets: map[string]*rate.Limiter{}, rate: catchUpRate, burst: catchUpBurst}
 }
 
 // feedRetry paces Run's attempts to find where the feed starts while the
@@ -75,9 +95,13 @@ func (b *Broker) Run(ctx context.Context) error {
 	return b.store.FollowChanges(ctx, start, b.publish)
 }
 
-// publish adds a change for the subscriptions to read.
+// EventIDs returns the ids events are handed out and resumed with.
+func (b *Broker) EventIDs() *storage.EventIDs { return b.store.EventIDs() }
+
+// publish adds a change for the subscriptions to read. Its id is made for
+// each subscriber's audience as it is sent.
 func (b *Broker) publish(c storage.Change) {
-	ev := &model.ReferralChange{Change: c, ID: storage.EncodeChangeID(c.Seq), Referral: c.After}
+	ev := &model.ReferralChange{Change: c, Referral: c.After}
 	size := changeSize(c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -126,25 +150,36 @@ func (b *Broker) Subscribers() int {
 	return b.subs
 }
 
-// Subscription is one subscriber's position in the feed.
-type Subscription struct {
-	b    *Broker
-	pos  int64 // the sequence number of the last change read
-	live bool  // reading from memory (not catching up from the store): falling out of it ends the subscription
-	once sync.Once
+// CatchUpsWaiting returns how many subscriptions of this process wait for
+// their identity's budget to catch up from the store.
+func (b *Broker) CatchUpsWaiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiting
 }
 
-// Subscribe starts a subscription after the change numbered after, or,
-// when after is nil, after the newest change recorded: a new subscription
-// gets only changes recorded after it started. Resuming after a change the
-// feed no longer holds is CodeChangeIDExpired.
+// Subscription is one subscriber's position in the feed.
+type Subscription struct {
+	b        *Broker
+	pos      int64  // the sequence number of the last change read
+	live     bool   // reading from memory (not catching up from the store): falling out of it ends the subscription
+	identity string // whose budget catching up from the store spends
+	once     sync.Once
+}
+
+// Subscribe starts a subscription of ctx's caller after the change
+// numbered after, or, when after is nil, after the newest change recorded:
+// a new subscription gets only changes recorded after it started.
+// Resuming after a change the feed no longer holds, or from further back
+// than storage.MaxResumeBack, is CodeChangeIDExpired, answered before any
+// change is read.
 func (b *Broker) Subscribe(ctx context.Context, after *int64) (*Subscription, error) {
 	select {
 	case <-b.ready:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	s := &Subscription{b: b, live: after == nil}
+	s := &Subscription{b: b, live: after == nil, identity: storage.CallerFrom(ctx).Subject}
 	if after != nil {
 		if err := b.store.CheckResume(ctx, *after); err != nil {
 			return nil, err
@@ -213,9 +248,13 @@ func (s *Subscription) Next(ctx context.Context) ([]*model.ReferralChange, error
 }
 
 // fromStore reads the next changes of a subscription that resumes from
-// further back than the broker keeps, up to floor.
+// further back than the broker keeps, up to floor, once its identity's
+// budget allows.
 func (s *Subscription) fromStore(ctx context.Context, floor int64) ([]*model.ReferralChange, error) {
 	upTo := min(floor, s.pos+storeChunk)
+	if err := s.charge(ctx, int(upTo-s.pos)); err != nil {
+		return nil, err
+	}
 	changes, err := s.b.store.ChangesBetween(ctx, s.pos, upTo)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -228,7 +267,54 @@ func (s *Subscription) fromStore(ctx context.Context, floor int64) ([]*model.Ref
 	s.pos = upTo
 	evs := make([]*model.ReferralChange, len(changes))
 	for i, c := range changes {
-		evs[i] = &model.ReferralChange{Change: c, ID: storage.EncodeChangeID(c.Seq), Referral: c.After}
+		evs[i] = &model.ReferralChange{Change: c, Referral: c.After}
 	}
 	return evs, nil
+}
+
+// charge waits until the subscription's identity may read n more changes
+// from the store (n is at most storeChunk, within the burst).
+func (s *Subscription) charge(ctx context.Context, n int) error {
+	r := s.b.budget(s.identity).ReserveN(time.Now(), n)
+	d := r.Delay()
+	if d == 0 {
+		return nil
+	}
+	s.b.countWaiting(1)
+	defer s.b.countWaiting(-1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel() // give back what it did not read
+		return ctx.Err()
+	}
+}
+
+// budget returns identity's catch-up budget.
+func (b *Broker) budget(identity string) *rate.Limiter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l, ok := b.budgets[identity]; ok {
+		return l
+	}
+	if len(b.budgets) >= maxBudgets {
+		now := time.Now()
+		for id, l := range b.budgets {
+			if l.TokensAt(now) >= float64(l.Burst()) {
+				delete(b.budgets, id)
+			}
+		}
+	}
+	l := rate.NewLimiter(b.rate, b.burst)
+	b.budgets[identity] = l
+	return l
+}
+
+func (b *Broker) countWaiting(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.waiting += n
 }

@@ -1379,8 +1379,11 @@ type Subscription {
   Every event has an ` + "`" + `id` + "`" + ` (also in the response's ` + "`" + `extensions.eventId` + "`" + `,
   and as the ` + "`" + `id:` + "`" + ` of Server-Sent Events). To resume without a gap, pass
   the last one received as ` + "`" + `after` + "`" + `; over SSE the ` + "`" + `Last-Event-ID` + "`" + ` header
-  does the same when ` + "`" + `after` + "`" + ` is not given. The feed keeps the last 100,000
-  changes: an older id is refused with ` + "`" + `CHANGE_ID_EXPIRED` + "`" + `.
+  does the same when ` + "`" + `after` + "`" + ` is not given. A subscription resumes at most
+  10,000 changes (of all organizations) back: an older id is refused with
+  ` + "`" + `CHANGE_ID_EXPIRED` + "`" + ` before anything is read. Catching up is charged to
+  the token's subject: its subscriptions together read at most 1,000
+  changes a second once they have read 10,000.
 
   The subscription ends with an error when it falls more than 1,024 events
   behind the feed (` + "`" + `SUBSCRIBER_TOO_SLOW` + "`" + `: resume from the last id read) and
@@ -1390,14 +1393,27 @@ type Subscription {
   """
   referralChanged(
     filter: ReferralFilter
-    "Resume after the event with this id: deliver every change recorded after it, then go on live."
+    """
+    Resume after the event with this id: deliver every change recorded
+    after it, then go on live. Only an id this API handed to the caller's
+    organization (or, for an admin, to an admin) is taken: any other, forged
+    or altered, is ` + "`" + `BAD_USER_INPUT` + "`" + `. An id reveals nothing, not even its
+    position in the feed; what a refusal can tell is only that more than
+    10,000 changes were recorded since that event (` + "`" + `CHANGE_ID_EXPIRED` + "`" + `).
+    """
     after: ID
   ): ReferralChange!
 }
 
 "One change to a referral."
 type ReferralChange {
-  "The event's id, opaque: pass it as ` + "`" + `after` + "`" + ` to resume after this event."
+  """
+  The event's id, opaque: pass it as ` + "`" + `after` + "`" + ` to resume after this event.
+  It is sealed for the caller's organization (admins share one audience):
+  one event has one id per organization, every instance of the API and
+  every restart takes it, and it reveals neither the event's position in
+  the feed nor the order of two events.
+  """
   id: ID!
   "What kind of change."
   type: ReferralChangeType!

@@ -54,8 +54,10 @@ type BatchReader interface {
 }
 
 // ChangeFeed is what the broker reads: the store's changes as they
-// happen, and those a resuming subscription missed.
+// happen, those a resuming subscription missed, and the ids events are
+// handed out with.
 type ChangeFeed interface {
+	EventIDs() *storage.EventIDs
 	LatestChange(ctx context.Context) (int64, error)
 	FollowChanges(ctx context.Context, after int64, deliver func(storage.Change)) error
 	CheckResume(ctx context.Context, after int64) error

@@ -3,17 +3,22 @@ package graph
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 
+	"referrals/graph/model"
 	"referrals/graph/transport"
 	"referrals/storage"
 )
@@ -199,9 +204,9 @@ func TestNewSubscriptionGetsOnlyLaterChanges(t *testing.T) {
 	}
 }
 
-// TestResumeRefusals: an id that is not one of the feed's is
-// BAD_USER_INPUT naming the argument; one the feed does not hold is
-// CHANGE_ID_EXPIRED, and the subscription completes.
+// TestResumeRefusals: an id that is not one of the feed's (the earlier
+// `change:N` form included) is BAD_USER_INPUT naming the argument; one the
+// feed does not hold is CHANGE_ID_EXPIRED, and the subscription completes.
 func TestResumeRefusals(t *testing.T) {
 	e := newEnv(t, 0)
 	srv := httptest.NewServer(e.handler)
@@ -210,7 +215,8 @@ func TestResumeRefusals(t *testing.T) {
 	defer cancel()
 	for name, tc := range map[string]struct{ after, code, mention string }{
 		"ErrNotAnID":   {"not-an-id", string(storage.CodeBadUserInput), "after"},
-		"ErrExpiredID": {storage.EncodeChangeID(1_000_000), string(storage.CodeChangeIDExpired), "subscribe without a resume id"},
+		"ErrForgedID":  {base64.RawURLEncoding.EncodeToString([]byte("change:1")), string(storage.CodeBadUserInput), "after"},
+		"ErrExpiredID": {e.broker.EventIDs().Encode(transport.DevCaller, 1_000_000), string(storage.CodeChangeIDExpired), "subscribe without a resume id"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := dialWS(t, ctx, srv.URL, false)
@@ -323,5 +329,121 @@ func TestChangeWindowIsBoundedInBytes(t *testing.T) {
 	}
 	if want := b.recent[0].Seq - 1; b.floor != want || b.recent[len(b.recent)-1].Seq != 40 {
 		t.Errorf("floor %d, window %d..%d", b.floor, b.recent[0].Seq, b.recent[len(b.recent)-1].Seq)
+	}
+}
+
+// TestResumeIDsAreTheAudiences: two partners whose organizations take part
+// in one referral receive its change under different ids. Each resumes
+// with its own id; the other's, an admin's, or a forged `change:N` id is
+// refused over SSE with BAD_USER_INPUT naming Last-Event-ID, then the
+// stream completes, before anything is read.
+func TestResumeIDsAreTheAudiences(t *testing.T) {
+	e := newEnv(t, demoSize)
+	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newHandler(e.store, e.broker, auth, Options{}, transport.Options{}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	open := openReferrals(e.referrals)
+	i := slices.IndexFunc(open, func(r storage.Referral) bool {
+		return len(r.Participation) > 1 && r.Participation[0].OrganizationID != r.Participation[1].OrganizationID
+	})
+	if i < 0 {
+		t.Fatal("no open demo referral has two organizations")
+	}
+	shared := open[i]
+	bearer := func(role, org string) string {
+		return hs(t, jwt.MapClaims{"sub": role + org, "role": role, "org": org, "exp": inAnHour()})
+	}
+	orgA, orgB := bearer("partner", shared.Participation[0].OrganizationID), bearer("partner", shared.Participation[1].OrganizationID)
+	admin := bearer("admin", "")
+	update := func() {
+		got, err := e.store.UpdateReferral(storage.WithCaller(ctx, transport.DevCaller), shared.ID, shared.Version, storage.ReferralPatch{Details: &storage.DetailsInput{Notes: ptr("n")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared.Version = got.Version
+	}
+	live, stop := context.WithCancel(ctx)
+	onA, onB := partnerSSE(t, live, srv.URL, orgA, ""), partnerSSE(t, live, srv.URL, orgB, "")
+	waitForSubscribers(t, e, 2)
+	update()
+	a, b := <-onA, <-onB
+	stop()
+	if a.id == "" || b.id == "" || a.id == b.id {
+		t.Fatalf("ids %q and %q: want one per organization", a.id, b.id)
+	}
+	waitForSubscribers(t, e, 0)
+	update()
+
+	forged := base64.RawURLEncoding.EncodeToString([]byte("change:1"))
+	for name, tc := range map[string]struct{ bearer, id, want string }{
+		"OK":                   {orgA, a.id, "UPDATED " + shared.ID},
+		"ErrOtherOrganization": {orgB, a.id, "BAD_USER_INPUT"},
+		"ErrPartnerIDToAdmin":  {admin, a.id, "BAD_USER_INPUT"},
+		"ErrForged":            {orgA, forged, "BAD_USER_INPUT"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			events := partnerSSE(t, ctx, srv.URL, tc.bearer, tc.id)
+			if got := <-events; got.answer != tc.want {
+				t.Fatalf("got %+v, want %s", got, tc.want)
+			}
+			if tc.want != "BAD_USER_INPUT" {
+				return
+			}
+			if rest, open := <-events; open {
+				t.Errorf("after the error: %+v, want the stream to complete", rest)
+			}
+		})
+	}
+}
+
+// TestCatchUpIsChargedToTheIdentity: subscriptions catching up from the
+// store read on their identity's budget: once one identity has spent it,
+// its next resume waits, while another identity's resume is served.
+func TestCatchUpIsChargedToTheIdentity(t *testing.T) {
+	e := newEnv(t, 0)
+	e.broker.setKeep(4)
+	e.broker.mu.Lock()
+	e.broker.rate, e.broker.burst = rate.Every(time.Hour), 20
+	e.broker.mu.Unlock()
+	r := e.create(t)
+	admin := storage.WithCaller(context.Background(), transport.DevCaller)
+	start, err := e.store.LatestChange(admin) // the creation: 15 changes follow, most older than the window
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= 15; v++ {
+		if _, err := e.store.UpdateReferral(admin, r.ID, v, storage.ReferralPatch{Details: &storage.DetailsInput{Notes: ptr("n")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+		}
+	}
+	waitFor("the window moves past the start", func() bool {
+		e.broker.mu.Lock()
+		defer e.broker.mu.Unlock()
+		return e.broker.floor > start+8
+	})
+	resume := func(subject string) <-chan *model.ReferralChange {
+		ctx := storage.WithCaller(t.Context(), storage.Caller{Subject: subject, Role: storage.RoleAdmin})
+		return subscribeAs(t, e, ctx, &start)
+	}
+	if got := len(collect(t, resume("spender"), 15)); got != 15 {
+		t.Fatalf("the first resume got %d changes, want 15", got)
+	}
+	resume("spender")
+	waitFor("the identity's second resume waits for its budget", func() bool { return e.broker.CatchUpsWaiting() == 1 })
+	if got := len(collect(t, resume("other"), 15)); got != 15 {
+		t.Errorf("another identity's resume got %d changes, want 15", got)
 	}
 }

@@ -172,7 +172,8 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 	if err := filter.Validate(); err != nil {
 		return nil, err
 	}
-	from, err := resumePoint(ctx, after)
+	ids := r.Broker.EventIDs()
+	from, err := resumePoint(ctx, ids, after)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +203,7 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 				if !visible || !filter.Matches(view) {
 					continue
 				}
-				ev := &model.ReferralChange{Change: c.Change, ID: c.ID, Referral: view}
+				ev := &model.ReferralChange{Change: c.Change, ID: ids.Encode(caller, c.Seq), Referral: view}
 				ev.Fields = storage.ChangedFieldsFor(caller, c.Referral, c.Fields)
 				stream.sending(ev.ID)
 				select {

@@ -12,10 +12,11 @@ import (
 	"referrals/storage"
 )
 
-// resumePoint returns the sequence number a subscription resumes after:
-// its `after` argument, else (over SSE) the Last-Event-ID header, else nil
-// for a new subscription.
-func resumePoint(ctx context.Context, after *string) (*int64, error) {
+// resumePoint returns the sequence number a subscription of ctx's caller
+// resumes after: its `after` argument, else (over SSE) the Last-Event-ID
+// header, else nil for a new subscription. Only an id handed to the
+// caller's audience is taken.
+func resumePoint(ctx context.Context, ids *storage.EventIDs, after *string) (*int64, error) {
 	field := "after"
 	if after == nil {
 		id := transport.LastEventID(ctx)
@@ -24,7 +25,7 @@ func resumePoint(ctx context.Context, after *string) (*int64, error) {
 		}
 		after, field = &id, "Last-Event-ID"
 	}
-	seq, err := storage.DecodeChangeID(field, *after)
+	seq, err := ids.Decode(storage.CallerFrom(ctx), field, *after)
 	if err != nil {
 		return nil, err
 	}

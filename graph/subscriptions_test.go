@@ -226,7 +226,13 @@ func waitForSubscribers(t *testing.T, e *env, n int) {
 // if given).
 func subscribeBroker(t *testing.T, e *env, after *int64) <-chan *model.ReferralChange {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	return subscribeAs(t, e, context.Background(), after)
+}
+
+// subscribeAs is subscribeBroker for the caller of ctx.
+func subscribeAs(t *testing.T, e *env, ctx context.Context, after *int64) <-chan *model.ReferralChange {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
 	sub, err := e.broker.Subscribe(ctx, after)
 	if err != nil {
 		t.Fatal(err)
@@ -248,6 +254,25 @@ func subscribeBroker(t *testing.T, e *env, after *int64) <-chan *model.ReferralC
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+	return out
+}
+
+// collect reads n changes from a subscribeBroker channel, failing after a
+// generous budget (the broker delivers in milliseconds).
+func collect(t *testing.T, changes <-chan *model.ReferralChange, n int) []*model.ReferralChange {
+	t.Helper()
+	var out []*model.ReferralChange
+	for len(out) < n {
+		select {
+		case c, ok := <-changes:
+			if !ok {
+				t.Fatalf("the subscription ended after %d changes, want %d", len(out), n)
+			}
+			out = append(out, c)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d changes in 30 s, want %d", len(out), n)
+		}
+	}
 	return out
 }
 

@@ -2,11 +2,8 @@ package storage
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -52,29 +49,6 @@ type Change struct {
 // because FerretDB filters a string or ObjectID _id in SQLite instead of
 // decoding every document, of 20 digits, so that keys sort as numbers do.
 func changeKey(seq int64) string { return fmt.Sprintf("%020d", seq) }
-
-// changeIDPrefix starts every decoded change id, so that other opaque
-// strings (page cursors) are not taken for one.
-const changeIDPrefix = "change:"
-
-// EncodeChangeID returns the opaque id of the change with sequence number
-// seq, the id clients resume from.
-func EncodeChangeID(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(changeIDPrefix + strconv.FormatInt(seq, 10)))
-}
-
-// DecodeChangeID returns the sequence number of a change id made by
-// EncodeChangeID; anything else is CodeBadUserInput about field.
-func DecodeChangeID(field, id string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(id)
-	digits, ok := strings.CutPrefix(string(b), changeIDPrefix)
-	seq, perr := strconv.ParseInt(digits, 10, 64)
-	// Only the ids this feed hands out: canonical digits, from 1.
-	if err != nil || !ok || perr != nil || seq < 1 || strconv.FormatInt(seq, 10) != digits {
-		return 0, badInput(field, "not an event id of this feed; pass the id of an event you received")
-	}
-	return seq, nil
-}
 
 // maxSeqAttempts bounds how often a writer takes a new sequence number
 // because other processes took the ones it tried.

@@ -27,9 +27,14 @@ import (
 // SQLite, at about 5 ms a read of `changes` here): an idle reader costs one
 // read of the heads per pollInterval, whatever the log holds.
 const (
-	// retainedChanges is how many changes the feed holds: a subscription
-	// resumes from any of them. The collection is capped at this count.
+	// retainedChanges is how many changes the feed holds. The collection
+	// is capped at this count.
 	retainedChanges = 100_000
+	// MaxResumeBack is how far back a subscription may resume: at most
+	// this many changes, of every organization, after its id. Catching up
+	// reads each of them, whoever they concern, so this bounds what one
+	// resume costs; an older id is CodeChangeIDExpired before any is read.
+	MaxResumeBack = 10_000
 	// changesCapBytes is the capped collection's size, which MongoDB
 	// requires: far above retainedChanges changes of a few KB.
 	changesCapBytes = 1 << 30
@@ -400,20 +405,22 @@ func (s *Store) skipChange(ctx context.Context, seq int64) (bool, error) {
 	return err == nil, err
 }
 
-// CheckResume tells whether the feed still holds every change numbered
-// after `after`: CodeChangeIDExpired when older changes have been dropped
-// (it holds the last retainedChanges) or when it has no such change at
-// all (an id of another store).
+// CheckResume tells whether a subscription may resume after the change
+// numbered `after`: CodeChangeIDExpired when more than MaxResumeBack
+// changes were recorded since, when the feed no longer holds that change,
+// or when it has no such change yet. Only the first of those is known
+// before reading the change itself. The messages name no position: the
+// feed's numbers count every organization's changes.
 func (s *Store) CheckResume(ctx context.Context, after int64) error {
 	head, err := s.LatestChange(ctx)
 	if err != nil {
 		return err
 	}
-	if after > head {
-		return Errorf(CodeChangeIDExpired, "this feed has no event with that id (its newest is %s); subscribe without a resume id", EncodeChangeID(head))
+	if after < head-MaxResumeBack {
+		return Errorf(CodeChangeIDExpired, "a subscription resumes at most %d changes (of all organizations) after its id, and more have been recorded since that event; subscribe without a resume id and read the current state", MaxResumeBack)
 	}
-	if after < head-retainedChanges {
-		return Errorf(CodeChangeIDExpired, "the feed no longer holds the events after that id: it keeps the last %d; subscribe without a resume id and read the current state", retainedChanges)
+	if after > head {
+		return Errorf(CodeChangeIDExpired, "this feed has no event with that id; subscribe without a resume id and read the current state")
 	}
 	// The change itself must still be held: the store may have dropped
 	// older changes sooner (a capped collection trims by size too), and
@@ -427,19 +434,24 @@ func (s *Store) CheckResume(ctx context.Context, after int64) error {
 }
 
 // ChangesBetween reads the changes numbered after `after` up to upTo, in
-// order, by _id: numbers with no change (skipped, or dropped since) are
-// passed over. It serves subscriptions that resume from further back than
-// a reader keeps in memory; on FerretDB each change is one read (about
-// 5 ms here), so callers ask for a few at a time.
+// order, in one selection by _id (point reads where the store answers
+// nothing else from an index and the embedded read planner does not serve
+// it): numbers with no change (skipped, or dropped since) are passed over.
+// It serves subscriptions that resume from further back than a reader
+// keeps in memory, a chunk at a time.
 func (s *Store) ChangesBetween(ctx context.Context, after, upTo int64) ([]Change, error) {
-	var out []Change
+	keys := make([]string, 0, max(upTo-after, 0))
 	for seq := after + 1; seq <= upTo; seq++ {
-		c, found, err := s.readChange(ctx, seq)
-		if err != nil {
-			return nil, err
-		}
-		if found && c.Type != changeSkipped {
-			out = append(out, c)
+		keys = append(keys, changeKey(seq))
+	}
+	byKey, err := findByID(ctx, s, s.changes, keys, nil, s.idOnly(), func(c *Change) string { return c.Key })
+	if err != nil {
+		return nil, fmt.Errorf("read changes %d to %d: %w", after+1, upTo, err)
+	}
+	out := make([]Change, 0, len(byKey))
+	for _, k := range keys {
+		if c := byKey[k]; c != nil && c.Type != changeSkipped {
+			out = append(out, *c)
 		}
 	}
 	return out, nil

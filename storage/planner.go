@@ -31,6 +31,7 @@ type planner struct {
 	referrals    *sqlplan.Table
 	participants *sqlplan.Table
 	tags         *sqlplan.Table
+	changes      *sqlplan.Table
 }
 
 // plannerFallbacks counts the selections the planner could not translate
@@ -98,8 +99,9 @@ var participantFields = map[string]sqlplan.Field{
 	"expirationDateTime": {Type: sqlplan.Date},
 }
 
-// tagFields: the catalog is read by _id.
-var tagFields = map[string]sqlplan.Field{"_id": {Type: sqlplan.String}}
+// idFields: the catalog is read by _id, and so are the changes a resuming
+// subscription catches up on, a chunk at a time.
+var idFields = map[string]sqlplan.Field{"_id": {Type: sqlplan.String}}
 
 var participantPlanIndexes = []sqlplan.Index{
 	{"_id"},
@@ -152,7 +154,8 @@ func (e *Embedded) eachPlannerTable(ctx context.Context, database string, p *pla
 	}{
 		{&p.referrals, "referrals", referralFields, referralPlanIndexes},
 		{&p.participants, "participants", participantFields, participantPlanIndexes},
-		{&p.tags, "tags", tagFields, []sqlplan.Index{{"_id"}}},
+		{&p.tags, "tags", idFields, []sqlplan.Index{{"_id"}}},
+		{&p.changes, "changes", idFields, []sqlplan.Index{{"_id"}}},
 	} {
 		var table string
 		err := w.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, t.name).Scan(&table)
@@ -193,6 +196,8 @@ func (s *Store) planTable(coll *mongo.Collection) *sqlplan.Table {
 		return s.planner.participants
 	case coll == s.tags:
 		return s.planner.tags
+	case coll == s.changes:
+		return s.planner.changes
 	}
 	return nil
 }

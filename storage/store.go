@@ -36,6 +36,9 @@ type Store struct {
 	changeHeads  *mongo.Collection
 	claims       *mongo.Collection
 	feed         *feed
+	// keys holds the server's secrets; eventIDs is made from one of them.
+	keys     *mongo.Collection
+	eventIDs *EventIDs
 	// due and pending index the open work that background jobs look for,
 	// keyed by _id, so that finding it never reads a large collection:
 	// the invitations not yet answered (invitationDue) and the writes of
@@ -138,6 +141,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		changes:      db.Collection("changes"),
 		changeHeads:  db.Collection("changeHeads"),
 		claims:       db.Collection("claims"),
+		keys:         db.Collection("keys"),
 		feed:         newFeed(),
 		due:          db.Collection("invitationDue"),
 		pending:      db.Collection("pendingWrites"),
@@ -191,9 +195,10 @@ func (s *Store) Drop(ctx context.Context) error {
 }
 
 // Prepare readies the database for the API: what the store answers from
-// an index, the collections and their indexes, the change feed, the tag
-// catalog and the periods statistics group by; and it finishes or undoes the writes a dead process left
-// halfway (see RecoverWrites). It is idempotent and runs on every start;
+// an index, the collections and their indexes, the change feed and its
+// event id secret, the tag catalog and the periods statistics group by;
+// and it finishes or undoes the writes a dead process left halfway (see
+// RecoverWrites). It is idempotent and runs on every start;
 // it reads every participant and claim only once, the first time a
 // database meets this version (see indexOpenWork).
 func (s *Store) Prepare(ctx context.Context) error {
@@ -208,6 +213,9 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	if err := s.prepareFeed(ctx); err != nil {
+		return err
+	}
+	if err := s.loadEventIDs(ctx); err != nil {
 		return err
 	}
 	if s.opts.Embedded != nil {

@@ -18,7 +18,8 @@ type ParticipantConnection struct {
 }
 
 // ReferralChange is a change with the referral as it is after it, and
-// the change's opaque id, which a subscription resumes after.
+// the change's opaque id as handed to one subscriber's audience, which
+// that subscriber resumes after (empty until the subscription sends it).
 type ReferralChange struct {
 	storage.Change
 	ID       string

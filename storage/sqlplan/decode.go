@@ -19,8 +19,8 @@ var parsers fastjson.ParserPool
 // into the BSON FerretDB would answer with, so that a selection's
 // documents come from the same SQL read rather than from one read by _id
 // each. It knows the types the storage writes — documents, arrays,
-// strings, dates, 32- and 64-bit integers, doubles, booleans and null —
-// and refuses the others (binary data, object ids, regular expressions,
+// strings, dates, 32- and 64-bit integers, doubles, booleans, object ids
+// and null — and refuses the others (binary data, regular expressions,
 // timestamps) with ErrUnsupported.
 func Decode(sjson []byte) (bson.Raw, error) {
 	p := parsers.Get()
@@ -128,6 +128,16 @@ func appendValue(dst []byte, key string, v *fastjson.Value, e *fastjson.Value) (
 			return nil, fmt.Errorf("stored double %q: %w", key, err)
 		}
 		return bsoncore.AppendDoubleElement(dst, key, f), nil
+	case "objectId": // 24 hex digits
+		s, err := v.StringBytes()
+		if err != nil {
+			return nil, fmt.Errorf("stored object id %q: %w", key, err)
+		}
+		id, err := bson.ObjectIDFromHex(string(s))
+		if err != nil {
+			return nil, fmt.Errorf("stored object id %q: %w", key, err)
+		}
+		return bsoncore.AppendObjectIDElement(dst, key, id), nil
 	case "bool":
 		b, err := v.Bool()
 		if err != nil {

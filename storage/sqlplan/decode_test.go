@@ -8,7 +8,7 @@ import (
 )
 
 // storedReferral is a referral as FerretDB v1 stores it, for Decode.
-var storedReferral = []byte(`{"$s":{"p":{"_id":{"t":"string"},"createdDateTime":{"t":"date"},"version":{"t":"long"},"status":{"t":"string"},"customerProfile":{"t":"object","$s":{"p":{"name":{"t":"string"},"address":{"t":"object","$s":{"p":{"city":{"t":"string"},"country":{"t":"string"}},"$k":["city","country"]}},"contacts":{"t":"array","i":[{"t":"object","$s":{"p":{"firstName":{"t":"string"},"email":{"t":"string"}},"$k":["firstName","email"]}}]}},"$k":["name","address","contacts"]}},"details":{"t":"object","$s":{"p":{"dealValue":{"t":"long"},"notes":{"t":"string"},"ratio":{"t":"double"},"ok":{"t":"bool"},"tags":{"t":"array","i":[{"t":"string"},{"t":"string"}]}},"$k":["dealValue","notes","ratio","ok","tags"]}},"statusReason":{"t":"null"}},"$k":["_id","createdDateTime","version","status","customerProfile","details","statusReason"]},"_id":"r-1","createdDateTime":1764720000000,"version":3,"status":"Active","customerProfile":{"name":"Stra\u00dfe \"AG\"\n","address":{"city":"Köln","country":"DE"},"contacts":[{"firstName":"Dana","email":"dana@example.com"}]},"details":{"dealValue":1234567,"notes":"a\\b","ratio":0.1,"ok":true,"tags":["T1","T2"]},"statusReason":null}`)
+var storedReferral = []byte(`{"$s":{"p":{"_id":{"t":"string"},"createdDateTime":{"t":"date"},"version":{"t":"long"},"status":{"t":"string"},"customerProfile":{"t":"object","$s":{"p":{"name":{"t":"string"},"address":{"t":"object","$s":{"p":{"city":{"t":"string"},"country":{"t":"string"}},"$k":["city","country"]}},"contacts":{"t":"array","i":[{"t":"object","$s":{"p":{"firstName":{"t":"string"},"email":{"t":"string"}},"$k":["firstName","email"]}}]}},"$k":["name","address","contacts"]}},"details":{"t":"object","$s":{"p":{"dealValue":{"t":"long"},"notes":{"t":"string"},"ratio":{"t":"double"},"ok":{"t":"bool"},"tags":{"t":"array","i":[{"t":"string"},{"t":"string"}]}},"$k":["dealValue","notes","ratio","ok","tags"]}},"statusReason":{"t":"null"},"writer":{"t":"objectId"}},"$k":["_id","createdDateTime","version","status","customerProfile","details","statusReason","writer"]},"_id":"r-1","createdDateTime":1764720000000,"version":3,"status":"Active","customerProfile":{"name":"Stra\u00dfe \"AG\"\n","address":{"city":"Köln","country":"DE"},"contacts":[{"firstName":"Dana","email":"dana@example.com"}]},"details":{"dealValue":1234567,"notes":"a\\b","ratio":0.1,"ok":true,"tags":["T1","T2"]},"statusReason":null,"writer":"65661a2b3c4d5e6f70819203"}`)
 
 func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
@@ -19,7 +19,8 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // TestDecode reads every type the storage writes, with escaped and
-// non-ASCII strings, a 64-bit amount and null, in the stored key order.
+// non-ASCII strings, a 64-bit amount, null and an object id, in the stored
+// key order.
 func TestDecode(t *testing.T) {
 	got, err := Decode(storedReferral)
 	if err != nil {
@@ -43,6 +44,7 @@ func TestDecode(t *testing.T) {
 			{Key: "tags", Value: bson.A{"T1", "T2"}},
 		}},
 		{Key: "statusReason", Value: nil},
+		{Key: "writer", Value: bson.ObjectID{0x65, 0x66, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e, 0x6f, 0x70, 0x81, 0x92, 0x03}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +60,8 @@ func TestDecodeRefuses(t *testing.T) {
 	for _, stored := range []string{
 		`{"$s":{"p":{"a":{"t":"string"}},"$k":["a"]}}`,                            // value missing
 		`{"$s":{"p":{"a":{"t":"long"}},"$k":["a"]},"a":"1"}`,                      // not a number
-		`{"$s":{"p":{"a":{"t":"objectId"}},"$k":["a"]},"a":"6566"}`,               // unsupported type
+		`{"$s":{"p":{"a":{"t":"objectId"}},"$k":["a"]},"a":"6566"}`,               // not 12 bytes
+		`{"$s":{"p":{"a":{"t":"binData"}},"$k":["a"]},"a":"AAE="}`,                // unsupported type
 		`{"$s":{"p":{"a":{"t":"array","i":[{"t":"string"}]}},"$k":["a"]},"a":[]}`, // items and types differ
 		`{"a":1}`, // no schema
 		`{"$s":`,  // not JSON
