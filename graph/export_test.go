@@ -44,7 +44,7 @@ func exportServerWith(t testing.TB, e *env, opts transport.Options, logger *slog
 	api := transport.New(gql, auth, opts)
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
-	mux.Handle("GET /export/referrals", api.Stream(export.New(gql, logger)))
+	mux.Handle("/export/referrals", api.Stream(export.New(gql, logger))) // as server.go routes it
 	return mux
 }
 
@@ -243,13 +243,14 @@ func TestExportRefusals(t *testing.T) {
 }
 
 // TestExportNeutralizesFormulas writes cells that a spreadsheet would run
-// as formulas and reads them back as text.
+// as formulas, some behind a space, a line break and a zero-width space,
+// and reads them back as text.
 func TestExportNeutralizesFormulas(t *testing.T) {
 	e := newEnv(t, 0)
 	h := exportServer(t, e)
 	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
 	name := `=HYPERLINK("http://evil.example","x")`
-	notes := "@SUM(1+1)"
+	notes := " \u200b\n@SUM(1+1)" // behind what a spreadsheet skips or does not show
 	_, err := e.store.CreateReferral(storage.WithCaller(t.Context(), transport.DevCaller), storage.ReferralInput{
 		ReferralSource: storage.SourceP2P,
 		CustomerProfile: &storage.CustomerProfileInput{Name: &name,

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -471,9 +472,19 @@ func (c *csvWriter) flush() error {
 
 // neutralize keeps a spreadsheet from reading a cell as a formula (OWASP
 // "CSV injection"): a cell starting with =, +, -, @, a tab or a carriage
-// return gets a leading apostrophe, which spreadsheets show as text.
+// return gets a leading apostrophe, which spreadsheets show as text. So
+// does a cell where one of those signs follows only characters a
+// spreadsheet may skip or not show: spaces, line breaks, controls such as
+// NUL, and invisible format characters (a zero-width space, a byte order
+// mark, bidi controls).
 func neutralize(cell string) string {
-	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+	if cell != "" && strings.ContainsRune("\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	rest := strings.TrimLeftFunc(cell, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	})
+	if rest != "" && strings.ContainsRune("=+-@", rune(rest[0])) {
 		return "'" + cell
 	}
 	return cell

@@ -98,12 +98,13 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
 	closing, closeStreams := context.WithCancel(context.Background())
 	e := &edge{
-		readTimeout: opts.ReadTimeout,
-		streams:     newStreamSlots(opts.MaxStreams),
-		closing:     closing,
-		exec:        exec,
-		auth:        auth,
-		logger:      opts.Logger,
+		allowedOrigins: opts.AllowedOrigins,
+		readTimeout:    opts.ReadTimeout,
+		streams:        newStreamSlots(opts.MaxStreams),
+		closing:        closing,
+		exec:           exec,
+		auth:           auth,
+		logger:         opts.Logger,
 	}
 	e.ws = gqltransport.Websocket{
 		KeepAlivePingInterval: keepAlive,
@@ -130,12 +131,20 @@ type Handler struct {
 
 // Stream wraps a handler beside GraphQL whose response is a long stream
 // (the export) so that it is served as an SSE request is: with a request
-// id, as the caller of its bearer token (401 UNAUTHENTICATED without a
-// valid one), holding one of that identity's stream slots until it
-// returns (429 STREAM_LIMIT when none is free), and ended by CloseStreams.
+// id and the CORS policy of the GraphQL endpoint, by GET or HEAD (405
+// otherwise), as the caller of its bearer token (401 UNAUTHENTICATED
+// without a valid one), holding one of that identity's stream slots until
+// it returns (429 STREAM_LIMIT when none is free), and ended by
+// CloseStreams.
 func (h *Handler) Stream(next http.Handler) http.Handler {
 	e := h.edge
-	return withRequestID(e.logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withRequestID(e.logger, withCORS(e.allowedOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+			dropUnreadBody(w)
+			writeErrorStatus(w, http.StatusMethodNotAllowed, storage.CodeBadUserInput, "ask for a stream with GET")
+			return
+		}
 		caller, err := e.auth.authenticate(r)
 		if err != nil {
 			writeUnauthenticated(w, err)
@@ -150,7 +159,7 @@ func (h *Handler) Stream(next http.Handler) http.Handler {
 		r, end := e.stream(r.WithContext(withToken(r.Context(), caller)))
 		defer end()
 		next.ServeHTTP(w, r)
-	}))
+	})))
 }
 
 // CloseStreams ends every open stream (SSE requests and WebSocket
@@ -161,14 +170,15 @@ func (h *Handler) CloseStreams() { h.closeStreams() }
 
 // edge dispatches a request to its transport.
 type edge struct {
-	readTimeout time.Duration
-	streams     *streamSlots
-	closing     context.Context // ended by CloseStreams
-	exec        *executor.Executor
-	auth        *Auth
-	logger      *slog.Logger
-	ws          gqltransport.Websocket
-	plain       plainHTTP
+	allowedOrigins []string
+	readTimeout    time.Duration
+	streams        *streamSlots
+	closing        context.Context // ended by CloseStreams
+	exec           *executor.Executor
+	auth           *Auth
+	logger         *slog.Logger
+	ws             gqltransport.Websocket
+	plain          plainHTTP
 }
 
 func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
