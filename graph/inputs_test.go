@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"referrals/graph/transport"
@@ -533,5 +534,36 @@ func TestTextInputsRefuseControls(t *testing.T) {
 		profile(create)["name"] = "👩\u200d💻 Studio"
 		var d struct{ CreateReferral struct{ ID string } }
 		e.post(t, createMutation, map[string]any{"input": create}).mustData(t, &d)
+	})
+}
+
+// TestIntIsThirtyTwoBits: Int arguments outside GraphQL's signed 32 bits
+// (2^53, 2^31, -2^31-1) are BAD_USER_INPUT saying so, as literals and as
+// variables, and change nothing; the largest Int is taken (issue 21,
+// 'also' list).
+func TestIntIsThirtyTwoBits(t *testing.T) {
+	e := newEnv(t, 3)
+	r := e.create(t)
+	notes := map[string]any{"details": map[string]any{"notes": "x"}}
+	for name, tt := range map[string]struct {
+		query string
+		vars  map[string]any
+	}{
+		"PageLiteral":       {`{ referrals(first: 9007199254740992) { totalCount } }`, nil},
+		"PageVariable":      {`query($n: Int) { referrals(last: $n) { totalCount } }`, map[string]any{"n": int64(1) << 53}},
+		"StatsNegative":     {`{ referralStats(groupBy: [STATUS], first: -2147483649) { groupCount } }`, nil},
+		"VersionLiteral":    {`mutation($id: ID!) { updateReferral(id: $id, expectedVersion: 2147483648, patch: {details: {notes: "x"}}) { version } }`, map[string]any{"id": r.ID}},
+		"VersionVariable":   {updateMutation, map[string]any{"id": r.ID, "v": int64(1) << 53, "patch": notes}},
+		"StatusVersionHuge": {statusMutation, map[string]any{"id": r.ID, "v": int64(1) << 53, "s": "ACTIVE"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantUnchanged(t, e, func() { e.post(t, tt.query, tt.vars).wantBadInput(t, "32-bit") })
+		})
+	}
+	t.Run("LargestIntIsTaken", func(t *testing.T) {
+		code, _ := e.post(t, updateMutation, map[string]any{"id": r.ID, "v": math.MaxInt32, "patch": notes}).code(t)
+		if code != string(storage.CodeConflict) {
+			t.Errorf("expectedVersion 2147483647: %s, want CONFLICT (a version it is not)", code)
+		}
 	})
 }
