@@ -278,7 +278,36 @@ func TestExpiredTokenEndsSubscriptions(t *testing.T) {
 		if types[0] != "next" || !strings.Contains(errorPayload, `"UNAUTHENTICATED"`) || types[1] != "complete" {
 			t.Errorf("messages %v (%s), want an UNAUTHENTICATED error, then complete", types, errorPayload)
 		}
+		// Its last subscription over, the connection of an expired token
+		// is closed and gives back its stream slot (issue 21, 'also' list).
+		if err := readUntilClosed(ctx, conn); websocket.CloseStatus(err) != 4401 {
+			t.Errorf("after its last subscription: %v, want close 4401", err)
+		}
 	})
+	t.Run("WebSocketWithoutSubscriptions", func(t *testing.T) {
+		conn := dialGraphQLWS(t, ctx, base)
+		if err := wsInit(ctx, conn, shortLived()); err != nil {
+			t.Fatal(err)
+		}
+		if err := readUntilClosed(ctx, conn); websocket.CloseStatus(err) != 4401 {
+			t.Errorf("at the token's expiry: %v, want close 4401", err)
+		}
+	})
+}
+
+// readUntilClosed reads a WebSocket, skipping pings and pongs, and returns
+// the error that ends it; any other message is an error.
+func readUntilClosed(ctx context.Context, conn *websocket.Conn) error {
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		var m struct{ Type string }
+		if _ = json.Unmarshal(b, &m); m.Type != "ping" && m.Type != "pong" {
+			return fmt.Errorf("unexpected message %s", b)
+		}
+	}
 }
 
 // TestPersistedQueryMistakes: the client's persisted-query mistakes are

@@ -27,9 +27,9 @@ import (
 	"referrals/storage"
 )
 
-// keepAlive is how often WebSocket and SSE connections are pinged, so
-// proxies do not close quiet subscriptions.
-const keepAlive = 10 * time.Second
+// DefaultKeepAlive is how often WebSocket and SSE connections are pinged,
+// so proxies do not close quiet subscriptions.
+const DefaultKeepAlive = 10 * time.Second
 
 // wsInitTimeout is how long a WebSocket may stay open without sending
 // connection_init: an unauthenticated connection holds no stream slot, so
@@ -67,7 +67,12 @@ type Options struct {
 	// ReadTimeout bounds reading a request, its body included, for every
 	// request but a WebSocket handshake; DefaultReadTimeout when 0.
 	ReadTimeout time.Duration
-	Logger      *slog.Logger
+	// KeepAlive is how often streams are pinged: SSE with a comment, the
+	// legacy graphql-ws protocol with "ka", graphql-transport-ws with
+	// "ping" (a client that has not answered "pong" within two intervals
+	// is cut off). DefaultKeepAlive when 0.
+	KeepAlive time.Duration
+	Logger    *slog.Logger
 }
 
 // New returns the GraphQL endpoint over exec. Authentication is decided
@@ -84,6 +89,9 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	if opts.ReadTimeout == 0 {
 		opts.ReadTimeout = DefaultReadTimeout
 	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,13 +101,17 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	if auth.Open() {
 		opts.MaxStreams = 0 // one identity, everyone's: no cap
 	}
-	exec.Use(tokenLifetime{})
+	// The cap goes first (outermost), so that a subscription's slot is
+	// held until the transport has sent its last message, the token's
+	// expiry error included, not only until the token's deadline.
 	exec.Use(subscriptionCap{})
+	exec.Use(tokenLifetime{})
 	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
 	closing, closeStreams := context.WithCancel(context.Background())
 	e := &edge{
 		allowedOrigins: opts.AllowedOrigins,
 		readTimeout:    opts.ReadTimeout,
+		keepAlive:      opts.KeepAlive,
 		streams:        newStreamSlots(opts.MaxStreams),
 		closing:        closing,
 		exec:           exec,
@@ -107,13 +119,16 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 		logger:         opts.Logger,
 	}
 	e.ws = gqltransport.Websocket{
-		KeepAlivePingInterval: keepAlive,
+		// gqlgen's keep-alive goes to the legacy protocol only; the
+		// graphql-transport-ws protocol has its own ping and pong.
+		KeepAlivePingInterval: opts.KeepAlive,
+		PingPongInterval:      opts.KeepAlive,
 		InitTimeout:           wsInitTimeout,
 		InitFunc:              e.wsInit,
 		CloseFunc:             e.wsClose,
-		Implementation: gqltransport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+		Implementation: sessionAcceptor{gqltransport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
-		}},
+		}}},
 	}
 	return &Handler{
 		Handler:      withRequestID(opts.Logger, withCORS(opts.AllowedOrigins, limitBody(opts.MaxBodyBytes, e))),
@@ -172,6 +187,7 @@ func (h *Handler) CloseStreams() { h.closeStreams() }
 type edge struct {
 	allowedOrigins []string
 	readTimeout    time.Duration
+	keepAlive      time.Duration
 	streams        *streamSlots
 	closing        context.Context // ended by CloseStreams
 	exec           *executor.Executor
@@ -187,7 +203,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isWebSocketHandshake(r) {
 		r, end := e.stream(r)
 		defer end()
-		e.ws.Do(w, r, e.exec)
+		e.ws.Do(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, &wsSession{})), e.exec)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
