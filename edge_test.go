@@ -278,7 +278,36 @@ func TestExpiredTokenEndsSubscriptions(t *testing.T) {
 		if types[0] != "next" || !strings.Contains(errorPayload, `"UNAUTHENTICATED"`) || types[1] != "complete" {
 			t.Errorf("messages %v (%s), want an UNAUTHENTICATED error, then complete", types, errorPayload)
 		}
+		// Its last subscription over, the connection of an expired token
+		// is closed and gives back its stream slot (issue 21, 'also' list).
+		if err := readUntilClosed(ctx, conn); websocket.CloseStatus(err) != 4401 {
+			t.Errorf("after its last subscription: %v, want close 4401", err)
+		}
 	})
+	t.Run("WebSocketWithoutSubscriptions", func(t *testing.T) {
+		conn := dialGraphQLWS(t, ctx, base)
+		if err := wsInit(ctx, conn, shortLived()); err != nil {
+			t.Fatal(err)
+		}
+		if err := readUntilClosed(ctx, conn); websocket.CloseStatus(err) != 4401 {
+			t.Errorf("at the token's expiry: %v, want close 4401", err)
+		}
+	})
+}
+
+// readUntilClosed reads a WebSocket, skipping pings and pongs, and returns
+// the error that ends it; any other message is an error.
+func readUntilClosed(ctx context.Context, conn *websocket.Conn) error {
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		var m struct{ Type string }
+		if _ = json.Unmarshal(b, &m); m.Type != "ping" && m.Type != "pong" {
+			return fmt.Errorf("unexpected message %s", b)
+		}
+	}
 }
 
 // TestPersistedQueryMistakes: the client's persisted-query mistakes are
@@ -432,4 +461,62 @@ func TestUnreadableQueryStringIsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExportCORS: /export/referrals has /query's CORS policy, so a page
+// of an allowed origin can download an export: its preflight is answered
+// 204 (405 before), the export carries Access-Control-Allow-Origin, and
+// another origin gets neither (issue 21, 'also' list).
+func TestExportCORS(t *testing.T) {
+	const app, other = "https://app.example.com", "https://evil.example.com"
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "3", "--jwt-secret", edgeSecret, "--allowed-origins", app)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	send := func(t *testing.T, method, origin string, header map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, base+"/export/referrals", nil)
+		req.Header.Set("Origin", origin)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp
+	}
+	preflight := map[string]string{"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
+	t.Run("Preflight", func(t *testing.T) {
+		resp := send(t, http.MethodOptions, app, preflight)
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != app ||
+			!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "GET") ||
+			!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("preflight: %d %v, want 204 allowing %s to GET with Authorization", resp.StatusCode, resp.Header, app)
+		}
+	})
+	t.Run("PreflightOfAnotherOrigin", func(t *testing.T) {
+		if resp := send(t, http.MethodOptions, other, preflight); resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight of %s: %d %v, want 403 without CORS headers", other, resp.StatusCode, resp.Header)
+		}
+	})
+	auth := map[string]string{"Authorization": "Bearer " + adminToken(t)}
+	t.Run("Export", func(t *testing.T) {
+		resp := send(t, http.MethodGet, app, auth)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != app ||
+			!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Request-Id") {
+			t.Errorf("export: %d %v, want 200 readable by %s", resp.StatusCode, resp.Header, app)
+		}
+	})
+	t.Run("ExportToAnotherOrigin", func(t *testing.T) {
+		if resp := send(t, http.MethodGet, other, auth); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("export to %s: %v, want no Access-Control-Allow-Origin", other, resp.Header)
+		}
+	})
+	t.Run("OtherMethods", func(t *testing.T) {
+		if resp := send(t, http.MethodPost, app, auth); resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(resp.Header.Get("Allow"), "GET") {
+			t.Errorf("POST: %d %v, want 405 allowing GET", resp.StatusCode, resp.Header)
+		}
+	})
 }

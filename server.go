@@ -369,7 +369,7 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 func routes(api *transport.Handler, exports, page http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
-	mux.Handle("GET /export/referrals", api.Stream(exports))
+	mux.Handle("/export/referrals", api.Stream(exports)) // GET, HEAD and CORS preflights
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /playground/", page)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"referrals/storage"
 	"strings"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestAutomaticPersistedQueries follows the APQ protocol: a hash the server
@@ -81,5 +84,63 @@ func TestIntrospectionSwitch(t *testing.T) {
 	ask(closed, `{ __typename }`).mustData(t, &d)
 	if d.Typename != "Query" {
 		t.Errorf("__typename with introspection off: %q", d.Typename)
+	}
+}
+
+// TestPersistedQueriesPartitionedByOrganization: one partner registering
+// more documents than the whole cache used to hold (1,000) evicts only
+// its own; another organization's document is still served by hash, and
+// so is an admin's (issue 21, 'also' list).
+func TestPersistedQueriesPartitionedByOrganization(t *testing.T) {
+	e := newEnv(t, 0)
+	h := exportServer(t, e)
+	send := func(bearer, doc string, withDoc bool) gqlResponse {
+		sum := sha256.Sum256([]byte(doc))
+		body := map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}}
+		if withDoc {
+			body["query"] = doc
+		}
+		req := jsonPost(body)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := exchangeWith(h, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	victim := hs(t, jwt.MapClaims{"sub": "v", "role": "partner", "org": "org-victim", "exp": inAnHour()})
+	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	flooder := hs(t, jwt.MapClaims{"sub": "f", "role": "partner", "org": "org-flood", "exp": inAnHour()})
+	var d map[string]any
+	send(victim, "{ mine: __typename }", true).mustData(t, &d)
+	send(admin, "{ ours: __typename }", true).mustData(t, &d)
+	for i := range apqScopeDocuments + 1 {
+		send(flooder, fmt.Sprintf("{ f%d: __typename }", i), true).mustData(t, &d)
+	}
+	send(victim, "{ mine: __typename }", false).mustData(t, &d)
+	send(admin, "{ ours: __typename }", false).mustData(t, &d)
+	if code, _ := send(flooder, "{ f0: __typename }", false).code(t); code != string(storage.CodePersistedQueryNotFound) {
+		t.Errorf("the flooder's oldest document: %s, want PERSISTED_QUERY_NOT_FOUND (its partition holds %d)", code, apqScopeDocuments)
+	}
+}
+
+// exchangeWith serves req with h and decodes the JSON response.
+func exchangeWith(h http.Handler, req *http.Request) (gqlResponse, error) {
+	return (&env{handler: h}).exchange(req)
+}
+
+// TestPersistedQueryPartitionBytes: a partition keeps at most
+// apqScopeBytes of documents, dropping its least recently used first.
+func TestPersistedQueryPartitionBytes(t *testing.T) {
+	c := newAPQCache()
+	ctx := storage.WithCaller(t.Context(), storage.Caller{Subject: "p", Role: storage.RolePartner, OrganizationID: "org-a"})
+	doc := strings.Repeat("x", apqMaxDocumentBytes)
+	n := apqScopeBytes/apqMaxDocumentBytes + 8
+	for i := range n {
+		c.Add(ctx, fmt.Sprint(i), doc)
+	}
+	p, _ := c.scopes.Get(apqScope(ctx))
+	if _, kept := c.Get(ctx, "0"); kept || p.bytes > apqScopeBytes || p.docs.Len() != apqScopeBytes/apqMaxDocumentBytes {
+		t.Errorf("after %d documents of 32 KiB: first kept %v, %d bytes in %d documents; want at most %d bytes", n, kept, p.bytes, p.docs.Len(), apqScopeBytes)
 	}
 }

@@ -92,6 +92,7 @@ func benchBurst(b *testing.B, changes, subscribers int) {
 				if err != nil {
 					return
 				}
+				pong(ctx, conn, data)
 				if _, rest, ok := bytes.Cut(data, []byte(`"referralId":"`)); ok {
 					id, _, _ := bytes.Cut(rest, []byte(`"`))
 					received[i].add(string(id), time.Now())

@@ -44,7 +44,7 @@ func exportServerWith(t testing.TB, e *env, opts transport.Options, logger *slog
 	api := transport.New(gql, auth, opts)
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
-	mux.Handle("GET /export/referrals", api.Stream(export.New(gql, logger)))
+	mux.Handle("/export/referrals", api.Stream(export.New(gql, logger))) // as server.go routes it
 	return mux
 }
 
@@ -243,17 +243,18 @@ func TestExportRefusals(t *testing.T) {
 }
 
 // TestExportNeutralizesFormulas writes cells that a spreadsheet would run
-// as formulas and reads them back as text.
+// as formulas, some behind a space, a line break and a zero-width space,
+// and reads them back as text.
 func TestExportNeutralizesFormulas(t *testing.T) {
 	e := newEnv(t, 0)
 	h := exportServer(t, e)
 	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
 	name := `=HYPERLINK("http://evil.example","x")`
-	notes := "@SUM(1+1)"
+	notes := " \u200b\n@SUM(1+1)" // behind what a spreadsheet skips or does not show
 	_, err := e.store.CreateReferral(storage.WithCaller(t.Context(), transport.DevCaller), storage.ReferralInput{
 		ReferralSource: storage.SourceP2P,
 		CustomerProfile: &storage.CustomerProfileInput{Name: &name,
-			Address:  &storage.Address{AddressLine1: "-1 Street, \"quoted\"\nsecond line", City: "+City", Country: "GB"},
+			Address:  &storage.Address{AddressLine1: "-1 Street, \"quoted\"", City: "+City", Country: "GB"},
 			Contacts: []storage.Contact{{FirstName: "Ana", LastName: "Lopez", PhoneNumber: "+44 20 7946 0000"}}},
 		Details: &storage.DetailsInput{Notes: &notes},
 	})
@@ -274,7 +275,7 @@ func TestExportNeutralizesFormulas(t *testing.T) {
 	}
 	for field, want := range map[string]string{
 		"customerName": "'" + name, "notes": "'" + notes, "city": "'+City",
-		"addressLine1": "'-1 Street, \"quoted\"\nsecond line", "country": "GB",
+		"addressLine1": "'-1 Street, \"quoted\"", "country": "GB",
 	} {
 		if col[field] != want {
 			t.Errorf("%s = %q, want %q", field, col[field], want)
@@ -486,15 +487,17 @@ func TestExportCSVRoundTrip(t *testing.T) {
 		"notes": "first line\nsecond line", "addressLine1": "Unit 4\rBlock B",
 		"addressLine2": "c/o \"Ops\"\r\nFloor 2", "customerName": "Smith; Jones, Ltd",
 	}
-	notes, line2, name := want["notes"], want["addressLine2"], want["customerName"]
-	_, err := e.store.CreateReferral(storage.WithCaller(t.Context(), transport.DevCaller), storage.ReferralInput{
-		ReferralSource: storage.SourceP2P,
-		CustomerProfile: &storage.CustomerProfileInput{Name: &name,
-			Address:  &storage.Address{AddressLine1: want["addressLine1"], AddressLine2: &line2, City: "Leeds", Country: "GB"},
-			Contacts: []storage.Contact{{FirstName: "Ana; Maria", LastName: "Lopez"}, {FirstName: "Bo", LastName: "Chen"}}},
-		Details: &storage.DetailsInput{Notes: &notes},
-	})
-	if err != nil {
+	notes, line2 := want["notes"], want["addressLine2"]
+	// Written as stored data, not through the API, which now refuses line
+	// breaks in address lines: data written before, or straight into
+	// MongoDB, may still hold them.
+	refs, _ := storage.GenerateDemo(testSeed, 1, testAnchor)
+	refs[0].Participation = nil
+	refs[0].CustomerProfile.Name = want["customerName"]
+	refs[0].CustomerProfile.Address = &storage.Address{AddressLine1: want["addressLine1"], AddressLine2: &line2, City: "Leeds", Country: "GB"}
+	refs[0].CustomerProfile.Contacts = []storage.Contact{{FirstName: "Ana; Maria", LastName: "Lopez"}, {FirstName: "Bo", LastName: "Chen"}}
+	refs[0].Details.Notes = &notes
+	if err := e.store.InsertReferrals(t.Context(), refs, nil); err != nil {
 		t.Fatal(err)
 	}
 	rec := getExport(h, admin, "", nil)

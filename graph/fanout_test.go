@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,6 +62,7 @@ func benchFanout(b *testing.B, n int) {
 				if err != nil {
 					return
 				}
+				pong(ctx, conn, data)
 				var m struct{ Type string }
 				_ = json.Unmarshal(data, &m)
 				if m.Type == "next" {
@@ -120,6 +122,15 @@ func benchFanout(b *testing.B, n int) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// pong answers a graphql-transport-ws ping as the protocol asks of
+// clients: the server cuts off one that has not within two keep-alive
+// intervals (20 s), which a long benchmark outlasts.
+func pong(ctx context.Context, conn *websocket.Conn, msg []byte) {
+	if bytes.Contains(msg, []byte(`"type":"ping"`)) {
+		_ = conn.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
+	}
+}
 
 // subscribeOverWebSocket opens a graphql-transport-ws connection to the
 // server at base and starts the subscription query on it (id "1"),

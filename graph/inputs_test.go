@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"referrals/graph/transport"
@@ -464,5 +466,104 @@ func TestEveryTextInputIsBounded(t *testing.T) {
 	}
 	t.Run("reason", func(t *testing.T) {
 		e.post(t, statusMutation, map[string]any{"id": r.ID, "v": r.Version, "s": "ACTIVE", "reason": strings.Repeat("a", 1001)}).wantBadInput(t, "1000")
+	})
+}
+
+// TestTextInputsRefuseControls: every text input refuses NUL, ANSI escape
+// sequences (ESC), other controls and bidi overrides with BAD_USER_INPUT
+// naming the field, one-line text refuses tabs and line breaks, text meant
+// to hold lines (notes, a status change's reason) keeps tab, LF and CRLF,
+// and a name of spaces and zero-width characters alone is blank (issue
+// 21, 'also' list).
+func TestTextInputsRefuseControls(t *testing.T) {
+	e := newEnv(t, 0)
+	r := e.create(t)
+	send := func(path string, set func(create, invite map[string]any, v string), v string) gqlResponse {
+		create, invite := validInput(), map[string]any{"organizationId": "org-b", "organizationName": "B"}
+		set(create, invite, v)
+		if strings.HasPrefix(path, "invitation.") {
+			return e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": invite})
+		}
+		return e.post(t, createMutation, map[string]any{"input": create})
+	}
+	hostile := map[string]string{"NUL": "a\x00b", "ANSI": "a\x1b[2J\x1b[31mb", "DEL": "a\x7fb", "C1": "a\u009bb", "BidiOverride": "a\u202eb", "BidiIsolate": "a\u2067b"}
+	oneLine := map[string]string{"Tab": "a\tb", "LF": "a\nb", "CR": "a\rb", "LineSeparator": "a\u2028b"}
+	for _, field := range textBounds {
+		if strings.HasSuffix(field.path, "phoneNumber") || field.path == "invitation.organizationId" {
+			continue // digits only; an alphabet of its own
+		}
+		named := "input." + strings.TrimPrefix(field.path, "invitation.")
+		refused := maps.Clone(hostile)
+		if field.path != "details.notes" {
+			maps.Copy(refused, oneLine)
+		}
+		for name, v := range refused {
+			if strings.HasSuffix(field.path, "email") {
+				v += "@x.example" // which its setter puts in place of as many characters
+			}
+			t.Run(field.path+"/"+name, func(t *testing.T) {
+				wantUnchanged(t, e, func() { send(field.path, field.set, v).wantBadInput(t, named) })
+			})
+		}
+	}
+	t.Run("NotesKeepLines", func(t *testing.T) {
+		create := validInput()
+		create["details"].(map[string]any)["notes"] = "first line\r\n\tindented\nlast"
+		var d struct{ CreateReferral struct{ ID string } }
+		e.post(t, createMutation, map[string]any{"input": create}).mustData(t, &d)
+	})
+	t.Run("Reason", func(t *testing.T) {
+		for _, v := range hostile {
+			e.post(t, statusMutation, map[string]any{"id": r.ID, "v": r.Version, "s": "ACTIVE", "reason": v}).wantBadInput(t, "reason")
+		}
+		var d struct{ ChangeReferralStatus struct{ Version int } }
+		e.post(t, statusMutation, map[string]any{"id": r.ID, "v": r.Version, "s": "ACTIVE", "reason": "budget:\r\n\t- confirmed"}).mustData(t, &d)
+	})
+	for _, field := range []string{"customerProfile.name", "customerProfile.address.city", "customerProfile.contacts[0].firstName", "invitation.organizationName"} {
+		t.Run(field+"/Invisible", func(t *testing.T) {
+			for _, f := range textBounds {
+				if f.path == field {
+					named := "input." + strings.TrimPrefix(field, "invitation.")
+					send(field, f.set, " \u200b\u200d\ufeff\u2060\u3164 ").wantBadInput(t, named, "blank")
+				}
+			}
+		})
+	}
+	t.Run("ZeroWidthInsideAName", func(t *testing.T) {
+		create := validInput()
+		profile(create)["name"] = "👩\u200d💻 Studio"
+		var d struct{ CreateReferral struct{ ID string } }
+		e.post(t, createMutation, map[string]any{"input": create}).mustData(t, &d)
+	})
+}
+
+// TestIntIsThirtyTwoBits: Int arguments outside GraphQL's signed 32 bits
+// (2^53, 2^31, -2^31-1) are BAD_USER_INPUT saying so, as literals and as
+// variables, and change nothing; the largest Int is taken (issue 21,
+// 'also' list).
+func TestIntIsThirtyTwoBits(t *testing.T) {
+	e := newEnv(t, 3)
+	r := e.create(t)
+	notes := map[string]any{"details": map[string]any{"notes": "x"}}
+	for name, tt := range map[string]struct {
+		query string
+		vars  map[string]any
+	}{
+		"PageLiteral":       {`{ referrals(first: 9007199254740992) { totalCount } }`, nil},
+		"PageVariable":      {`query($n: Int) { referrals(last: $n) { totalCount } }`, map[string]any{"n": int64(1) << 53}},
+		"StatsNegative":     {`{ referralStats(groupBy: [STATUS], first: -2147483649) { groupCount } }`, nil},
+		"VersionLiteral":    {`mutation($id: ID!) { updateReferral(id: $id, expectedVersion: 2147483648, patch: {details: {notes: "x"}}) { version } }`, map[string]any{"id": r.ID}},
+		"VersionVariable":   {updateMutation, map[string]any{"id": r.ID, "v": int64(1) << 53, "patch": notes}},
+		"StatusVersionHuge": {statusMutation, map[string]any{"id": r.ID, "v": int64(1) << 53, "s": "ACTIVE"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantUnchanged(t, e, func() { e.post(t, tt.query, tt.vars).wantBadInput(t, "32-bit") })
+		})
+	}
+	t.Run("LargestIntIsTaken", func(t *testing.T) {
+		code, _ := e.post(t, updateMutation, map[string]any{"id": r.ID, "v": math.MaxInt32, "patch": notes}).code(t)
+		if code != string(storage.CodeConflict) {
+			t.Errorf("expectedVersion 2147483647: %s, want CONFLICT (a version it is not)", code)
+		}
 	})
 }

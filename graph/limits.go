@@ -356,6 +356,20 @@ var databaseCommands = map[string]int{
 	"Mutation.respondToInvitation":     7,
 }
 
+// expiringFilter lists the fields whose ReferralFilter may hold
+// participant.expirationDateTime, which costs one more read (of the
+// participants) wherever the filter is applied: the selection, and a
+// page's totalCount.
+var expiringFilter = map[string]bool{"Query.referrals": true, "Query.referralStats": true}
+
+// hasExpirationRange reports whether a filter argument, as the document or
+// its variables give it, has participant.expirationDateTime.
+func hasExpirationRange(filter any) bool {
+	f, _ := filter.(map[string]any)
+	p, _ := f["participant"].(map[string]any)
+	return p["expirationDateTime"] != nil
+}
+
 // complexityCosts prices connections by the page size they ask for, and other
 // lists by their expected length: cost = children × items + 1.
 func complexityCosts() ComplexityRoot {
@@ -458,7 +472,7 @@ func (c cost) plus(d cost) cost {
 // sends. The schema has no interfaces or unions, so gqlgen's rule for them
 // does not arise.
 func operationCost(ctx context.Context, es graphql.ExecutableSchema, op *ast.OperationDefinition, vars map[string]any) int {
-	w := costWalk{ctx: ctx, es: es, vars: vars, fragments: map[string]cost{}}
+	w := costWalk{ctx: ctx, es: es, vars: vars, fragments: map[fragmentKey]cost{}}
 	c := w.selectionSet(op.SelectionSet)
 	return min(c.fields+c.commands*costDatabaseCommand, costCeiling)
 }
@@ -467,7 +481,17 @@ type costWalk struct {
 	ctx       context.Context
 	es        graphql.ExecutableSchema
 	vars      map[string]any
-	fragments map[string]cost // each fragment's cost, once priced
+	fragments map[fragmentKey]cost // each fragment's cost, once priced
+	// expiring is set below a connection whose filter has a participant
+	// expiration range: its totalCount reads the participants once more.
+	expiring bool
+}
+
+// fragmentKey is a fragment as priced in one place: below an expiring
+// filter its totalCount costs more.
+type fragmentKey struct {
+	name     string
+	expiring bool
 }
 
 func (w *costWalk) selectionSet(sel ast.SelectionSet) cost {
@@ -479,10 +503,11 @@ func (w *costWalk) selectionSet(sel ast.SelectionSet) cost {
 		case *ast.InlineFragment:
 			total = total.plus(w.selectionSet(s.SelectionSet))
 		case *ast.FragmentSpread:
-			c, ok := w.fragments[s.Name]
+			key := fragmentKey{s.Name, w.expiring}
+			c, ok := w.fragments[key]
 			if !ok {
 				c = w.selectionSet(s.Definition.SelectionSet)
-				w.fragments[s.Name] = c
+				w.fragments[key] = c
 			}
 			total = total.plus(c)
 		}
@@ -494,12 +519,23 @@ func (w *costWalk) field(f *ast.Field) cost {
 	if isIntrospectionRoot(f) {
 		return cost{}
 	}
+	name := f.ObjectDefinition.Name + "." + f.Name
+	commands := databaseCommands[name]
+	outer := w.expiring
+	switch {
+	case name == "ReferralConnection.totalCount" && w.expiring:
+		commands++
+	case expiringFilter[name] && hasExpirationRange(f.ArgumentMap(w.vars)["filter"]):
+		commands++ // the participants read that selects the referrals
+		w.expiring = true
+	}
 	typ := w.es.Schema().Types[f.Definition.Type.Name()]
 	var child cost
 	if typ.Kind == ast.Object {
 		child = w.selectionSet(f.SelectionSet)
 	}
-	c := cost{fields: 1 + child.fields, commands: child.commands + databaseCommands[f.ObjectDefinition.Name+"."+f.Name]}
+	w.expiring = outer
+	c := cost{fields: 1 + child.fields, commands: child.commands + commands}
 	if custom, ok := w.es.Complexity(w.ctx, f.ObjectDefinition.Name, f.Name, child.fields, f.ArgumentMap(w.vars)); ok && custom >= 1 {
 		c.fields = custom
 	}

@@ -241,18 +241,28 @@ func TestOperationCost(t *testing.T) {
 			t.Errorf("grouped by two lists: cost %d, want %d (%d plus two commands)", got, plain+2*costDatabaseCommand, plain)
 		}
 	})
-	// Each list a grouping splits by reads every matching referral's
-	// elements again: one database command more (organization and status
-	// together are one list).
-	t.Run("StatisticsListsPriced", func(t *testing.T) {
-		cost := func(groupBy string) int {
-			return operationCost(t.Context(), es, load(t, `{ referralStats(groupBy: [`+groupBy+`]) { groupCount } }`), nil)
-		}
-		plain := cost("STATUS, CUSTOMER_COUNTRY")
-		if got := cost("STATUS, PRODUCTS, PARTICIPANT_ORGANIZATION, PARTICIPANT_STATUS"); got != plain+2*costDatabaseCommand {
-			t.Errorf("grouped by two lists: cost %d, want %d (%d plus two commands)", got, plain+2*costDatabaseCommand, plain)
-		}
-	})
+	// A participant expiration range reads the participants first, for
+	// the page and again for its totalCount (issue 21, 'also' list).
+	expiring := map[string]any{"participant": map[string]any{"expirationDateTime": map[string]any{"from": "2026-01-01T00:00:00Z"}}}
+	for _, tt := range []struct {
+		name, query string
+		commands    int
+	}{
+		{"ExpiringPageAndCount", `{ referrals(filter: {participant: {expirationDateTime: {from: "2026-01-01T00:00:00Z"}}}) { totalCount nodes { id } } }`, 2 + 2},
+		{"ExpiringThroughVariablesAndFragments", `query($f: ReferralFilter) { referrals(filter: $f) { ...C } plain: referrals { ...C } }
+			fragment C on ReferralConnection { totalCount }`, 2 + 2 + 2},
+		{"ExpiringStats", `query($f: ReferralFilter) { referralStats(filter: $f, groupBy: [STATUS]) { groupCount } }`, 2 + 1},
+		{"ExpiringParticipantsAreOneRead", `{ participants(filter: {expirationDateTime: {from: "2026-01-01T00:00:00Z"}}) { nodes { id } } }`, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			op := load(t, tt.query)
+			vars := map[string]any{"f": expiring}
+			want := complexity.Calculate(t.Context(), es, op, vars) + tt.commands*costDatabaseCommand
+			if got := operationCost(t.Context(), es, op, vars); got != want {
+				t.Errorf("cost %d, want %d (gqlgen's model plus %d database commands)", got, want, tt.commands)
+			}
+		})
+	}
 	t.Run("NestedPageOfHundredFits", func(t *testing.T) {
 		c := operationCost(t.Context(), es, load(t, nestedPageQuery), vars)
 		t.Logf("the nested page of 100 costs %d", c)

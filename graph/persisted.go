@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"referrals/storage"
@@ -85,24 +86,29 @@ func (r registeredOperations) MutateOperationParameters(_ context.Context, p *gr
 	return nil
 }
 
-// Bounds of the automatic persisted query cache: documents in all, and
-// the largest document kept. Real documents are a few kilobytes; a larger
-// one still runs when sent in full, it is only not kept, so the cache
-// holds at most apqCacheSize × apqMaxDocumentBytes (32 MiB).
+// Bounds of the automatic persisted query cache. Each scope (an
+// organization; admins share one) has a partition of its own, bounded in
+// documents and bytes, so that one partner sending many documents evicts
+// only its own; at most apqScopes partitions are kept, the least recently
+// used dropped whole. Real documents are a few kilobytes; a larger one
+// still runs when sent in full, it is only not kept. In all the cache holds
+// at most apqScopes × apqScopeBytes (32 MiB), as the one LRU before it.
 const (
-	apqCacheSize        = 1000
+	apqScopes           = 32
+	apqScopeDocuments   = 1000
+	apqScopeBytes       = 1 << 20
 	apqMaxDocumentBytes = 32 << 10
 )
 
 // automaticPersistedQueries is gqlgen's automatic persisted query
-// extension with three changes: its cache keys documents by organization
-// (all admins share one scope) and keeps none larger than
-// apqMaxDocumentBytes, so a hash-only request cannot tell a partner
-// whether another organization ran a document; and its refusals carry the
-// API's codes (a hash that does not match its document, or a malformed
-// extension, is the client's mistake: BAD_USER_INPUT).
+// extension with three changes: its cache is partitioned by organization
+// (apqCache), which also keeps a hash-only request from telling a partner
+// whether another organization ran a document; it keeps no document larger
+// than apqMaxDocumentBytes; and its refusals carry the API's codes (a hash
+// that does not match its document, or a malformed extension, is the
+// client's mistake: BAD_USER_INPUT).
 func automaticPersistedQueries() graphql.HandlerExtension {
-	return apq{extension.AutomaticPersistedQuery{Cache: scopedCache{lru.New[string](apqCacheSize)}}}
+	return apq{extension.AutomaticPersistedQuery{Cache: newAPQCache()}}
 }
 
 type apq struct {
@@ -119,16 +125,50 @@ func (a apq) MutateOperationParameters(ctx context.Context, p *graphql.RawParams
 	return err
 }
 
-// scopedCache keys the persisted queries by the caller's scope.
-type scopedCache struct{ graphql.Cache[string] }
-
-func (c scopedCache) Get(ctx context.Context, hash string) (string, bool) {
-	return c.Cache.Get(ctx, apqScope(ctx)+hash)
+// apqCache keeps persisted queries in one partition per caller scope.
+type apqCache struct {
+	mu     sync.Mutex
+	scopes *simplelru.LRU[string, *apqPartition]
 }
 
-func (c scopedCache) Add(ctx context.Context, hash, query string) {
-	if len(query) <= apqMaxDocumentBytes {
-		c.Cache.Add(ctx, apqScope(ctx)+hash, query)
+// apqPartition is one scope's documents by hash, and their bytes.
+type apqPartition struct {
+	docs  *simplelru.LRU[string, string]
+	bytes int
+}
+
+func newAPQCache() *apqCache {
+	scopes, _ := simplelru.NewLRU[string, *apqPartition](apqScopes, nil) // cannot fail: size > 0
+	return &apqCache{scopes: scopes}
+}
+
+func (c *apqCache) Get(ctx context.Context, hash string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.scopes.Get(apqScope(ctx))
+	if !ok {
+		return "", false
+	}
+	return p.docs.Get(hash)
+}
+
+func (c *apqCache) Add(ctx context.Context, hash, query string) {
+	if len(query) > apqMaxDocumentBytes {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	scope := apqScope(ctx)
+	p, ok := c.scopes.Get(scope)
+	if !ok {
+		p = &apqPartition{}
+		p.docs, _ = simplelru.NewLRU(apqScopeDocuments, func(_, doc string) { p.bytes -= len(doc) })
+		c.scopes.Add(scope, p)
+	}
+	p.docs.Remove(hash) // a document added again is counted once
+	p.docs.Add(hash, query)
+	for p.bytes += len(query); p.bytes > apqScopeBytes; {
+		p.docs.RemoveOldest()
 	}
 }
 

@@ -3,6 +3,7 @@ package graph
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -12,6 +13,38 @@ import (
 
 	"referrals/storage"
 )
+
+// MarshalInt writes an Int held as a Go int.
+func MarshalInt(i int) graphql.Marshaler { return graphql.MarshalInt(i) }
+
+// UnmarshalInt reads an Int into a Go int, refusing what does not fit
+// GraphQL's 32 bits (see unmarshalInt32).
+func UnmarshalInt(v any) (int, error) {
+	n, err := unmarshalInt32(v)
+	return int(n), err
+}
+
+// MarshalInt64 writes an Int held as a Go int64 (a version).
+func MarshalInt64(i int64) graphql.Marshaler { return graphql.MarshalInt64(i) }
+
+// UnmarshalInt64 reads an Int into a Go int64, refusing what does not fit
+// GraphQL's 32 bits (see unmarshalInt32).
+func UnmarshalInt64(v any) (int64, error) {
+	n, err := unmarshalInt32(v)
+	return int64(n), err
+}
+
+// unmarshalInt32 reads an Int as the GraphQL specification defines it, a
+// signed 32-bit integer. gqlparser and gqlgen take any int64 for Int, so
+// 2^53 would otherwise reach the resolvers; it is BAD_USER_INPUT here,
+// whether it came as a literal or a variable.
+func unmarshalInt32(v any) (int32, error) {
+	n, err := graphql.UnmarshalInt32(v)
+	if err != nil {
+		return 0, storage.Errorf(storage.CodeBadUserInput, "Int is a signed 32-bit integer (%d to %d), got %v", math.MinInt32, math.MaxInt32, v)
+	}
+	return n, nil
+}
 
 // MarshalDateTime writes t as RFC 3339 in UTC, with fractions of a second
 // only when there are any.

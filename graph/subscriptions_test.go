@@ -75,6 +75,9 @@ func (c *wsClient) read(ctx context.Context) map[string]any {
 		}
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)
+		if m["type"] == "ping" {
+			c.send(ctx, map[string]any{"type": "pong"})
+		}
 		if t := m["type"]; t != "ka" && t != "ping" && t != "pong" {
 			return m
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -63,13 +64,14 @@ var invitationResponses = []InvitationResponse{Accept, Reject}
 
 // Limits on free text, so one client cannot store megabytes in a field.
 const (
-	maxNameLength  = 200
-	maxNotesLength = 10_000
-	maxListLength  = 50
-	maxEmailLength = 254 // RFC 5321's longest path
-	maxPhoneLength = 50
-	maxTagIDLength = 100
-	maxIDLength    = 128 // of an id named in an input (invitedByParticipantId)
+	maxNameLength   = 200
+	maxNotesLength  = 10_000
+	maxReasonLength = 1000 // of a status change
+	maxListLength   = 50
+	maxEmailLength  = 254 // RFC 5321's longest path
+	maxPhoneLength  = 50
+	maxTagIDLength  = 100
+	maxIDLength     = 128 // of an id named in an input (invitedByParticipantId)
 )
 
 // check collects the first validation problem, with the path of its field
@@ -101,24 +103,70 @@ func CheckOrganizationID(id string) error {
 
 const maxOrganizationIDLength = 128
 
-// length fails when s, which may be empty, is longer than maxLen characters.
+// length fails when s, which may be empty, is longer than maxLen
+// characters or holds a character refused on one line (lineText).
 func (c *check) length(path, s string, maxLen int) {
 	if utf8.RuneCountInString(s) > maxLen {
 		c.fail(path, "must be at most %d characters", maxLen)
 	}
+	c.characters(path, s, false)
 }
 
+// text checks a one-line free-text field: present when required, not
+// blank, not too long, and no character refused on one line.
 func (c *check) text(path string, s *string, required bool, maxLen int) {
 	switch {
 	case s == nil:
 		if required {
 			c.fail(path, "is required")
 		}
-	case strings.TrimSpace(*s) == "":
-		c.fail(path, "must not be blank")
-	case utf8.RuneCountInString(*s) > maxLen:
+	case isBlank(*s):
+		c.fail(path, "must not be blank (spaces and invisible characters alone)")
+	default:
+		c.length(path, *s, maxLen)
+	}
+}
+
+// multiline checks a free-text field meant to hold lines (notes, a
+// reason): it may be blank, and may hold tabs and line breaks.
+func (c *check) multiline(path string, s *string, maxLen int) {
+	if s == nil {
+		return
+	}
+	if utf8.RuneCountInString(*s) > maxLen {
 		c.fail(path, "must be at most %d characters", maxLen)
 	}
+	c.characters(path, *s, true)
+}
+
+// characters refuses what would let stored text act on whoever shows it
+// rather than be read: control characters (NUL, ESC and so ANSI escape
+// sequences, DEL, C1), and the bidi embeddings, overrides and isolates
+// that reorder what follows them. Text with lines keeps tab, LF and CRLF;
+// one-line text has no line breaks (U+2028 and U+2029 neither).
+func (c *check) characters(path, s string, lines bool) {
+	for i, r := range s {
+		switch {
+		case lines && (r == '\t' || r == '\n' || r == '\r' && strings.HasPrefix(s[i+1:], "\n")):
+		case unicode.IsControl(r), (r == '\u2028' || r == '\u2029') && !lines,
+			'\u202a' <= r && r <= '\u202e', '\u2066' <= r && r <= '\u2069':
+			c.fail(path, "must not contain %U: control characters, bidi embeddings, overrides and isolates, and line breaks in one-line text are refused", r)
+			return
+		}
+	}
+}
+
+// isBlank reports whether s holds nothing visible: only white space and
+// what Unicode says is ignorable when shown (zero-width spaces and
+// joiners, the byte order mark, soft hyphens, Hangul fillers, variation
+// selectors), or the braille blank.
+func isBlank(s string) bool {
+	for _, r := range s {
+		if !unicode.IsSpace(r) && !unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) && r != '\u2800' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *check) profile(path string, p *CustomerProfileInput, create bool) {
@@ -198,9 +246,7 @@ func (c *check) details(path string, d *DetailsInput) {
 	if d == nil {
 		return
 	}
-	if d.Notes != nil && utf8.RuneCountInString(*d.Notes) > maxNotesLength {
-		c.fail(path+".notes", "must be at most %d characters", maxNotesLength)
-	}
+	c.multiline(path+".notes", d.Notes, maxNotesLength)
 	if d.DealValue != nil && *d.DealValue < 0 {
 		c.fail(path+".dealValue", "must not be negative, got %s", d.DealValue)
 	}

@@ -156,8 +156,9 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 	if err := checkEnum("status", to, referralStatusPositions); err != nil {
 		return nil, err
 	}
-	if reason != nil && len([]rune(*reason)) > 1000 {
-		return nil, badInput("reason", "must be at most 1000 characters")
+	var c check
+	if c.multiline("reason", reason, maxReasonLength); c.err != nil {
+		return nil, c.err
 	}
 	current, err := s.referralByID(ctx, id)
 	if err != nil {

@@ -11,14 +11,17 @@ package export
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -56,16 +59,36 @@ var exportQuery = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: R
   }
 }`, pageSize)
 
+// Limits bound how long an export may hold its connection and stream
+// slot: a client that reads slowly, or not at all, would otherwise keep
+// both for as long as it likes (one reading a byte a second held an
+// export for minutes).
+type Limits struct {
+	// Each ProgressBytes of the export (or what is left of a page) must be
+	// taken by the client within ProgressInterval of being offered.
+	ProgressBytes    int
+	ProgressInterval time.Duration
+	// MaxDuration bounds the whole export; past it the export ends.
+	MaxDuration time.Duration
+}
+
+// DefaultLimits are the limits of New: at least 64 KiB every 30 s (about
+// 2 KiB/s, a tenth of a slow mobile link) and 15 minutes in all (the whole
+// export of 100,000 referrals took 19 s to 162 s here).
+var DefaultLimits = Limits{ProgressBytes: 64 << 10, ProgressInterval: 30 * time.Second, MaxDuration: 15 * time.Minute}
+
 // Handler serves exports over a GraphQL executor. The request's context
 // must carry its caller (transport.Handler.Stream).
 type Handler struct {
 	exec   graphql.GraphExecutor
 	logger *slog.Logger
+	// Limits are DefaultLimits unless changed before the handler serves.
+	Limits Limits
 }
 
 // New returns the export handler over exec.
 func New(exec graphql.GraphExecutor, logger *slog.Logger) *Handler {
-	return &Handler{exec: exec, logger: logger}
+	return &Handler{exec: exec, logger: logger, Limits: DefaultLimits}
 }
 
 // ServeHTTP streams the export. `filter` and `orderBy` are JSON in the
@@ -108,7 +131,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		vars[name] = v
 	}
-	out := newWriter(w, ndjson)
+	paced := newPacedWriter(w, h.Limits)
+	out := newWriter(paced, ndjson)
 	if r.Method == http.MethodHead {
 		if _, _, err := h.prepare(r.Context(), vars); err != nil {
 			transport.WriteError(w, err.code, err.message)
@@ -127,6 +151,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.logger.DebugContext(ctx, "export ended early: the client went away", "request_id", transport.RequestID(ctx))
 			return
 		}
+		if started && paced.overdue() {
+			h.logger.InfoContext(ctx, "export ended: it took longer than its bound", "request_id", transport.RequestID(ctx), "max_duration", h.Limits.MaxDuration)
+			out.fail(&pageError{code: storage.CodeComplexityLimit, message: fmt.Sprintf("exports end after %s; export less at a time (a narrower filter, such as a createdDateTime range)", h.Limits.MaxDuration)})
+			return
+		}
 		p, err := h.page(ctx, vars)
 		switch {
 		case err != nil && !started:
@@ -139,6 +168,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out.start(w)
 		}
 		if err := out.rows(p.Nodes); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				h.logger.InfoContext(ctx, "export ended: the client did not read it in time", "request_id", transport.RequestID(ctx))
+				return
+			}
 			h.logger.DebugContext(ctx, "export ended early: the client went away", "request_id", transport.RequestID(ctx), "error", err)
 			return
 		}
@@ -277,8 +310,12 @@ func newWriter(w http.ResponseWriter, ndjson bool) writer {
 	return &csvWriter{w: w}
 }
 
-// attachment sets the download headers of an export.
+// attachment sets the download headers of an export. The connection
+// closes after it: the write deadline that bounds the export's last bytes
+// (pacedWriter) stays on the connection, where it would fail a later
+// response.
 func attachment(w http.ResponseWriter, media, ext string) {
+	w.Header().Set("Connection", "close")
 	w.Header().Set("Content-Type", media)
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="referrals-%s.%s"`, time.Now().UTC().Format("20060102T150405Z"), ext))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -286,6 +323,53 @@ func attachment(w http.ResponseWriter, media, ext string) {
 }
 
 func flush(w http.ResponseWriter) { _ = http.NewResponseController(w).Flush() }
+
+// pacedWriter writes an export under its Limits: every ProgressBytes
+// written open a window whose bytes the client must take within
+// ProgressInterval (a write deadline on the connection, renewed as bytes
+// flow). A write that misses its deadline fails with
+// os.ErrDeadlineExceeded, and the export ends. Each flush (the end of a
+// page) closes the window, so the time spent reading the next page is not
+// counted against the client.
+type pacedWriter struct {
+	http.ResponseWriter
+	rc     *http.ResponseController
+	limits Limits
+	end    time.Time // of MaxDuration
+	left   int       // bytes the current window may still carry
+}
+
+func newPacedWriter(w http.ResponseWriter, limits Limits) *pacedWriter {
+	return &pacedWriter{ResponseWriter: w, rc: http.NewResponseController(w), limits: limits, end: time.Now().Add(limits.MaxDuration)}
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		if p.left == 0 {
+			// Responses that cannot take a deadline (a recorder in tests)
+			// are written without one.
+			_ = p.rc.SetWriteDeadline(time.Now().Add(p.limits.ProgressInterval))
+			p.left = p.limits.ProgressBytes
+		}
+		n, err := p.ResponseWriter.Write(b[:min(len(b), p.left)])
+		written, p.left, b = written+n, p.left-n, b[n:]
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// Flush sends what is buffered and closes the window.
+func (p *pacedWriter) Flush() {
+	_ = p.rc.Flush()
+	p.left = 0
+}
+
+// overdue reports whether the export has run for MaxDuration. It is asked
+// between pages, so that the file can say why it ends there.
+func (p *pacedWriter) overdue() bool { return !time.Now().Before(p.end) }
 
 // jsonLines writes each referral as the API returns it, one per line.
 type jsonLines struct{ w http.ResponseWriter }
@@ -388,9 +472,19 @@ func (c *csvWriter) flush() error {
 
 // neutralize keeps a spreadsheet from reading a cell as a formula (OWASP
 // "CSV injection"): a cell starting with =, +, -, @, a tab or a carriage
-// return gets a leading apostrophe, which spreadsheets show as text.
+// return gets a leading apostrophe, which spreadsheets show as text. So
+// does a cell where one of those signs follows only characters a
+// spreadsheet may skip or not show: spaces, line breaks, controls such as
+// NUL, and invisible format characters (a zero-width space, a byte order
+// mark, bidi controls).
 func neutralize(cell string) string {
-	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+	if cell != "" && strings.ContainsRune("\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	rest := strings.TrimLeftFunc(cell, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	})
+	if rest != "" && strings.ContainsRune("=+-@", rune(rest[0])) {
 		return "'" + cell
 	}
 	return cell

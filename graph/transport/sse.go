@@ -40,7 +40,7 @@ func isSSE(r *http.Request) bool {
 
 // streamSSE runs the request in body and writes each response as an SSE
 // `next` event (with the event's id, if it has one), then `complete`;
-// keep-alive comments go out every keepAlive in between. One goroutine
+// keep-alive comments go out every e.keepAlive in between. One goroutine
 // writes, so nothing is written once it returns.
 func (e *edge) streamSSE(w http.ResponseWriter, r *http.Request, body []byte) {
 	start := graphql.Now()
@@ -82,7 +82,7 @@ func (e *edge) streamSSE(w http.ResponseWriter, r *http.Request, body []byte) {
 			}
 		}
 	}()
-	ping := time.NewTicker(keepAlive)
+	ping := time.NewTicker(e.keepAlive)
 	defer ping.Stop()
 	for out.err == nil {
 		select {
@@ -92,7 +92,7 @@ func (e *edge) streamSSE(w http.ResponseWriter, r *http.Request, body []byte) {
 				return
 			}
 			out.write(frame)
-			ping.Reset(keepAlive)
+			ping.Reset(e.keepAlive)
 		case <-ping.C:
 			out.write(": ping\n\n")
 		case <-ctx.Done():

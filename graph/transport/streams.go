@@ -3,13 +3,16 @@ package transport
 import (
 	"context"
 	"fmt"
-	"referrals/storage"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"referrals/storage"
 )
 
 // streamSlots caps the streams each identity holds open at once, across
@@ -25,6 +28,17 @@ type streamSlots struct {
 
 func newStreamSlots(max int) *streamSlots {
 	return &streamSlots{max: max, held: map[string]int{}}
+}
+
+// running is how many slots are held, all subjects together.
+func (s *streamSlots) running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, held := range s.held {
+		n += held
+	}
+	return n
 }
 
 // acquire takes a slot for subject, or fails when it holds max already.
@@ -71,13 +85,11 @@ func (e *edge) wsInit(ctx context.Context, payload gqltransport.InitPayload) (co
 		ctx = gqltransport.WithWebsocketCloseCode(ctx, closeForbidden)
 		return gqltransport.AppendCloseReason(ctx, "forbidden: too many open streams"), nil, err
 	}
-	ctx = context.WithValue(withToken(ctx, tok), releaseKey{}, release)
-	return context.WithValue(ctx, connectionKey{}, newStreamSlots(e.streams.max)), nil, nil
+	if s, ok := ctx.Value(sessionKey{}).(*wsSession); ok {
+		s.start(tok.Expires, newStreamSlots(e.streams.max))
+	}
+	return context.WithValue(withToken(ctx, tok), releaseKey{}, release), nil, nil
 }
-
-// connectionKey marks the context of a WebSocket connection with the
-// slots of its subscriptions.
-type connectionKey struct{}
 
 // subscriptionCap caps the subscriptions one WebSocket connection runs at
 // once at the identity's stream cap, so that one connection slot cannot
@@ -95,18 +107,22 @@ func (subscriptionCap) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptOperation takes one of the connection's slots for a
 // subscription until it ends.
 func (subscriptionCap) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	slots, ok := ctx.Value(connectionKey{}).(*streamSlots)
-	if op := graphql.GetOperationContext(ctx).Operation; !ok || op == nil || op.Operation != ast.Subscription {
+	s, ok := ctx.Value(sessionKey{}).(*wsSession)
+	if op := graphql.GetOperationContext(ctx).Operation; !ok || s.subscriptions == nil || op == nil || op.Operation != ast.Subscription {
 		return next(ctx)
 	}
-	release, err := slots.acquire("")
+	release, err := s.subscriptions.acquire("")
 	if err != nil {
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
-			Message:    fmt.Sprintf("this connection already runs %d subscriptions, the most allowed; stop one first", slots.max),
+			Message:    fmt.Sprintf("this connection already runs %d subscriptions, the most allowed; stop one first", s.subscriptions.max),
 			Extensions: map[string]any{"code": string(storage.CodeStreamLimit)},
 		}}})
 	}
-	context.AfterFunc(ctx, release) // the transport ends the context with the subscription
+	// The transport ends the context with the subscription.
+	context.AfterFunc(ctx, func() {
+		release()
+		s.closeIfExpired()
+	})
 	return next(ctx)
 }
 
@@ -118,6 +134,66 @@ func (e *edge) wsClose(ctx context.Context, _ int) {
 	if release, ok := ctx.Value(releaseKey{}).(func()); ok {
 		release()
 	}
+	if s, ok := ctx.Value(sessionKey{}).(*wsSession); ok {
+		s.stop()
+	}
+}
+
+// sessionKey marks the context of a WebSocket connection with its
+// wsSession, from the handshake on.
+type sessionKey struct{}
+
+// wsSession is what the edge knows of one WebSocket connection: the
+// connection, the slots of its subscriptions, and when its token expires.
+// A connection whose token has expired can run nothing more, so it is
+// closed (4401) as soon as it runs no subscription: at the expiry, or
+// when its last subscription ends with the token's expiry error. It would
+// otherwise keep its stream slot for as long as the client stays.
+type wsSession struct {
+	conn          gqltransport.WebsocketConn // set at the handshake
+	subscriptions *streamSlots               // set at connection_init
+	expires       time.Time                  // zero: never
+	timer         *time.Timer
+	closed        sync.Once
+}
+
+// start records what connection_init established.
+func (s *wsSession) start(expires time.Time, subscriptions *streamSlots) {
+	s.subscriptions, s.expires = subscriptions, expires
+	if !expires.IsZero() {
+		s.timer = time.AfterFunc(time.Until(expires), s.closeIfExpired)
+	}
+}
+
+// closeIfExpired closes the connection with 4401 once its token has
+// expired and none of its subscriptions runs.
+func (s *wsSession) closeIfExpired() {
+	if s.expires.IsZero() || time.Now().Before(s.expires) || s.subscriptions.running() > 0 {
+		return
+	}
+	s.closed.Do(func() {
+		_ = s.conn.WriteClose(closeUnauthorized, "unauthorized: the token expired; connect again with a fresh token")
+	})
+}
+
+func (s *wsSession) stop() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// sessionAcceptor accepts WebSocket connections as the implementation it
+// holds does, and records each in the wsSession of its request.
+type sessionAcceptor struct {
+	gqltransport.WebsocketImplementation
+}
+
+func (a sessionAcceptor) Accept(w http.ResponseWriter, r *http.Request, opts gqltransport.WebsocketAcceptOptions) (gqltransport.WebsocketConn, error) {
+	conn, err := a.WebsocketImplementation.Accept(w, r, opts)
+	if s, ok := r.Context().Value(sessionKey{}).(*wsSession); ok && err == nil {
+		s.conn = conn
+	}
+	return conn, err
 }
 
 // truncate keeps a WebSocket close reason within the protocol's 123 bytes.

@@ -27,9 +27,9 @@ import (
 	"referrals/storage"
 )
 
-// keepAlive is how often WebSocket and SSE connections are pinged, so
-// proxies do not close quiet subscriptions.
-const keepAlive = 10 * time.Second
+// DefaultKeepAlive is how often WebSocket and SSE connections are pinged,
+// so proxies do not close quiet subscriptions.
+const DefaultKeepAlive = 10 * time.Second
 
 // wsInitTimeout is how long a WebSocket may stay open without sending
 // connection_init: an unauthenticated connection holds no stream slot, so
@@ -67,7 +67,12 @@ type Options struct {
 	// ReadTimeout bounds reading a request, its body included, for every
 	// request but a WebSocket handshake; DefaultReadTimeout when 0.
 	ReadTimeout time.Duration
-	Logger      *slog.Logger
+	// KeepAlive is how often streams are pinged: SSE with a comment, the
+	// legacy graphql-ws protocol with "ka", graphql-transport-ws with
+	// "ping" (a client that has not answered "pong" within two intervals
+	// is cut off). DefaultKeepAlive when 0.
+	KeepAlive time.Duration
+	Logger    *slog.Logger
 }
 
 // New returns the GraphQL endpoint over exec. Authentication is decided
@@ -84,6 +89,9 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	if opts.ReadTimeout == 0 {
 		opts.ReadTimeout = DefaultReadTimeout
 	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,26 +101,34 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	if auth.Open() {
 		opts.MaxStreams = 0 // one identity, everyone's: no cap
 	}
-	exec.Use(tokenLifetime{})
+	// The cap goes first (outermost), so that a subscription's slot is
+	// held until the transport has sent its last message, the token's
+	// expiry error included, not only until the token's deadline.
 	exec.Use(subscriptionCap{})
+	exec.Use(tokenLifetime{})
 	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
 	closing, closeStreams := context.WithCancel(context.Background())
 	e := &edge{
-		readTimeout: opts.ReadTimeout,
-		streams:     newStreamSlots(opts.MaxStreams),
-		closing:     closing,
-		exec:        exec,
-		auth:        auth,
-		logger:      opts.Logger,
+		allowedOrigins: opts.AllowedOrigins,
+		readTimeout:    opts.ReadTimeout,
+		keepAlive:      opts.KeepAlive,
+		streams:        newStreamSlots(opts.MaxStreams),
+		closing:        closing,
+		exec:           exec,
+		auth:           auth,
+		logger:         opts.Logger,
 	}
 	e.ws = gqltransport.Websocket{
-		KeepAlivePingInterval: keepAlive,
+		// gqlgen's keep-alive goes to the legacy protocol only; the
+		// graphql-transport-ws protocol has its own ping and pong.
+		KeepAlivePingInterval: opts.KeepAlive,
+		PingPongInterval:      opts.KeepAlive,
 		InitTimeout:           wsInitTimeout,
 		InitFunc:              e.wsInit,
 		CloseFunc:             e.wsClose,
-		Implementation: gqltransport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+		Implementation: sessionAcceptor{gqltransport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
-		}},
+		}}},
 	}
 	return &Handler{
 		Handler:      withRequestID(opts.Logger, withCORS(opts.AllowedOrigins, limitBody(opts.MaxBodyBytes, e))),
@@ -130,12 +146,20 @@ type Handler struct {
 
 // Stream wraps a handler beside GraphQL whose response is a long stream
 // (the export) so that it is served as an SSE request is: with a request
-// id, as the caller of its bearer token (401 UNAUTHENTICATED without a
-// valid one), holding one of that identity's stream slots until it
-// returns (429 STREAM_LIMIT when none is free), and ended by CloseStreams.
+// id and the CORS policy of the GraphQL endpoint, by GET or HEAD (405
+// otherwise), as the caller of its bearer token (401 UNAUTHENTICATED
+// without a valid one), holding one of that identity's stream slots until
+// it returns (429 STREAM_LIMIT when none is free), and ended by
+// CloseStreams.
 func (h *Handler) Stream(next http.Handler) http.Handler {
 	e := h.edge
-	return withRequestID(e.logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withRequestID(e.logger, withCORS(e.allowedOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+			dropUnreadBody(w)
+			writeErrorStatus(w, http.StatusMethodNotAllowed, storage.CodeBadUserInput, "ask for a stream with GET")
+			return
+		}
 		caller, err := e.auth.authenticate(r)
 		if err != nil {
 			writeUnauthenticated(w, err)
@@ -150,7 +174,7 @@ func (h *Handler) Stream(next http.Handler) http.Handler {
 		r, end := e.stream(r.WithContext(withToken(r.Context(), caller)))
 		defer end()
 		next.ServeHTTP(w, r)
-	}))
+	})))
 }
 
 // CloseStreams ends every open stream (SSE requests and WebSocket
@@ -161,14 +185,16 @@ func (h *Handler) CloseStreams() { h.closeStreams() }
 
 // edge dispatches a request to its transport.
 type edge struct {
-	readTimeout time.Duration
-	streams     *streamSlots
-	closing     context.Context // ended by CloseStreams
-	exec        *executor.Executor
-	auth        *Auth
-	logger      *slog.Logger
-	ws          gqltransport.Websocket
-	plain       plainHTTP
+	allowedOrigins []string
+	readTimeout    time.Duration
+	keepAlive      time.Duration
+	streams        *streamSlots
+	closing        context.Context // ended by CloseStreams
+	exec           *executor.Executor
+	auth           *Auth
+	logger         *slog.Logger
+	ws             gqltransport.Websocket
+	plain          plainHTTP
 }
 
 func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -177,7 +203,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isWebSocketHandshake(r) {
 		r, end := e.stream(r)
 		defer end()
-		e.ws.Do(w, r, e.exec)
+		e.ws.Do(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, &wsSession{})), e.exec)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
