@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -357,17 +358,23 @@ var databaseCommands = map[string]int{
 }
 
 // expiringFilter lists the fields whose ReferralFilter may hold
-// participant.expirationDateTime, which costs one more read (of the
-// participants) wherever the filter is applied: the selection, and a
-// page's totalCount.
+// participant.expirationDateTime, or a participant status INVITED or
+// EXPIRED, which costs one more read (of the participants: the range's,
+// or the invitations past their expiration not yet recorded) wherever the
+// filter is applied: the selection, and a page's totalCount.
 var expiringFilter = map[string]bool{"Query.referrals": true, "Query.referralStats": true}
 
 // hasExpirationRange reports whether a filter argument, as the document or
-// its variables give it, has participant.expirationDateTime.
+// its variables give it, has participant.expirationDateTime or a
+// participant status an invitation's expiration changes.
 func hasExpirationRange(filter any) bool {
 	f, _ := filter.(map[string]any)
 	p, _ := f["participant"].(map[string]any)
-	return p["expirationDateTime"] != nil
+	statuses, _ := p["status"].([]any)
+	if one, ok := p["status"].(string); ok { // a list of one may be given as its value
+		statuses = []any{one}
+	}
+	return p["expirationDateTime"] != nil || slices.Contains(statuses, any("INVITED")) || slices.Contains(statuses, any("EXPIRED"))
 }
 
 // complexityCosts prices connections by the page size they ask for, and other

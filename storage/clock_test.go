@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -72,4 +73,93 @@ func TestStoreClock(t *testing.T) {
 	if u := got[r.ID].UpdatedDateTime; !u.Equal(clock.Now()) {
 		t.Errorf("updated %v by the sweep, want %v", u, clock.Now())
 	}
+}
+
+// TestFiltersReadLapsedInvitationsAsExpired: an invitation past its
+// expiration reads EXPIRED at once, before the sweep records it, and the
+// referral filters agree: it matches status EXPIRED, not INVITED, with or
+// without its organization and an expiration range, in pages, counts and
+// statistics alike, before the sweep and after. Before, it matched INVITED
+// until the sweep.
+func TestFiltersReadLapsedInvitationsAsExpired(t *testing.T) {
+	clock := &testClock{t: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
+	s := newTestStoreAt(t, clock.Now)
+	ctx := asAdmin(t)
+	create := func(name string) *Referral {
+		r, err := s.CreateReferral(ctx, ReferralInput{ReferralSource: SourceP2P, CustomerProfile: &CustomerProfileInput{
+			Name: ptr(name), Address: &Address{AddressLine1: "1 Road", City: "Oslo", Country: "NO"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	invite := func(r *Referral, org string, expires time.Time) {
+		if _, err := s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: org, OrganizationName: org, ExpirationDateTime: &expires}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	soon, later := clock.Now().Add(time.Hour), clock.Now().Add(48*time.Hour)
+	both, lapsing, open := create("Both"), create("Lapsing"), create("Open")
+	invite(both, "o1", soon)
+	invite(both, "o2", later)
+	invite(lapsing, "o1", soon)
+	invite(open, "o2", later)
+	clock.Advance(time.Hour) // o1's invitations lapse; no sweep yet
+
+	names := map[string]string{both.ID: "Both", lapsing.ID: "Lapsing", open.ID: "Open"}
+	check := func(when string) {
+		t.Helper()
+		whole := &TimeRange{From: new(clock.Now().Add(-2 * time.Hour)), To: new(clock.Now().Add(72 * time.Hour))}
+		for _, c := range []struct {
+			org      string
+			status   ParticipantStatus
+			expiring bool
+			want     []string
+		}{
+			{"", ParticipantInvited, false, []string{"Both", "Open"}},
+			{"", ParticipantExpired, false, []string{"Both", "Lapsing"}},
+			{"o1", ParticipantInvited, false, nil},
+			{"o1", ParticipantExpired, false, []string{"Both", "Lapsing"}},
+			{"o2", ParticipantInvited, false, []string{"Both", "Open"}},
+			{"o2", ParticipantExpired, false, nil},
+			{"", ParticipantInvited, true, []string{"Both", "Open"}},
+			{"", ParticipantExpired, true, []string{"Both", "Lapsing"}},
+			{"o1", ParticipantInvited, true, nil},
+		} {
+			m := &ParticipantMatch{Status: []ParticipantStatus{c.status}}
+			if c.org != "" {
+				m.OrganizationID = &c.org
+			}
+			if c.expiring {
+				m.ExpirationDateTime = whole
+			}
+			f := &ReferralFilter{Participant: m}
+			page, err := s.Referrals(ctx, f, nil, PageArgs{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range page.Edges {
+				got = append(got, names[e.Node.ID])
+			}
+			slices.Sort(got)
+			n, err := s.CountReferrals(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stats, err := s.ReferralStats(ctx, StatsQuery{Filter: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, c.want) || n != len(c.want) || stats.Total.Count != len(c.want) {
+				t.Errorf("%s, organization %q, status %s, expiration range %v: page %v, count %d, statistics %d; want %v",
+					when, c.org, c.status, c.expiring, got, n, stats.Total.Count, c.want)
+			}
+		}
+	}
+	check("before the sweep")
+	if n, err := s.ExpireInvitations(ctx); n != 2 || err != nil {
+		t.Fatalf("the sweep expired %d (%v), want 2", n, err)
+	}
+	check("after the sweep")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -59,7 +60,7 @@ func (s *Store) expiringQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 		q = append(q, bson.E{Key: "organizationId", Value: *m.OrganizationID})
 	}
 	if m.Status != nil {
-		q = append(q, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms(m.Status, participantStatusPositions)}}})
+		q = append(q, effectiveStatusIn(m.Status, s.Now()))
 	}
 	referralIDs, err := s.expiringReferrals(ctx, and(participantScope(CallerFrom(ctx)), q))
 	if err != nil {
@@ -107,6 +108,95 @@ func (s *Store) expiringReferrals(ctx context.Context, filter bson.D) ([]string,
 		ids = append(ids, p.ReferralID)
 	}
 	return ids, nil
+}
+
+// lapses reports whether m names a status an invitation changes by
+// passing its expiration (INVITED, EXPIRED): it reads EXPIRED at once,
+// while its stored status changes at the next expiry sweep.
+func (m *ParticipantMatch) lapses() bool {
+	return slices.Contains(m.Status, ParticipantInvited) || slices.Contains(m.Status, ParticipantExpired)
+}
+
+// participantStatusQuery matches, for a filter whose participant match
+// has no expiration range and lapses, the referrals with a participant (of
+// its organization, when given) whose status as read now is one of its
+// statuses. Referrals holding no invitation past its expiration still
+// recorded INVITED (normally none: the sweep records them within a
+// minute) are matched by their stored statuses; those holding one are
+// decided here from their participation entries, as they read.
+func (s *Store) participantStatusQuery(ctx context.Context, f *ReferralFilter) (bson.D, error) {
+	if f == nil || f.Participant == nil || f.Participant.ExpirationDateTime != nil || !f.Participant.lapses() {
+		return nil, nil
+	}
+	m := f.Participant
+	stored, err := m.query()
+	if err != nil {
+		return nil, err
+	}
+	lapsed := bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
+		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: s.Now()}}}}
+	if m.OrganizationID != nil {
+		lapsed = append(lapsed, bson.E{Key: "organizationId", Value: *m.OrganizationID})
+	}
+	found, err := s.lapsedInvitations(ctx, lapsed)
+	if err != nil || len(found) == 0 {
+		return stored, err
+	}
+	referralIDs := slices.Compact(slices.Sorted(maps.Values(found)))
+	refs, err := findByID(ctx, s, s.referrals, referralIDs, nil, s.idOnly(), func(r *Referral) string { return r.ID })
+	if err != nil {
+		return nil, err
+	}
+	matching := bson.A{}
+	for _, r := range refs {
+		if slices.ContainsFunc(r.Participation, func(e Participation) bool {
+			status := e.Status
+			if _, ok := found[e.ParticipantID]; ok {
+				status = ParticipantExpired
+			}
+			return (m.OrganizationID == nil || e.OrganizationID == *m.OrganizationID) && slices.Contains(m.Status, status)
+		}) {
+			matching = append(matching, r.ID)
+		}
+	}
+	return bson.D{{Key: "$or", Value: bson.A{
+		and(stored, bson.D{{Key: "_id", Value: bson.D{{Key: "$nin", Value: referralIDs}}}}),
+		in("_id", matching),
+	}}}, nil
+}
+
+// lapsedInvitations returns the referral id of each participant matching
+// filter, keyed by the participant's id, refusing more than
+// maxExpiringParticipants (a sweep that far behind).
+func (s *Store) lapsedInvitations(ctx context.Context, filter bson.D) (map[string]string, error) {
+	var found []*Participant
+	done, err := s.planned(ctx, s.participants, "lapsed invitations", func(t *sqlplan.Table, db *sql.DB) error {
+		raws, err := t.Documents(ctx, db, filter, sqlplan.Order{Path: "createdDateTime"})
+		if err == nil {
+			found, err = decodeAll[Participant](raws)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !done {
+		cur, err := s.participants.Find(ctx, filter, options.Find().SetLimit(int64(maxExpiringParticipants)+1))
+		if err != nil {
+			return nil, fmt.Errorf("find lapsed invitations: %w", err)
+		}
+		if err := cur.All(ctx, &found); err != nil {
+			return nil, fmt.Errorf("read lapsed invitations: %w", err)
+		}
+	}
+	if len(found) > maxExpiringParticipants {
+		return nil, fmt.Errorf("more than %d invitations are past their expiration and not yet recorded expired", maxExpiringParticipants)
+	}
+	out := make(map[string]string, len(found))
+	for _, p := range found {
+		out[p.ID] = p.ReferralID
+	}
+	return out, nil
 }
 
 // Matches reports whether r meets f, with the same meaning as the MongoDB

@@ -229,7 +229,11 @@ func (s *Store) referralQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 	if err != nil {
 		return nil, err
 	}
-	return and(referralScope(caller), hiddenFieldScope(caller, f), q, expiring), nil
+	statuses, err := s.participantStatusQuery(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return and(referralScope(caller), hiddenFieldScope(caller, f), q, expiring, statuses), nil
 }
 
 func (f *ReferralFilter) query() (bson.D, error) {
@@ -277,9 +281,13 @@ func (f *ReferralFilter) query() (bson.D, error) {
 			return nil, err
 		}
 	}
-	if f.Participant != nil && f.Participant.ExpirationDateTime == nil {
-		if err := add(f.Participant.query()); err != nil {
+	if m := f.Participant; m != nil && m.ExpirationDateTime == nil {
+		c, err := m.query()
+		if err != nil {
 			return nil, err
+		}
+		if !m.lapses() { // else participantStatusQuery decides
+			conds = append(conds, c)
 		}
 	}
 	if f.CustomerName != nil {
