@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -212,11 +210,11 @@ func TestStopWithARequestInFlight(t *testing.T) {
 	var runErr error
 	done := make(chan struct{})
 	at := make(chan listening, 1)
-	var logs strings.Builder
+	var logs syncBuffer
 	go func() {
 		defer close(done)
 		runErr = run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo", "0"}, func(string) string { return "" },
-			slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), func(l listening) { at <- l })
+			slog.New(slog.NewTextHandler(&logs, nil)), func(l listening) { at <- l })
 	}()
 	t.Cleanup(func() { stop(); <-done })
 	var addr string
@@ -266,16 +264,4 @@ func TestStopWithARequestInFlight(t *testing.T) {
 	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Errorf("the request in flight was answered (%d bytes, %v), want its connection closed", n, err)
 	}
-}
-
-// syncWriter serializes writes to w (a log written by several goroutines).
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
