@@ -54,6 +54,7 @@ const expirySweepInterval = time.Minute
 // config is the runtime contract of the server (flags override environment).
 type config struct {
 	addr           string
+	mongoTimeout   time.Duration
 	mongoURI       string
 	database       string
 	dataDir        string
@@ -95,10 +96,19 @@ func serve(serving func(listening)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	err := run(ctx, os.Args[1:], os.Getenv, logger, serving)
+	started := false
+	err := run(ctx, os.Args[1:], os.Getenv, logger, func(l listening) {
+		started = true
+		if serving != nil {
+			serving(l)
+		}
+	})
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		// the usage has been printed
+	case err != nil && !started:
+		logger.Error("server did not start", "error", err)
+		return 1
 	case err != nil:
 		logger.Error("server stopped", "error", err)
 		return 1
@@ -109,7 +119,7 @@ func serve(serving func(listening)) int {
 // envNames maps each flag to the environment variable that sets it when
 // the command line does not.
 var envNames = map[string]string{
-	"addr": "ADDR", "mongodb-uri": "MONGODB_URI", "db": "MONGODB_DB", "data-dir": "DATA_DIR",
+	"addr": "ADDR", "mongodb-uri": "MONGODB_URI", "mongodb-timeout": "MONGODB_TIMEOUT", "db": "MONGODB_DB", "data-dir": "DATA_DIR",
 	"embedded-listen": "EMBEDDED_LISTEN", "demo": "DEMO_REFERRALS",
 	"max-complexity": "MAX_COMPLEXITY", "max-depth": "MAX_DEPTH", "max-body-bytes": "MAX_BODY_BYTES",
 	"allowed-origins": "ALLOWED_ORIGINS", "introspection": "INTROSPECTION",
@@ -117,20 +127,22 @@ var envNames = map[string]string{
 	"max-streams-per-token": "MAX_STREAMS_PER_TOKEN", "persisted-queries": "PERSISTED_QUERIES", "persisted-only": "PERSISTED_ONLY",
 }
 
-func parseConfig(args []string, getenv func(string) string) (config, error) {
-	var c config
-	fs := flag.NewFlagSet("referrals", flag.ContinueOnError)
+// newFlags defines the flags that set c, each naming its environment
+// variable, and returns them with the two read after parsing.
+func newFlags(c *config) (fs *flag.FlagSet, origins, introspection *string) {
+	fs = flag.NewFlagSet("referrals", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", ":8080", "listen address")
 	fs.StringVar(&c.mongoURI, "mongodb-uri", "", "MongoDB URI; empty starts the embedded store")
+	fs.DurationVar(&c.mongoTimeout, "mongodb-timeout", defaultMongoTimeout, "how long to wait at start for MongoDB (--mongodb-uri) to answer")
 	fs.StringVar(&c.database, "db", "referrals", "database name")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "embedded store directory")
 	fs.StringVar(&c.embeddedListen, "embedded-listen", "", "also expose the embedded store on this MongoDB address, e.g. 127.0.0.1:27017")
-	fs.IntVar(&c.demo, "demo", -1, "demo referrals to generate into an empty store; default 200 when embedded, 0 otherwise")
+	fs.Var((*demoCount)(&c.demo), "demo", "demo referrals to generate into an empty store (default 200 with the embedded store, 0 with --mongodb-uri)")
 	fs.IntVar(&c.api.MaxComplexity, "max-complexity", graph.DefaultMaxComplexity, "largest operation cost accepted; connections cost their page size times their fields")
 	fs.IntVar(&c.api.MaxDepth, "max-depth", graph.DefaultMaxDepth, "deepest field nesting accepted")
 	fs.Int64Var(&c.edge.MaxBodyBytes, "max-body-bytes", transport.DefaultMaxBodyBytes, "largest request body accepted; larger ones get 413")
-	origins := fs.String("allowed-origins", "", "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or *")
-	introspection := fs.String("introspection", "", "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it")
+	origins = fs.String("allowed-origins", "", "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or *")
+	introspection = fs.String("introspection", "", "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it")
 	fs.StringVar(&c.auth.Secret, "jwt-secret", "", "verify bearer tokens signed with this HS256 secret")
 	fs.StringVar(&c.auth.JWKSURL, "jwks-url", "", "verify bearer tokens with the keys at this JWKS URL, e.g. an OIDC provider's")
 	fs.StringVar(&c.auth.Issuer, "jwt-issuer", "", "require this iss claim")
@@ -145,6 +157,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 		f.Usage += " (env " + env + ")"
 	})
+	return fs, origins, introspection
+}
+
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	c := config{demo: -1}
+	fs, origins, introspection := newFlags(&c)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -174,8 +192,17 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			c.edge.AllowedOrigins = append(c.edge.AllowedOrigins, o)
 		}
 	}
-	if c.api.MaxComplexity < 1 || c.api.MaxDepth < 1 || c.edge.MaxBodyBytes < 1 || c.edge.MaxStreams < 1 {
-		return config{}, fmt.Errorf("--max-complexity, --max-depth, --max-body-bytes and --max-streams-per-token must be at least 1")
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"max-complexity", int64(c.api.MaxComplexity)}, {"max-depth", int64(c.api.MaxDepth)},
+		{"max-body-bytes", c.edge.MaxBodyBytes}, {"max-streams-per-token", int64(c.edge.MaxStreams)},
+		{"mongodb-timeout", int64(c.mongoTimeout)},
+	} {
+		if f.v < 1 {
+			return config{}, fmt.Errorf("--%s (%s) must be positive, got %s", f.name, envNames[f.name], fs.Lookup(f.name).Value)
+		}
 	}
 	if c.demo < 0 {
 		c.demo = 0
@@ -186,13 +213,43 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	return c, nil
 }
 
+// defaultMongoTimeout is how long a start waits for MongoDB to answer.
+const defaultMongoTimeout = 10 * time.Second
+
+// demoCount is the --demo flag: unset (-1) means the default for the
+// store, which --help says in words.
+type demoCount int
+
+func (d *demoCount) String() string {
+	if d == nil || *d < 0 {
+		return ""
+	}
+	return strconv.Itoa(int(*d))
+}
+
+func (d *demoCount) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("not a number of referrals (0 or more)")
+	}
+	*d = demoCount(n)
+	return nil
+}
+
 // run serves until ctx is cancelled, then shuts down gracefully. Once it
-// listens, it tells serving (when not nil) where.
+// listens, it tells serving (when not nil) where. Flags are checked and
+// the address bound before any store is touched: a bad flag or a taken
+// port writes nothing.
 func run(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger, serving func(listening)) error {
 	cfg, err := parseConfig(args, getenv)
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", cfg.addr, err)
+	}
+	defer ln.Close() // Serve closes it too; this covers a failed start
 	uri, exposedURI := cfg.mongoURI, ""
 	var embedded *storage.Embedded
 	if uri == "" {
@@ -228,7 +285,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		Name: "embedded_planner_fallbacks_total",
 		Help: "Selections the embedded store's read planner could not translate and left to FerretDB, which reads the whole collection for them; no query the API sends does.",
 	}, func() float64 { return float64(storage.PlannerFallbacks()) }))
-	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Logger: logger, Embedded: embedded})
+	if embedded == nil {
+		logger.Info("connecting to MongoDB", "uri", storage.RedactURI(uri), "timeout", cfg.mongoTimeout)
+	}
+	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Logger: logger,
+		Embedded: embedded, ConnectTimeout: cfg.mongoTimeout})
 	if err != nil {
 		return err
 	}
@@ -269,10 +330,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	})
 	background.Go(func() { sweepExpiredInvitations(backgroundCtx, store, logger) })
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
 	exec := graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api)
 	cfg.edge.Logger = logger // requests, and panics at the HTTP edge
 	api := transport.New(exec, auth, cfg.edge)

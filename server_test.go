@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,21 +29,21 @@ func TestParseConfig(t *testing.T) {
 		env  map[string]string
 		want config
 	}{
-		{"Defaults", nil, nil, config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open}},
+		{"Defaults", nil, nil, config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open}},
 		{"Env", nil, map[string]string{"ADDR": ":9000", "MONGODB_URI": "mongodb://db", "MONGODB_DB": "leads", "DATA_DIR": "/d", "EMBEDDED_LISTEN": "127.0.0.1:27017"},
-			config{addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, api: apiDefaults, edge: edgeDefaults, auth: open}},
+			config{mongoTimeout: defaultMongoTimeout, addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, api: apiDefaults, edge: edgeDefaults, auth: open}},
 		{"FlagsOverrideEnv", []string{"--addr", ":7000", "--demo", "5", "--db", "x", "--max-depth", "8"}, map[string]string{"ADDR": ":9000", "DEMO_REFERRALS": "9", "MAX_COMPLEXITY": "500", "MAX_DEPTH": "6"},
-			config{addr: ":7000", database: "x", dataDir: "./data", demo: 5, api: graph.Options{MaxComplexity: 500, MaxDepth: 8}, edge: edgeDefaults, auth: open}},
+			config{mongoTimeout: defaultMongoTimeout, addr: ":7000", database: "x", dataDir: "./data", demo: 5, api: graph.Options{MaxComplexity: 500, MaxDepth: 8}, edge: edgeDefaults, auth: open}},
 		{"AllowedOrigins", []string{"--allowed-origins", " https://a.example, https://b.example:8443 ,"}, nil,
-			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: transport.DefaultMaxStreams, AllowedOrigins: []string{"https://a.example", "https://b.example:8443"}}, auth: open}},
+			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: transport.DefaultMaxStreams, AllowedOrigins: []string{"https://a.example", "https://b.example:8443"}}, auth: open}},
 		{"StreamsPerToken", nil, map[string]string{"MAX_STREAMS_PER_TOKEN": "3"},
-			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: 3}, auth: open}},
+			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: 3}, auth: open}},
 		{"JWTTurnsIntrospectionOff", []string{"--jwt-secret", "s3cret", "--jwt-issuer", "https://id.example"}, nil,
-			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: transport.AuthOptions{Secret: "s3cret", Issuer: "https://id.example"}}},
+			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: transport.AuthOptions{Secret: "s3cret", Issuer: "https://id.example"}}},
 		{"IntrospectionOff", []string{"--introspection=false"}, nil,
-			config{addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: open}},
+			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: open}},
 		{"DemoFromEnvWithURI", nil, map[string]string{"MONGODB_URI": "mongodb://db", "DEMO_REFERRALS": "30"},
-			config{addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, api: apiDefaults, edge: edgeDefaults, auth: open}},
+			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, api: apiDefaults, edge: edgeDefaults, auth: open}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +56,38 @@ func TestParseConfig(t *testing.T) {
 	t.Run("ErrPersistedOnlyWithoutManifest", func(t *testing.T) {
 		if _, err := parseConfig([]string{"--persisted-only"}, func(string) string { return "" }); err == nil {
 			t.Error("--persisted-only without --persisted-queries accepted")
+		}
+	})
+	// Each bad flag is named in its own message, with its variable.
+	for _, bad := range []struct{ flag, env string }{
+		{"--max-complexity", "MAX_COMPLEXITY"}, {"--max-depth", "MAX_DEPTH"}, {"--max-body-bytes", "MAX_BODY_BYTES"},
+		{"--max-streams-per-token", "MAX_STREAMS_PER_TOKEN"}, {"--mongodb-timeout", "MONGODB_TIMEOUT"},
+	} {
+		t.Run("Err"+bad.flag, func(t *testing.T) {
+			value := "-5"
+			if bad.flag == "--mongodb-timeout" {
+				value = "0s"
+			}
+			_, err := parseConfig([]string{bad.flag + "=" + value}, func(string) string { return "" })
+			if err == nil || !strings.Contains(err.Error(), bad.flag+" ("+bad.env+")") || strings.Count(err.Error(), "--") != 1 {
+				t.Errorf("%s=%s: %v, want an error naming %s alone", bad.flag, value, err, bad.flag)
+			}
+		})
+	}
+	t.Run("ErrNegativeDemo", func(t *testing.T) {
+		if _, err := parseConfig([]string{"--demo", "-1"}, func(string) string { return "" }); err == nil {
+			t.Error("--demo -1 accepted")
+		}
+	})
+	// --help says what the defaults are, not the values that stand for them.
+	t.Run("Help", func(t *testing.T) {
+		fs, _, _ := newFlags(&config{demo: -1})
+		var help strings.Builder
+		fs.SetOutput(&help)
+		fs.PrintDefaults()
+		if strings.Contains(help.String(), "(default -1)") || !strings.Contains(help.String(), "default 200 with the embedded store") ||
+			!strings.Contains(help.String(), "(default 10s)") {
+			t.Errorf("--help:\n%s", help.String())
 		}
 	})
 	t.Run("ErrDemoNotANumber", func(t *testing.T) {
@@ -264,4 +297,42 @@ func TestRequestsAreLogged(t *testing.T) {
 	if all := logs.String(); strings.Contains(all, token) || strings.Contains(all, "variable-secret") {
 		t.Error("the log holds the token or a variable")
 	}
+}
+
+// TestStartFailsBeforeTouchingTheStore: with the port taken, a start
+// writes nothing to the data dir (it used to seed 200 referrals, then fail
+// on bind) and names the address; an unreachable MongoDB fails within
+// --mongodb-timeout naming the URI without its credentials and what to
+// check.
+func TestStartFailsBeforeTouchingTheStore(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	t.Run("PortTaken", func(t *testing.T) {
+		taken, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer taken.Close()
+		dir := t.TempDir()
+		err = run(t.Context(), []string{"--addr", taken.Addr().String(), "--data-dir", dir}, func(string) string { return "" }, logger, nil)
+		if err == nil || !strings.Contains(err.Error(), "--addr "+taken.Addr().String()) {
+			t.Errorf("start on a taken port: %v, want an error naming --addr %s", err, taken.Addr())
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("the data dir holds %d entries after a start that could not bind, want none", len(entries))
+		}
+	})
+	t.Run("MongoDBUnreachable", func(t *testing.T) {
+		closed, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := closed.Addr().String()
+		closed.Close() // nothing listens there now
+		err = run(t.Context(), []string{"--addr", "127.0.0.1:0", "--mongodb-uri", "mongodb://user:pa55word@" + addr + "/", "--mongodb-timeout", "300ms"},
+			func(string) string { return "" }, logger, nil)
+		if err == nil || !strings.Contains(err.Error(), "mongodb://"+addr) || !strings.Contains(err.Error(), "did not answer within 300ms") ||
+			strings.Contains(err.Error(), "pa55word") || strings.Contains(err.Error(), "user") {
+			t.Errorf("an unreachable MongoDB: %v", err)
+		}
+	})
 }

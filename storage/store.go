@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,9 @@ type Options struct {
 	// record, invitation expiry and its sweep, claim lifetimes. time.Now
 	// when nil; tests pass a clock they move.
 	Now func() time.Time
+	// ConnectTimeout bounds how long Connect waits for the server to
+	// answer; no bound but the operation timeout when zero.
+	ConnectTimeout time.Duration
 	// Logger receives what the store cannot return to a caller (a change
 	// it could not record, a feed it had to reopen). Nothing is logged when
 	// nil.
@@ -119,11 +123,31 @@ func Connect(ctx context.Context, opts Options) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := newStore(client, opts)
-	if err := s.Ping(ctx); err != nil {
+	pingCtx, cancel := ctx, context.CancelFunc(func() {})
+	if opts.ConnectTimeout > 0 {
+		pingCtx, cancel = context.WithTimeout(ctx, opts.ConnectTimeout)
+	}
+	defer cancel()
+	if err := s.Ping(pingCtx); err != nil {
 		_ = client.Disconnect(context.Background())
+		if ctx.Err() == nil && pingCtx.Err() != nil {
+			return nil, fmt.Errorf("MongoDB at %s did not answer within %s: check that it runs and is reachable from here, and the URI's host, port and credentials: %w",
+				RedactURI(opts.URI), opts.ConnectTimeout, err)
+		}
 		return nil, err
 	}
 	return s, nil
+}
+
+// RedactURI is uri without its user name and password, for logs and
+// errors; a URI it cannot read is replaced whole.
+func RedactURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "(a MongoDB URI that cannot be read)"
+	}
+	u.User = nil
+	return u.String()
 }
 
 func newStore(client *mongo.Client, opts Options) *Store {
