@@ -75,6 +75,15 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		if err := tokenCommand(os.Args[2:], os.Getenv, os.Stdout); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			os.Exit(2)
+		}
+		return
+	}
 	os.Exit(serve(nil))
 }
 
