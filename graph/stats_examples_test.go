@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -46,11 +47,16 @@ var statsExamples = []struct {
 }
 
 // TestStatsExamples runs the README's example questions against the demo
-// data of `go run .` (200 referrals of the demo seed) and, with -v, prints
-// each answer as the README's Markdown table:
+// data of `go run .` (200 referrals of the demo seed, seeded today) and
+// checks that the README shows each answer as it is, as a Markdown table
+// (printed with -v):
 //
 //	go test ./graph -run TestStatsExamples -v
 func TestStatsExamples(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := newEnv(t, 0)
 	refs, parts := storage.GenerateDemo(readmeDemoSeed, 200, time.Now().UTC().Truncate(24*time.Hour))
 	if err := e.store.InsertReferrals(context.Background(), refs, parts); err != nil {
@@ -92,6 +98,12 @@ func TestStatsExamples(t *testing.T) {
 			fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 		}
 		t.Log(b.String())
+		// The README shows the question, its query, then the table.
+		title, table, _ := strings.Cut(strings.TrimPrefix(b.String(), "\n"), "\n\n")
+		at := strings.Index(string(readme), title)
+		if at < 0 || !strings.Contains(string(readme)[at:], table) {
+			t.Errorf("the README does not show this answer of %q as it is:%s", ex.question, b.String())
+		}
 	}
 }
 

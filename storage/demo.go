@@ -4,22 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/text/unicode/norm"
 )
 
 // GenerateDemo returns n realistic referrals and their participants,
 // created during the year before anchor, oldest first and evenly spread
-// over it, as a pipeline fills. The same seed and anchor give the same
-// data; SeedDemo anchors at the seeding day, so recent invitations are
-// still open whenever a store is seeded.
+// over it, as a pipeline fills. The same seed gives the same referrals
+// whatever the anchor (statuses, sources, amounts, names, tags,
+// participants); only their dates move with it. SeedDemo anchors at the
+// seeding day, so recent invitations are still open whenever a store is
+// seeded.
 func GenerateDemo(seed uint64, n int, anchor time.Time) ([]Referral, []Participant) {
 	g := demoGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), anchor: anchor.UTC()}
 	var refs []Referral
@@ -137,28 +142,29 @@ type weighted[T any] struct {
 	w int
 }
 
-type demoOrg struct{ id, name, location string }
+// demoOrg is a partner organization: its users' phone numbers follow
+// phone, a pattern whose # are digits.
+type demoOrg struct{ id, name, location, phone string }
 
 var (
 	demoOrgs = []weighted[demoOrg]{
-		{demoOrg{"5f0d7c1e-6a3b-4c1e-9a51-0b7e3c9d2a01", "Contoso Consulting", "Seattle"}, 6},
-		{demoOrg{"8a4e2b9f-1c7d-4e3a-b6f2-7d9c0e1a3b02", "Fabrikam Cloud Services", "London"}, 12},
-		{demoOrg{"c3b1a9e7-5d2f-4a8c-9e1b-2f6d4c8a0b03", "Northwind Solutions", "Munich"}, 11},
-		{demoOrg{"1e9f3c7a-8b2d-4f6e-a0c5-9d3b7e1f2c04", "Adventure Works IT", "Sydney"}, 10},
-		{demoOrg{"7b2c8e4f-0a9d-4c3b-8e7f-1a5c9d2e6b05", "Tailspin Systems", "Toronto"}, 9},
-		{demoOrg{"2d6a0f8b-3e1c-4b9d-a7e2-5c0f8b3d9a06", "Wide World Partners", "Bangalore"}, 9},
-		{demoOrg{"9c5e1b3d-7f0a-4e2c-b8d6-3a9e5c1b7f07", "Litware Digital", "Paris"}, 8},
-		{demoOrg{"4f8b2d6e-9c3a-4d1f-a5b7-8e2c6f0a4d08", "Proseware Group", "Tokyo"}, 7},
-		{demoOrg{"6e0c4a8f-2b5d-4f9e-b3a1-7c4e0a6f2b09", "Trey Research", "São Paulo"}, 6},
-		{demoOrg{"0a7d3f9c-4e8b-4a2d-9f6c-1b7d3a9e5c10", "Woodgrove Advisory", "Amsterdam"}, 6},
-		{demoOrg{"b1f5c9a3-6d0e-4b7f-8c2a-4e0b6d2f8a11", "Alpine Ski Digital", "Denver"}, 5},
-		{demoOrg{"e4a8d2f6-1b9c-4e5a-a3d7-0f5b9c1e7d12", "Lucerne Publishing Tech", "Zurich"}, 4},
+		{demoOrg{"5f0d7c1e-6a3b-4c1e-9a51-0b7e3c9d2a01", "Contoso Consulting", "Seattle", "+1 206 555 01##"}, 6},
+		{demoOrg{"8a4e2b9f-1c7d-4e3a-b6f2-7d9c0e1a3b02", "Fabrikam Cloud Services", "London", "+44 20 7946 0###"}, 12},
+		{demoOrg{"c3b1a9e7-5d2f-4a8c-9e1b-2f6d4c8a0b03", "Northwind Solutions", "Munich", "+49 89 #### ####"}, 11},
+		{demoOrg{"1e9f3c7a-8b2d-4f6e-a0c5-9d3b7e1f2c04", "Adventure Works IT", "Sydney", "+61 2 9### ####"}, 10},
+		{demoOrg{"7b2c8e4f-0a9d-4c3b-8e7f-1a5c9d2e6b05", "Tailspin Systems", "Toronto", "+1 416 555 01##"}, 9},
+		{demoOrg{"2d6a0f8b-3e1c-4b9d-a7e2-5c0f8b3d9a06", "Wide World Partners", "Bangalore", "+91 80 #### ####"}, 9},
+		{demoOrg{"9c5e1b3d-7f0a-4e2c-b8d6-3a9e5c1b7f07", "Litware Digital", "Paris", "+33 1 ## ## ## ##"}, 8},
+		{demoOrg{"4f8b2d6e-9c3a-4d1f-a5b7-8e2c6f0a4d08", "Proseware Group", "Tokyo", "+81 3 #### ####"}, 7},
+		{demoOrg{"6e0c4a8f-2b5d-4f9e-b3a1-7c4e0a6f2b09", "Trey Research", "São Paulo", "+55 11 9#### ####"}, 6},
+		{demoOrg{"0a7d3f9c-4e8b-4a2d-9f6c-1b7d3a9e5c10", "Woodgrove Advisory", "Amsterdam", "+31 20 ### ####"}, 6},
+		{demoOrg{"b1f5c9a3-6d0e-4b7f-8c2a-4e0b6d2f8a11", "Alpine Ski Digital", "Denver", "+1 303 555 01##"}, 5},
+		{demoOrg{"e4a8d2f6-1b9c-4e5a-a3d7-0f5b9c1e7d12", "Lucerne Publishing Tech", "Zurich", "+41 44 ### ## ##"}, 4},
 	}
 	demoFirst   = []string{"Ana", "Ben", "Chen", "Dana", "Elif", "Farah", "Gustavo", "Hiro", "Ines", "Jonas", "Kavya", "Liam", "Maya", "Nikolai", "Olivia", "Priya", "Quentin", "Rosa", "Sven", "Tomás", "Uma", "Viktor", "Wen", "Yusuf", "Zoe"}
 	demoLast    = []string{"Alvarez", "Becker", "Chowdhury", "Dubois", "Eriksen", "Fischer", "García", "Hansen", "Ito", "Jansen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "O'Brien", "Patel", "Rossi", "Schmidt", "Tanaka", "Walsh"}
 	demoCompany = []string{"Blue Harbor", "Cedar Ridge", "Silver Lake", "Granite Peak", "Maple Leaf", "Red Rock", "Evergreen", "Summit", "Riverbend", "Lighthouse", "Ironwood", "Golden Gate", "Oakmont", "Starlight", "Bright Path"}
 	demoTrade   = []string{"Logistics", "Health", "Bank", "Foods", "Manufacturing", "Retail", "Energy", "Hotels", "Education Trust", "Media", "Pharma", "Insurance", "Motors", "Farms", "Airlines"}
-	demoSuffix  = []string{"Inc.", "Ltd", "GmbH", "S.A.", "LLC", "Pty Ltd", "AG", "KK", "BV", "Group"}
 	demoSizes   = []string{"1-9", "10-49", "50-249", "250-999", "1000-4999", "5000+"}
 	demoNotes   = []string{
 		"Customer wants to move their on-premises file servers to the cloud before the lease ends.",
@@ -191,24 +197,32 @@ var (
 // demoPlace is a customer address, with how often customers are there.
 type demoPlace struct {
 	country, city, state, postal, street string
+	phone                                string // a pattern whose # are digits
 	weight                               int
 }
 
 var demoPlaces = []demoPlace{
-	{"US", "Seattle", "WA", "98101", "Pine Street", 12},
-	{"US", "Austin", "TX", "78701", "Congress Avenue", 10},
-	{"US", "Boston", "MA", "02110", "Atlantic Avenue", 8},
-	{"GB", "London", "", "EC2A 4NE", "Old Street", 10},
-	{"GB", "Manchester", "", "M1 1AE", "Market Street", 4},
-	{"DE", "Munich", "Bavaria", "80331", "Marienplatz", 7},
-	{"DE", "Hamburg", "Hamburg", "20095", "Mönckebergstraße", 5},
-	{"FR", "Lyon", "", "69002", "Rue de la République", 7},
-	{"IN", "Bengaluru", "Karnataka", "560001", "MG Road", 8},
-	{"AU", "Melbourne", "VIC", "3000", "Collins Street", 7},
-	{"CA", "Vancouver", "BC", "V6B 1A1", "Granville Street", 7},
-	{"JP", "Osaka", "Osaka", "530-0001", "Umeda", 6},
-	{"BR", "São Paulo", "SP", "01310-100", "Avenida Paulista", 5},
-	{"NL", "Utrecht", "", "3511 AA", "Oudegracht", 4},
+	{"US", "Seattle", "WA", "98101", "Pine Street", "+1 206 555 01##", 12},
+	{"US", "Austin", "TX", "78701", "Congress Avenue", "+1 512 555 01##", 10},
+	{"US", "Boston", "MA", "02110", "Atlantic Avenue", "+1 617 555 01##", 8},
+	{"GB", "London", "", "EC2A 4NE", "Old Street", "+44 20 7946 0###", 10},
+	{"GB", "Manchester", "", "M1 1AE", "Market Street", "+44 161 496 0###", 4},
+	{"DE", "Munich", "Bavaria", "80331", "Marienplatz", "+49 89 #### ####", 7},
+	{"DE", "Hamburg", "Hamburg", "20095", "Mönckebergstraße", "+49 40 #### ####", 5},
+	{"FR", "Lyon", "", "69002", "Rue de la République", "+33 4 72 ## ## ##", 7},
+	{"IN", "Bengaluru", "Karnataka", "560001", "MG Road", "+91 80 #### ####", 8},
+	{"AU", "Melbourne", "VIC", "3000", "Collins Street", "+61 3 9### ####", 7},
+	{"CA", "Vancouver", "BC", "V6B 1A1", "Granville Street", "+1 604 555 01##", 7},
+	{"JP", "Osaka", "Osaka", "530-0001", "Umeda", "+81 6 #### ####", 6},
+	{"BR", "São Paulo", "SP", "01310-100", "Avenida Paulista", "+55 11 9#### ####", 5},
+	{"NL", "Utrecht", "", "3511 AA", "Oudegracht", "+31 30 ### ####", 4},
+}
+
+// demoLegalForms are the company suffixes of each country's customers.
+var demoLegalForms = map[string][]string{
+	"US": {"Inc.", "LLC", "Corp."}, "GB": {"Ltd", "plc"}, "DE": {"GmbH", "AG"}, "FR": {"SAS", "SA"},
+	"IN": {"Pvt Ltd", "Ltd"}, "AU": {"Pty Ltd"}, "CA": {"Inc.", "Ltd"}, "JP": {"KK", "Co., Ltd."},
+	"BR": {"Ltda.", "S.A."}, "NL": {"B.V.", "N.V."},
 }
 
 func (g *demoGen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
@@ -279,19 +293,31 @@ func (g *demoGen) tags(c TagCategory, lo, hi int) []string {
 	return append([]string{}, drawOf(g, list, lo+g.rng.IntN(hi-lo+1))...)
 }
 
-func (g *demoGen) person() (first, last, email, phone string) {
+// person makes a contact: an e-mail address from the name, spelt in
+// ASCII, and a phone number of the pattern (# are digits).
+func (g *demoGen) person(phonePattern string) (first, last, email, phone string) {
 	first, last = g.pick(demoFirst), g.pick(demoLast)
 	email = fmt.Sprintf("%s.%s@example.com", asciiLower(first), asciiLower(last))
-	phone = fmt.Sprintf("+1 555 %03d %04d", g.rng.IntN(1000), g.rng.IntN(10000))
-	return
+	digits := []byte(phonePattern)
+	for i, c := range digits {
+		if c == '#' {
+			digits[i] = byte('0' + g.rng.IntN(10))
+		}
+	}
+	return first, last, email, string(digits)
 }
 
-// between returns a time drawn evenly from [from, to), to the second.
+// between returns a time drawn evenly from [from, to), to the second. It
+// takes one number of the generator whatever the span, so the demo is the
+// same whatever the day it is anchored to, only its dates move (Int64N
+// takes more numbers for some spans than others, and spans of months
+// differ by day).
 func (g *demoGen) between(from, to time.Time) time.Time {
+	f := g.rng.Float64()
 	if !to.After(from) {
 		return from.Truncate(time.Second)
 	}
-	return from.Add(time.Duration(g.rng.Int64N(int64(to.Sub(from))))).Truncate(time.Second)
+	return from.Add(time.Duration(f * float64(to.Sub(from)))).Truncate(time.Second)
 }
 
 // dealValue draws a deal value the way pipelines have them: a median of
@@ -344,7 +370,7 @@ func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
 	}
 	var contacts []Contact
 	for range 1 + g.rng.IntN(2) {
-		f, l, e, p := g.person()
+		f, l, e, p := g.person(place.phone)
 		contacts = append(contacts, Contact{FirstName: f, LastName: l, Email: e, PhoneNumber: p})
 	}
 	notes := g.pick(demoNotes)
@@ -354,7 +380,7 @@ func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
 		ReferralSource: one(g, demoSources),
 		CustomerProfile: &CustomerProfile{
 			ID:   g.id(),
-			Name: fmt.Sprintf("%s %s %s", g.pick(demoCompany), g.pick(demoTrade), g.pick(demoSuffix)),
+			Name: fmt.Sprintf("%s %s %s", g.pick(demoCompany), g.pick(demoTrade), g.pick(demoLegalForms[place.country])),
 			Size: g.pick(demoSizes), Address: addr, Contacts: contacts,
 		},
 		Details: &ReferralDetails{
@@ -400,7 +426,7 @@ func (g *demoGen) participants(referralID string, created time.Time) []Participa
 			p.InvitedByParticipantID = &inviter
 		}
 		for range 1 + g.rng.IntN(3) {
-			f, l, e, ph := g.person()
+			f, l, e, ph := g.person(org.phone)
 			p.Users = append(p.Users, ParticipantUser{ID: g.id(), FirstName: f, LastName: l, Email: e, PhoneNumber: ph})
 		}
 		parts = append(parts, p)
@@ -422,17 +448,25 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// asciiLower lower-cases s and drops what does not belong in an e-mail
-// local part ("O'Brien" → "obrien", "Tomás" → "toms").
+// asciiLower spells s in lower-case ASCII for an e-mail local part:
+// accents dropped ("García" → "garcia", "Tomás" → "tomas"), letters
+// without a decomposition spelt out ("ß" → "ss"), anything else left out
+// ("O'Brien" → "obrien").
 func asciiLower(s string) string {
-	var b []byte
-	for _, c := range s {
+	var b strings.Builder
+	for _, c := range norm.NFD.String(s) {
 		switch {
 		case c >= 'a' && c <= 'z':
-			b = append(b, byte(c))
+			b.WriteRune(c)
 		case c >= 'A' && c <= 'Z':
-			b = append(b, byte(c)+'a'-'A')
+			b.WriteRune(c + 'a' - 'A')
+		default:
+			b.WriteString(asciiSpelling[unicode.ToLower(c)])
 		}
 	}
-	return string(b)
+	return b.String()
 }
+
+// asciiSpelling spells the letters that do not decompose into an ASCII
+// letter and accents.
+var asciiSpelling = map[rune]string{'ß': "ss", 'æ': "ae", 'ø': "o", 'œ': "oe", 'ł': "l", 'đ': "d", 'ı': "i", 'þ': "th"}

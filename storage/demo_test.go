@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -96,4 +97,84 @@ func TestEmbeddedLoggerSkipsDebugAttributes(t *testing.T) {
 	if attrs != 1 || !slices.Equal(records, []string{"failed"}) {
 		t.Errorf("an error: %d attributes and records %v, want 1 and [failed]", attrs, records)
 	}
+}
+
+// TestDemoDoesNotDependOnTheDay: the demo seeded on two days holds the
+// same referrals (everything but dates), with creation dates moved by the
+// days between; before, sources and amounts changed with the day (the
+// README's tables stopped matching a fresh store).
+func TestDemoDoesNotDependOnTheDay(t *testing.T) {
+	days := []time.Time{
+		time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC),
+		time.Date(2027, 3, 17, 0, 0, 0, 0, time.UTC),
+		time.Date(2028, 2, 29, 0, 0, 0, 0, time.UTC),
+	}
+	first, firstParts := GenerateDemo(2026, 500, days[0])
+	// Only what no date shapes: the same in every generation.
+	undated := func(r Referral, parts []Participant) string {
+		var b strings.Builder
+		a := r.CustomerProfile.Address
+		fmt.Fprintf(&b, "%s %s %s %v %s %q %s %q %s %s %+v %+v|", r.ID, r.Status, r.ReferralSource, *r.Details.DealValue,
+			a.AddressLine1, str(a.AddressLine2), a.City, str(a.State), a.PostalCode, a.Country, r.CustomerProfile.Contacts, r.Details.Requirements)
+		fmt.Fprint(&b, r.CustomerProfile.Name, r.CustomerProfile.Size, *r.Details.Notes)
+		for _, p := range parts {
+			if p.ReferralID == r.ID {
+				fmt.Fprintf(&b, "|%s %s %s %+v", p.ID, p.OrganizationID, p.Status, p.Users)
+			}
+		}
+		return b.String()
+	}
+	for _, day := range days[1:] {
+		refs, parts := GenerateDemo(2026, 500, day)
+		if len(refs) != len(first) || len(parts) != len(firstParts) {
+			t.Fatalf("anchored on %s: %d referrals and %d participants, want %d and %d", day.Format(time.DateOnly), len(refs), len(parts), len(first), len(firstParts))
+		}
+		for i := range refs {
+			if got, want := undated(refs[i], parts), undated(first[i], firstParts); got != want {
+				t.Fatalf("anchored on %s, referral %d differs:\n%s\nwant\n%s", day.Format(time.DateOnly), i, got, want)
+			}
+			if moved := refs[i].CreatedDateTime.Sub(first[i].CreatedDateTime); moved != day.Sub(days[0]) {
+				t.Fatalf("anchored on %s, referral %d was created %s later, want %s", day.Format(time.DateOnly), i, moved, day.Sub(days[0]))
+			}
+		}
+	}
+}
+
+// TestDemoContactsBelongToTheirPlace: a customer's company has its
+// country's legal form and its contacts its phone numbers; e-mail
+// addresses spell names in ASCII.
+func TestDemoContactsBelongToTheirPlace(t *testing.T) {
+	dial := map[string]string{"US": "+1 ", "CA": "+1 ", "GB": "+44 ", "DE": "+49 ", "FR": "+33 ", "IN": "+91 ", "AU": "+61 ", "JP": "+81 ", "BR": "+55 ", "NL": "+31 "}
+	refs, _ := GenerateDemo(2026, 500, testAnchor)
+	for _, r := range refs {
+		c := r.CustomerProfile
+		country := c.Address.Country
+		if !slices.ContainsFunc(demoLegalForms[country], func(form string) bool { return strings.HasSuffix(c.Name, " "+form) }) {
+			t.Errorf("%s in %s: not one of its legal forms %v", c.Name, country, demoLegalForms[country])
+		}
+		for _, ct := range c.Contacts {
+			if !strings.HasPrefix(ct.PhoneNumber, dial[country]) || strings.Contains(ct.PhoneNumber, "#") {
+				t.Errorf("a contact of %s in %s has phone %s", c.Name, country, ct.PhoneNumber)
+			}
+			local := strings.TrimSuffix(ct.Email, "@example.com")
+			for _, ch := range local {
+				if (ch < 'a' || ch > 'z') && ch != '.' {
+					t.Errorf("e-mail %s of %s %s is not plain ASCII letters", ct.Email, ct.FirstName, ct.LastName)
+					break
+				}
+			}
+		}
+	}
+	for in, want := range map[string]string{"García": "garcia", "Tomás": "tomas", "O'Brien": "obrien", "Mönckebergstraße": "monckebergstrasse", "Søren": "soren"} {
+		if got := asciiLower(in); got != want {
+			t.Errorf("asciiLower(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func str(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }
