@@ -360,8 +360,8 @@ var databaseCommands = map[string]int{
 // expiringFilter lists the fields whose ReferralFilter may hold
 // participant.expirationDateTime, or a participant status INVITED or
 // EXPIRED, which costs one more read (of the participants: the range's,
-// or the invitations past their expiration not yet recorded) wherever the
-// filter is applied: the selection, and a page's totalCount.
+// or the invitations past their expiration not yet recorded) when the
+// selection is built; a page's totalCount counts the same built query.
 var expiringFilter = map[string]bool{"Query.referrals": true, "Query.referralStats": true}
 
 // hasExpirationRange reports whether a filter argument, as the document or
@@ -479,7 +479,7 @@ func (c cost) plus(d cost) cost {
 // sends. The schema has no interfaces or unions, so gqlgen's rule for them
 // does not arise.
 func operationCost(ctx context.Context, es graphql.ExecutableSchema, op *ast.OperationDefinition, vars map[string]any) int {
-	w := costWalk{ctx: ctx, es: es, vars: vars, fragments: map[fragmentKey]cost{}}
+	w := costWalk{ctx: ctx, es: es, vars: vars, fragments: map[string]cost{}}
 	c := w.selectionSet(op.SelectionSet)
 	return min(c.fields+c.commands*costDatabaseCommand, costCeiling)
 }
@@ -488,17 +488,7 @@ type costWalk struct {
 	ctx       context.Context
 	es        graphql.ExecutableSchema
 	vars      map[string]any
-	fragments map[fragmentKey]cost // each fragment's cost, once priced
-	// expiring is set below a connection whose filter has a participant
-	// expiration range: its totalCount reads the participants once more.
-	expiring bool
-}
-
-// fragmentKey is a fragment as priced in one place: below an expiring
-// filter its totalCount costs more.
-type fragmentKey struct {
-	name     string
-	expiring bool
+	fragments map[string]cost // each fragment's cost, once priced
 }
 
 func (w *costWalk) selectionSet(sel ast.SelectionSet) cost {
@@ -510,11 +500,10 @@ func (w *costWalk) selectionSet(sel ast.SelectionSet) cost {
 		case *ast.InlineFragment:
 			total = total.plus(w.selectionSet(s.SelectionSet))
 		case *ast.FragmentSpread:
-			key := fragmentKey{s.Name, w.expiring}
-			c, ok := w.fragments[key]
+			c, ok := w.fragments[s.Name]
 			if !ok {
 				c = w.selectionSet(s.Definition.SelectionSet)
-				w.fragments[key] = c
+				w.fragments[s.Name] = c
 			}
 			total = total.plus(c)
 		}
@@ -528,20 +517,14 @@ func (w *costWalk) field(f *ast.Field) cost {
 	}
 	name := f.ObjectDefinition.Name + "." + f.Name
 	commands := databaseCommands[name]
-	outer := w.expiring
-	switch {
-	case name == "ReferralConnection.totalCount" && w.expiring:
-		commands++
-	case expiringFilter[name] && hasExpirationRange(f.ArgumentMap(w.vars)["filter"]):
-		commands++ // the participants read that selects the referrals
-		w.expiring = true
+	if expiringFilter[name] && hasExpirationRange(f.ArgumentMap(w.vars)["filter"]) {
+		commands++ // the participants read that builds the selection
 	}
 	typ := w.es.Schema().Types[f.Definition.Type.Name()]
 	var child cost
 	if typ.Kind == ast.Object {
 		child = w.selectionSet(f.SelectionSet)
 	}
-	w.expiring = outer
 	c := cost{fields: 1 + child.fields, commands: child.commands + commands}
 	if custom, ok := w.es.Complexity(w.ctx, f.ObjectDefinition.Name, f.Name, child.fields, f.ArgumentMap(w.vars)); ok && custom >= 1 {
 		c.fields = custom

@@ -302,3 +302,27 @@ func TestPagingEdgeCases(t *testing.T) {
 		}
 	})
 }
+
+// TestTotalCountReusesThePageQuery: a page's totalCount counts the query
+// that chose the page, built once per request: a participant status filter
+// reads the invitations past their expiration once, not again for the
+// count.
+func TestTotalCountReusesThePageQuery(t *testing.T) {
+	e := newEnv(t, 20)
+	e.reads()
+	var got struct {
+		Referrals struct {
+			TotalCount int
+			Nodes      []struct{ ID string }
+		}
+	}
+	e.post(t, `{ referrals(filter: {participant: {status: [EXPIRED, INVITED]}}, first: 5) { totalCount nodes { id } } }`, nil).mustData(t, &got)
+	reads := e.reads()
+	// The invitations past their expiration, the page, its count.
+	if want := []string{"planned", "planned", "planned"}; !slices.Equal(reads, want) {
+		t.Errorf("a filtered page and its count read the store %v, want %v", reads, want)
+	}
+	if got.Referrals.TotalCount < len(got.Referrals.Nodes) || len(got.Referrals.Nodes) == 0 {
+		t.Errorf("totalCount %d of a page of %d", got.Referrals.TotalCount, len(got.Referrals.Nodes))
+	}
+}

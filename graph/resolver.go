@@ -29,7 +29,7 @@ type Resolver struct {
 type Store interface {
 	BatchReader
 	Referrals(ctx context.Context, f *storage.ReferralFilter, o *storage.ReferralOrder, args storage.PageArgs) (*storage.ReferralPage, error)
-	CountReferrals(ctx context.Context, f *storage.ReferralFilter) (int, error)
+	CountPage(ctx context.Context, p *storage.ReferralPage) (int, error)
 	Participants(ctx context.Context, f *storage.ParticipantFilter, args storage.PageArgs) (*storage.ParticipantPage, error)
 	CountParticipants(ctx context.Context, f *storage.ParticipantFilter) (int, error)
 	ReferralStats(ctx context.Context, q storage.StatsQuery) (*storage.ReferralStats, error)

@@ -89,7 +89,7 @@ func (r *queryResolver) Referrals(ctx context.Context, filter *storage.ReferralF
 	if err := For(ctx).PrefetchPage(ctx, page.Nodes(), referralPageSelection(ctx)); err != nil {
 		return nil, err
 	}
-	return &model.ReferralConnection{ReferralPage: page, Filter: filter}, nil
+	return &model.ReferralConnection{ReferralPage: page}, nil
 }
 
 // Participants is the resolver for the participants field.
@@ -124,7 +124,7 @@ func (r *referralResolver) Participants(ctx context.Context, obj *storage.Referr
 
 // TotalCount is the resolver for the totalCount field.
 func (r *referralConnectionResolver) TotalCount(ctx context.Context, obj *model.ReferralConnection) (int, error) {
-	return r.Store.CountReferrals(ctx, obj.Filter)
+	return r.Store.CountPage(ctx, obj.ReferralPage)
 }
 
 // IndustryFocus is the resolver for the industryFocus field.

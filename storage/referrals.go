@@ -121,6 +121,10 @@ var referralSortFields = []string{
 type ReferralPage struct {
 	Edges    []*ReferralEdge
 	PageInfo PageInfo
+	// query is what chose the page, so that its count (CountPage) is of
+	// the same query, built once: a participant status or expiration
+	// filter reads the participants to build it.
+	query bson.D
 }
 
 // ReferralEdge is a referral with its cursor.
@@ -167,7 +171,7 @@ func (s *Store) Referrals(ctx context.Context, f *ReferralFilter, o *ReferralOrd
 		return nil, err
 	}
 	caller := CallerFrom(ctx)
-	out := &ReferralPage{PageInfo: p.info, Edges: make([]*ReferralEdge, 0, len(p.items))}
+	out := &ReferralPage{PageInfo: p.info, Edges: make([]*ReferralEdge, 0, len(p.items)), query: filter}
 	for i, r := range p.items {
 		// The query's scope made it visible; a referral selected by the
 		// planner and then read by _id is checked again, since it may have
@@ -188,6 +192,13 @@ func (s *Store) CountReferrals(ctx context.Context, f *ReferralFilter) (int, err
 		return 0, err
 	}
 	n, err := s.countDocuments(ctx, s.referrals, filter)
+	return int(n), err
+}
+
+// CountPage counts the referrals matching the query that chose p (its
+// totalCount), without building that query again.
+func (s *Store) CountPage(ctx context.Context, p *ReferralPage) (int, error) {
+	n, err := s.countDocuments(ctx, s.referrals, p.query)
 	return int(n), err
 }
 

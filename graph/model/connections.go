@@ -5,10 +5,10 @@ package model
 
 import "referrals/storage"
 
-// ReferralConnection is a page of referrals and the filter that chose it.
+// ReferralConnection is a page of referrals, which keeps the query that
+// chose it for its totalCount.
 type ReferralConnection struct {
 	*storage.ReferralPage
-	Filter *storage.ReferralFilter
 }
 
 // ParticipantConnection is a page of participants and the filter that chose it.
