@@ -68,7 +68,9 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	// event of a subscription, whose connection may live for hours and must
 	// not serve what it cached at the start.
 	exec.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(WithLoaders(ctx, NewLoaders(store)))
+		// The statistics of one response share one bound of groups, so
+		// that aliases cannot multiply it.
+		return next(storage.WithStatsBudget(WithLoaders(ctx, NewLoaders(store))))
 	})
 	exec.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)

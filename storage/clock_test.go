@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -158,8 +159,21 @@ func TestFiltersReadLapsedInvitationsAsExpired(t *testing.T) {
 		}
 	}
 	check("before the sweep")
-	if n, err := s.ExpireInvitations(ctx); n != 2 || err != nil {
-		t.Fatalf("the sweep expired %d (%v), want 2", n, err)
+	// Statistics grouped by participant status count them EXPIRED too:
+	// they record them first, as the sweep would.
+	stats, err := s.ReferralStats(ctx, StatsQuery{GroupBy: []StatsDimension{DimParticipantOrganization, DimParticipantStatus}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]int{}
+	for _, g := range stats.Groups {
+		groups[*g.Key.ParticipantOrganizationID+"/"+string(*g.Key.ParticipantStatus)] = g.Measures.Count
+	}
+	if want := map[string]int{"o1/Expired": 2, "o2/Invited": 2}; !maps.Equal(groups, want) {
+		t.Errorf("statistics by organization and status before the sweep: %v, want %v", groups, want)
+	}
+	if n, err := s.ExpireInvitations(ctx); n != 0 || err != nil {
+		t.Fatalf("the sweep expired %d (%v) after the statistics recorded both, want 0", n, err)
 	}
 	check("after the sweep")
 }

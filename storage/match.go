@@ -133,12 +133,7 @@ func (s *Store) participantStatusQuery(ctx context.Context, f *ReferralFilter) (
 	if err != nil {
 		return nil, err
 	}
-	lapsed := bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
-		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: s.Now()}}}}
-	if m.OrganizationID != nil {
-		lapsed = append(lapsed, bson.E{Key: "organizationId", Value: *m.OrganizationID})
-	}
-	found, err := s.lapsedInvitations(ctx, lapsed)
+	found, err := s.lapsedInvitations(ctx, m.OrganizationID)
 	if err != nil || len(found) == 0 {
 		return stored, err
 	}
@@ -165,10 +160,16 @@ func (s *Store) participantStatusQuery(ctx context.Context, f *ReferralFilter) (
 	}}}, nil
 }
 
-// lapsedInvitations returns the referral id of each participant matching
-// filter, keyed by the participant's id, refusing more than
+// lapsedInvitations returns the referral id of each invitation past its
+// expiration not yet recorded EXPIRED (of the organization, when given),
+// keyed by the participant's id, refusing more than
 // maxExpiringParticipants (a sweep that far behind).
-func (s *Store) lapsedInvitations(ctx context.Context, filter bson.D) (map[string]string, error) {
+func (s *Store) lapsedInvitations(ctx context.Context, organizationID *string) (map[string]string, error) {
+	filter := bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: storedForms([]ParticipantStatus{ParticipantInvited}, participantStatusPositions)}}},
+		{Key: "expirationDateTime", Value: bson.D{{Key: "$lte", Value: s.Now()}}}}
+	if organizationID != nil {
+		filter = append(filter, bson.E{Key: "organizationId", Value: *organizationID})
+	}
 	var found []*Participant
 	done, err := s.planned(ctx, s.participants, "lapsed invitations", func(t *sqlplan.Table, db *sql.DB) error {
 		raws, err := t.Documents(ctx, db, filter, sqlplan.Order{Path: "createdDateTime"})
@@ -197,6 +198,29 @@ func (s *Store) lapsedInvitations(ctx context.Context, filter bson.D) (map[strin
 		out[p.ID] = p.ReferralID
 	}
 	return out, nil
+}
+
+// expireLapsed records EXPIRED, as the sweep would, the invitations past
+// their expiration it has not yet recorded (normally none: it runs every
+// minute), so that what is stored is what reads: statistics group by the
+// stored statuses.
+func (s *Store) expireLapsed(ctx context.Context) error {
+	found, err := s.lapsedInvitations(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var done []string
+	defer func() { s.unmarkDue(ctx, done...) }()
+	for id := range found {
+		expired, err := s.expireInvitation(ctx, dueEntry{ParticipantID: id, Due: s.Now()})
+		if err != nil {
+			return err
+		}
+		if expired {
+			done = append(done, id)
+		}
+	}
+	return nil
 }
 
 // Matches reports whether r meets f, with the same meaning as the MongoDB

@@ -325,7 +325,7 @@ func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (groups, tota
 			if err := db.QueryRowContext(ctx, q, args...).Scan(&splits, &most); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
 			}
-			if splits.Int64 > maxStatsSplits || most.Int64 > int64(maxStatsCombinations) {
+			if statsBudget(ctx).Add(-splits.Int64) < 0 || most.Int64 > int64(maxStatsCombinations) {
 				return tooManyGroups()
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -63,13 +64,37 @@ const (
 	DefaultStatsGroups = 50
 	// MaxStatsGroups is the most groups one statistics query returns.
 	MaxStatsGroups = 500
-	// maxStatsSplits bounds the group keys the rows of one query's
-	// aggregations are split into (a row's lists make the product of their
-	// lengths; a plain grouping, one per row): on the embedded store, where
-	// SQL joins each referral with its lists' elements, 300,000 took 3.9 s
-	// at 100,000 referrals (products × solutions).
-	maxStatsSplits = 500_000
 )
+
+// maxStatsSplits bounds the group keys the rows of the statistics of one
+// operation (its aliases together, see WithStatsBudget) are split into (a
+// row's lists make the product of their lengths; a plain grouping, one
+// per row): on the embedded store, where SQL joins each referral with its
+// lists' elements, 300,000 took 3.9 s at 100,000 referrals (products ×
+// solutions). A variable so that a test can lower it.
+var maxStatsSplits int64 = 500_000
+
+type statsBudgetKey struct{}
+
+// WithStatsBudget gives the statistics queries run with ctx (an
+// operation's aliases) one budget of maxStatsSplits group keys together,
+// so that one request cannot multiply the bound by repeating a grouping.
+// Without it each query has the budget alone.
+func WithStatsBudget(ctx context.Context) context.Context {
+	b := new(atomic.Int64)
+	b.Store(maxStatsSplits)
+	return context.WithValue(ctx, statsBudgetKey{}, b)
+}
+
+// statsBudget is the budget of ctx's operation, or a budget of one query.
+func statsBudget(ctx context.Context) *atomic.Int64 {
+	if b, ok := ctx.Value(statsBudgetKey{}).(*atomic.Int64); ok {
+		return b
+	}
+	b := new(atomic.Int64)
+	b.Store(maxStatsSplits)
+	return b
+}
 
 // maxStatsCombinations bounds the groups one statistics query may add up:
 // the distinct combinations of grouped values, lists split into their
@@ -424,6 +449,13 @@ func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats
 	if err != nil {
 		return nil, err
 	}
+	if slices.Contains(q.GroupBy, DimParticipantStatus) {
+		// Groups are of stored statuses: an invitation past its
+		// expiration reads EXPIRED before the sweep records it.
+		if err := s.expireLapsed(ctx); err != nil {
+			return nil, err
+		}
+	}
 	groups, total, done, err := s.plannedStats(ctx, plan)
 	if err != nil {
 		return nil, err
@@ -434,7 +466,7 @@ func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats
 		}
 		total = groups // lists are grouped whole: each referral is in one row
 	}
-	acc := newStatsAccumulator(len(q.GroupBy))
+	acc := newStatsAccumulator(len(q.GroupBy), statsBudget(ctx))
 	for _, each := range []struct {
 		groups, total []statsRow
 		add           func(m *StatsMeasures, r *statsRow) error
@@ -652,9 +684,9 @@ type statsAccumulator struct {
 	dims   int
 	groups map[string]*statsGroupAcc
 	total  StatsMeasures
-	// split counts the keys the rows were split into (a row's lists make
-	// the product of their lengths), bounded by maxStatsSplits.
-	split int
+	// budget is what is left of the keys the rows may be split into (a
+	// row's lists make the product of their lengths).
+	budget *atomic.Int64
 }
 
 // tooManyGroups refuses a grouping that splits the referrals into more
@@ -668,8 +700,8 @@ type statsGroupAcc struct {
 	m   StatsMeasures
 }
 
-func newStatsAccumulator(dims int) *statsAccumulator {
-	return &statsAccumulator{dims: dims, groups: map[string]*statsGroupAcc{}}
+func newStatsAccumulator(dims int, budget *atomic.Int64) *statsAccumulator {
+	return &statsAccumulator{dims: dims, groups: map[string]*statsGroupAcc{}, budget: budget}
 }
 
 // add adds one row to every group its values make: the combinations of
@@ -689,7 +721,7 @@ func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*Sta
 			return tooManyGroups()
 		}
 	}
-	if a.split += split; a.split > maxStatsSplits {
+	if a.budget.Add(-int64(split)) < 0 {
 		return tooManyGroups()
 	}
 	keys := [][]*string{make([]*string, a.dims)}

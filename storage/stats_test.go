@@ -276,3 +276,39 @@ func TestStatsBoundCountsGroupsNotLists(t *testing.T) {
 		t.Errorf("6 groups past a bound of 5: %v, want BAD_USER_INPUT", err)
 	}
 }
+
+// TestStatsBudgetIsShared: the statistics run with one operation's context
+// (its aliases) share one bound of group keys: a grouping within the bound
+// answers once, and again only in another operation. A partner repeated a
+// grouping in three aliases to spend three times the bound (7.5 s).
+func TestStatsBudgetIsShared(t *testing.T) {
+	bound := maxStatsSplits
+	maxStatsSplits = 1_000
+	t.Cleanup(func() { maxStatsSplits = bound })
+	s := newTestStore(t)
+	tags := func(prefix string, n int) bson.A {
+		var out bson.A
+		for i := range n {
+			out = append(out, fmt.Sprintf("%s%02d", prefix, i))
+		}
+		return out
+	}
+	for i := range 3 { // 3 × 20 × 10 = 600 keys
+		if _, err := s.referrals.InsertOne(asAdmin(t), bson.D{{Key: "_id", Value: fmt.Sprintf("r%d", i)}, {Key: "createdDateTime", Value: testAnchor},
+			{Key: "status", Value: "Active"}, {Key: "referralSource", Value: "P2P"}, {Key: "participation", Value: bson.A{}},
+			{Key: "details", Value: bson.D{{Key: "requirements", Value: bson.D{{Key: "products", Value: tags("p", 20)}, {Key: "solutions", Value: tags("s", 10)}}}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := StatsQuery{GroupBy: []StatsDimension{DimProducts, DimSolutions}}
+	operation := WithStatsBudget(asAdmin(t))
+	if stats, err := s.ReferralStats(operation, q); err != nil || stats.GroupCount != 200 {
+		t.Fatalf("600 keys within a bound of 1,000: %+v, %v", stats, err)
+	}
+	if _, err := s.ReferralStats(operation, q); ErrorCodeOf(err) != CodeBadUserInput {
+		t.Errorf("the same grouping again in the same operation: %v, want BAD_USER_INPUT (1,200 keys of 1,000)", err)
+	}
+	if _, err := s.ReferralStats(WithStatsBudget(asAdmin(t)), q); err != nil {
+		t.Errorf("in another operation: %v", err)
+	}
+}
