@@ -321,12 +321,18 @@ func TestChangeReferralStatus(t *testing.T) {
 func TestArchivedReferralsAreReadOnly(t *testing.T) {
 	e := newEnv(t, 0)
 	r := e.create(t)
-	e.post(t, statusMutation, map[string]any{"id": r.ID, "v": 1, "s": "ARCHIVED"}).mustData(t, &struct{}{})
+	var invited struct{ InviteParticipant struct{ ID string } }
+	e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": map[string]any{"organizationId": "org-open", "organizationName": "Open"}}).mustData(t, &invited)
+	e.post(t, statusMutation, map[string]any{"id": r.ID, "v": 2, "s": "ARCHIVED"}).mustData(t, &struct{}{})
 	wantUnchanged(t, e, func() {
-		e.post(t, updateMutation, map[string]any{"id": r.ID, "v": 2, "patch": map[string]any{"details": map[string]any{"notes": "later"}}}).
+		// An invitation still open cannot be answered either: accepting
+		// would show the partner the customer's address.
+		e.post(t, respondMutation, map[string]any{"id": invited.InviteParticipant.ID, "r": "ACCEPT"}).
+			wantBadInput(t, "participantId", "ARCHIVED", "read-only")
+		e.post(t, updateMutation, map[string]any{"id": r.ID, "v": 3, "patch": map[string]any{"details": map[string]any{"notes": "later"}}}).
 			wantBadInput(t, "ARCHIVED", "read-only")
 		e.post(t, inviteMutation, map[string]any{"ref": r.ID, "input": map[string]any{"organizationId": "org-late", "organizationName": "Late"}}).
-			wantBadInput(t, "ARCHIVED", "read-only")
+			wantBadInput(t, "referralId", "ARCHIVED", "read-only")
 	})
 	var d struct{ Referral struct{ Status string } }
 	e.post(t, `query($id: ID!) { referral(id: $id) { status } }`, map[string]any{"id": r.ID}).mustData(t, &d)

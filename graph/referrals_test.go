@@ -83,6 +83,13 @@ func TestReferralFilters(t *testing.T) {
 	from, to := created[len(created)/4], created[len(created)*3/4]
 	rfc := func(t time.Time) string { return t.Format(time.RFC3339) }
 	org := refs[0].Participation[0].OrganizationID
+	// A participant's status as it reads now: an invitation past its
+	// expiration is EXPIRED before the sweep records it, and filters agree.
+	now := e.store.Now()
+	status := map[string]storage.ParticipantStatus{}
+	for _, p := range e.parts {
+		status[p.ID] = p.EffectiveStatus(now)
+	}
 	inTime := func(v *time.Time) bool { return v != nil && !v.Before(from) && v.Before(to) }
 
 	tests := []struct {
@@ -136,7 +143,7 @@ func TestReferralFilters(t *testing.T) {
 		{"ParticipantOrganizationWithStatus", map[string]any{"participant": map[string]any{"organizationId": org, "status": []string{"INVITED", "REJECTED"}}},
 			idsWhere(refs, func(r storage.Referral) bool {
 				return hasParticipant(r, func(p storage.Participation) bool {
-					return p.OrganizationID == org && (p.Status == storage.ParticipantInvited || p.Status == storage.ParticipantRejected)
+					return p.OrganizationID == org && (status[p.ParticipantID] == storage.ParticipantInvited || status[p.ParticipantID] == storage.ParticipantRejected)
 				})
 			})},
 		{"CustomerNameIgnoresCase", map[string]any{"customerName": "harbor"},

@@ -82,7 +82,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	// archived referral takes none after.
 	if r, err := s.referralByID(ctx, referralID); err != nil {
 		return nil, err
-	} else if err := refuseArchived(r); err != nil {
+	} else if err := refuseArchived("referralId", r); err != nil {
 		return nil, err
 	}
 	// One participation per organization and referral, even when two
@@ -130,6 +130,13 @@ func (s *Store) RespondToInvitation(ctx context.Context, id string, response Inv
 		return nil, badInput("participant", "the invitation expired at %s and can no longer be answered", p.ExpirationDateTime.Format(time.RFC3339))
 	case st != ParticipantInvited:
 		return nil, badInput("participant", "only an INVITED participant can answer; this one is %s", strings.ToUpper(string(st)))
+	}
+	// An archived referral is read-only: an answer would change it (and
+	// show an accepting partner the customer's address).
+	if r, err := s.referralByID(ctx, p.ReferralID); err != nil {
+		return nil, err
+	} else if err := refuseArchived("participantId", r); err != nil {
+		return nil, err
 	}
 	to := ParticipantAccepted
 	if response == Reject {

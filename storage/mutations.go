@@ -214,7 +214,7 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 		if err != nil {
 			return nil, err
 		}
-		if err := refuseArchived(current); err != nil {
+		if err := refuseArchived("id", current); err != nil {
 			return nil, err
 		}
 		if current.Version != expectedVersion {
@@ -230,9 +230,9 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 
 // refuseArchived refuses a change to an archived referral, which is
 // read-only.
-func refuseArchived(r *Referral) error {
+func refuseArchived(field string, r *Referral) error {
 	if r.Status == ReferralArchived {
-		return badInput("id", "referral %s is ARCHIVED, and an archived referral is read-only", r.ID)
+		return badInput(field, "referral %s is ARCHIVED, and an archived referral is read-only", r.ID)
 	}
 	return nil
 }
@@ -335,7 +335,7 @@ func (s *Store) conflict(ctx context.Context, id string, expectedVersion int64) 
 	if err != nil {
 		return err
 	}
-	if err := refuseArchived(current); err != nil {
+	if err := refuseArchived("id", current); err != nil {
 		return err
 	}
 	if current.Version == expectedVersion {
