@@ -59,19 +59,29 @@ const maxSeqAttempts = 100
 var errSeqTaken = errors.New("sequence number taken")
 
 // recordChange appends a change to the feed under the next free sequence
-// number and hands it to this process's feed reader. The write it
-// describes has already happened, so a failure is retried (see
-// insertChange) and then logged, not returned: the caller's change stands.
+// number, publishes it (advances this process's head past it) and hands
+// it to this process's feed reader; then it drops the intent in, which
+// the writer recorded before its write (see intend), unless a pending
+// claim holds it (its writer settles the claim). The write it describes
+// has already happened, so a failure is retried (see insertChange) and
+// then logged, not returned: the caller's change stands, and its intent
+// stays for RecoverWrites to publish. It reports whether the change is
+// published.
+//
+// No writer returns, and no reader sees the change, before a head covers
+// it: what a client was told of is what a restarted process, or another
+// one, finds in the feed.
 //
 // The writers of a process record one change at a time, in the order they
 // queue: a change is never stored before one numbered lower by the same
 // process, so none waits on another's slow insert for its delivery. The
-// first writer of a queue records the changes queued behind it too, then
-// passes the job on (group commit).
-func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType, fields []string) {
+// first writer of a queue records the changes queued behind it too, and
+// publishes them with one head update, then passes the job on (group
+// commit).
+func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType, fields []string, in *intent) bool {
 	f := s.feed
-	p := &queued{c: Change{ReferralID: after.ID, Type: t, Fields: fields, At: s.Now(), After: after, Writer: bson.NewObjectID()},
-		lead: make(chan struct{}), done: make(chan struct{})}
+	p := &queued{c: Change{ReferralID: after.ID, Type: t, Fields: fields, At: s.Now(), After: after, Writer: in.Writer},
+		in: in, lead: make(chan struct{}), done: make(chan struct{})}
 	f.mu.Lock()
 	f.queue = append(f.queue, p)
 	if !f.recording {
@@ -81,18 +91,19 @@ func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType,
 	f.mu.Unlock()
 	select {
 	case <-p.done:
-		return
+		return p.published
 	case <-p.lead:
 	}
 	f.mu.Lock()
 	batch := f.queue
 	f.queue = nil
 	f.mu.Unlock()
-	var last int64
-	i := 0
+	released := false
 	defer func() { // also when storeChange panics: no writer may wait for ever
-		for ; i < len(batch); i++ {
-			close(batch[i].done)
+		if !released {
+			for _, q := range batch {
+				close(q.done)
+			}
 		}
 		f.mu.Lock()
 		if len(f.queue) > 0 {
@@ -102,27 +113,46 @@ func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType,
 		}
 		f.mu.Unlock()
 	}()
-	for ; i < len(batch); i++ {
-		if seq, ok := s.storeChange(ctx, batch[i].c); ok {
-			last = seq
+	var stored []*queued
+	for _, q := range batch {
+		if seq, ok := s.storeChange(ctx, q.c); ok {
+			q.c.Seq, q.c.Key = seq, changeKey(seq)
+			stored = append(stored, q)
 		}
-		close(batch[i].done)
 	}
-	if last > 0 {
-		s.advanceHead(ctx, last)
-		s.trimChanges(ctx, len(batch))
+	if len(stored) == 0 {
+		return false
 	}
+	s.reach(stepHead)
+	published := s.advanceHead(ctx, stored[len(stored)-1].c.Seq) == nil
+	for _, q := range stored {
+		// Delivered even when the head could not be written: this
+		// process's next head covers it, and its intent stays meanwhile.
+		f.recorded(q.c)
+		q.published = published
+	}
+	released = true
+	for _, q := range batch {
+		close(q.done)
+	}
+	if published {
+		s.dropIntents(ctx, stored)
+	}
+	s.trimChanges(ctx, len(stored))
+	return p.published
 }
 
 // queued is a change waiting for its process to record it.
 type queued struct {
-	c    Change
-	lead chan struct{} // closed when this writer is to record the queue
-	done chan struct{} // closed once c is recorded or given up
+	c         Change
+	in        *intent
+	published bool          // set before done is closed
+	lead      chan struct{} // closed when this writer is to record the queue
+	done      chan struct{} // closed once c is published or given up
 }
 
 // storeChange inserts c under the next free sequence number, which it
-// returns, and hands it to this process's reader.
+// returns; the caller publishes it.
 func (s *Store) storeChange(ctx context.Context, c Change) (int64, bool) {
 	for range maxSeqAttempts {
 		c.Seq = s.takeSeq(ctx)
@@ -132,19 +162,18 @@ func (s *Store) storeChange(ctx context.Context, c Change) (int64, bool) {
 			// Another process is ahead: jump to the highest head rather
 			// than trying its numbers one by one, which a busy process can
 			// outrun for ever.
-			s.feed.abandon(c.Seq, true)
+			s.feed.abandon(c.Seq, false)
 			if _, err := s.refreshKnown(ctx); err != nil {
 				s.logger.WarnContext(ctx, "read the change feed's heads", "error", err)
 			}
 			continue
 		}
 		if err != nil {
-			// Readers wait for the number a while, then skip it (logged).
-			s.feed.abandon(c.Seq, false)
+			// The next change tries the number again (see abandon).
+			s.feed.abandon(c.Seq, true)
 			s.logger.ErrorContext(ctx, "record change", "referral_id", c.ReferralID, "type", c.Type, "seq", c.Seq, "error", err)
 			return 0, false
 		}
-		s.feed.recorded(c)
 		return c.Seq, true
 	}
 	s.logger.ErrorContext(ctx, "record change: every sequence number tried was taken", "referral_id", c.ReferralID, "type", c.Type, "attempts", maxSeqAttempts)

@@ -23,28 +23,40 @@ const versionClaimLifetime = 24 * time.Hour
 // reports false when the key was claimed before, unless that claim was
 // left by a writer that died before its write (see recoverClaim). A claim
 // with a lifetime expires; one without (an organization's participation,
-// an answer) stays.
-func (s *Store) claim(ctx context.Context, key string, lifetime time.Duration) (bool, error) {
+// an answer) stays. A non-zero writer is recorded with the claim: the
+// writer of an intent (see intentWritten).
+func (s *Store) claim(ctx context.Context, key string, lifetime time.Duration, writer bson.ObjectID) (bool, error) {
 	t := s.Now()
 	doc := bson.D{{Key: "_id", Value: key}, {Key: "at", Value: t}}
 	if lifetime > 0 {
 		doc = append(doc, bson.E{Key: "expiresAt", Value: t.Add(lifetime)})
+	}
+	if !writer.IsZero() {
+		doc = append(doc, bson.E{Key: "writer", Value: writer})
 	}
 	return s.insertClaim(ctx, doc)
 }
 
 // claimPending is claim for a write of several documents: the claim stays
 // marked pending until settle, so that RecoverWrites can finish or undo
-// the write of a process that died halfway. RecoverWrites finds such
-// claims by their entry in pendingWrites, which is written first, so a
-// dead writer never leaves a pending claim without one. An entry left
+// the write of a process that died halfway, and publish its change once
+// (the claim and its entry hold the write's intent, see intent; the
+// caller records the change with it, then settles). RecoverWrites finds
+// such claims by their entry in pendingWrites, which is written first, so
+// a dead writer never leaves a pending claim without one. An entry left
 // over (a claim refused or never inserted) is dropped by RecoverWrites.
-func (s *Store) claimPending(ctx context.Context, key string) (bool, error) {
-	t := s.Now()
-	if _, err := s.pending.InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: t}}); err != nil && !mongo.IsDuplicateKeyError(err) {
-		return false, fmt.Errorf("mark %s pending: %w", key, err)
+// It returns nil when key is claimed already.
+func (s *Store) claimPending(ctx context.Context, key string) (*intent, error) {
+	in := s.newIntent(ctx, key)
+	if _, err := s.pending.InsertOne(ctx, in); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return nil, fmt.Errorf("mark %s pending: %w", key, err)
 	}
-	return s.insertClaim(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: t}, {Key: "pending", Value: true}})
+	claimed, err := s.insertClaim(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: in.At}, {Key: "pending", Value: true},
+		{Key: "writer", Value: in.Writer}, {Key: "from", Value: in.From}})
+	if err != nil || !claimed {
+		return nil, err
+	}
+	return in, nil
 }
 
 func (s *Store) insertClaim(ctx context.Context, doc bson.D) (bool, error) {

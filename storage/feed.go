@@ -16,11 +16,13 @@ import (
 // its _id a dense sequence number. A writer takes the next number and
 // inserts its change under it; _id uniqueness makes each number one
 // writer's on every MongoDB-compatible store. Each process keeps its own
-// head (the last number it recorded) in the tiny `changeHeads` collection.
-// A reader delivers the numbers in order: the changes of its own process
-// are handed to it in memory as they are recorded, and it learns of other
-// processes' changes by reading the heads every pollInterval, then reads
-// those changes by _id.
+// head (the last number it published) in the tiny `changeHeads`
+// collection; a change is published once a head covers it, and only then
+// is its writer answered or the change delivered. A reader delivers the
+// numbers in order: the changes of its own process are handed to it in
+// memory as they are published, and it learns of other processes' changes
+// by reading the heads every pollInterval, then reads those changes by
+// _id. What a crash leaves half done, recovery publishes (see intent).
 //
 // Every read is of a tiny collection or by _id, because FerretDB v1 scans
 // a whole collection for any other query (and even an _id read scans it in
@@ -58,7 +60,7 @@ type feed struct {
 	mu        sync.Mutex
 	loaded    bool             // known has been read from the heads
 	taken     int64            // highest number a writer here took
-	known     int64            // highest number known to hold a change
+	known     int64            // highest number published (covered by a head)
 	inflight  map[int64]bool   // taken here, neither recorded nor abandoned yet
 	local     map[int64]Change // recorded here, for the reader to deliver
 	following bool
@@ -97,19 +99,22 @@ func (s *Store) takeSeq(ctx context.Context) int64 {
 	return seq
 }
 
-// abandon gives up seq: another writer holds it (taken), or recording
-// failed.
-func (f *feed) abandon(seq int64, taken bool) {
+// abandon gives up seq: another writer holds it, or recording failed
+// (retry). After a failure the next change of this process tries seq
+// again, so that above every head the recorded changes run without a gap
+// (see feedTop): if the failed insert landed after all, that try finds
+// the number taken and moves on.
+func (f *feed) abandon(seq int64, retry bool) {
 	f.mu.Lock()
 	delete(f.inflight, seq)
-	if taken {
-		f.known = max(f.known, seq)
+	if retry && f.taken == seq {
+		f.taken = seq - 1
 	}
 	f.mu.Unlock()
 	f.notify()
 }
 
-// recorded hands c, now stored, to this process's reader.
+// recorded hands c, now stored and published, to this process's reader.
 func (f *feed) recorded(c Change) {
 	f.mu.Lock()
 	delete(f.inflight, c.Seq)
@@ -122,7 +127,7 @@ func (f *feed) recorded(c Change) {
 }
 
 // loadKnown reads the heads once, before this process takes its first
-// sequence number.
+// sequence number (Prepare does, see prepareFeed).
 func (s *Store) loadKnown(ctx context.Context) {
 	s.feed.mu.Lock()
 	loaded := s.feed.loaded
@@ -166,14 +171,16 @@ func (s *Store) maxHead(ctx context.Context) (int64, error) {
 	return top, nil
 }
 
-// advanceHead records seq as this process's head unless a later one is.
-// Only this process writes its head, so no other writer can undo it.
-func (s *Store) advanceHead(ctx context.Context, seq int64) {
+// advanceHead records seq as this process's head unless a later one is,
+// which publishes every change numbered up to seq: readers deliver no
+// change beyond the heads. Only this process writes its head, so no other
+// writer can undo it. A failure is logged and returned.
+func (s *Store) advanceHead(ctx context.Context, seq int64) error {
 	f := s.feed
 	f.headMu.Lock()
 	defer f.headMu.Unlock()
 	if seq <= f.headWritten {
-		return
+		return nil
 	}
 	err := retryIdempotent(ctx, func(ctx context.Context) error {
 		_, err := s.changeHeads.UpdateOne(ctx, bson.D{{Key: "_id", Value: f.instance}},
@@ -182,9 +189,55 @@ func (s *Store) advanceHead(ctx context.Context, seq int64) {
 	})
 	if err != nil {
 		s.logger.ErrorContext(ctx, "advance the change feed's head", "seq", seq, "error", err)
-		return
+		return fmt.Errorf("advance the change feed's head to %d: %w", seq, err)
 	}
 	f.headWritten = seq
+	return nil
+}
+
+// publish makes the changes numbered up to seq visible to every reader,
+// where no head covers them yet: changes a dead process recorded but did
+// not publish.
+func (s *Store) publish(ctx context.Context, seq int64) error {
+	f := s.feed
+	f.mu.Lock()
+	known := f.known
+	f.mu.Unlock()
+	if seq <= known {
+		return nil
+	}
+	if err := s.advanceHead(ctx, seq); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.known = max(f.known, seq)
+	f.mu.Unlock()
+	f.notify()
+	return nil
+}
+
+// feedTop returns the number of the highest change recorded: the highest
+// head, or past it the changes a process stored and died before
+// publishing. A process stores its changes in order and tries a number
+// again after failing to store under it (see abandon), and a reader marks
+// only numbers below a head skipped, so past the highest head the stored
+// changes run without a gap: the first number missing ends them. It reads
+// the heads and one change more than it finds, each by _id.
+func (s *Store) feedTop(ctx context.Context) (int64, error) {
+	top, err := s.maxHead(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		err := s.changes.FindOne(ctx, bson.D{{Key: "_id", Value: changeKey(top + 1)}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return top, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read change %d: %w", top+1, err)
+		}
+		top++
+	}
 }
 
 // trimChanges cuts the feed back to retainedChanges about every trimEvery
@@ -217,7 +270,9 @@ func (s *Store) trimChanges(ctx context.Context, recorded int) {
 // prepareFeed creates the capped `changes` collection when missing (and
 // replaces the earlier feed's, which has no document limit and other
 // _ids), removes the heads of processes that are behind the newest one,
-// and learns whether the store trims capped collections itself.
+// publishes the changes a dead process stored past them (so that after a
+// restart the feed's head is its highest change, see feedTop), and learns
+// whether the store trims capped collections itself.
 func (s *Store) prepareFeed(ctx context.Context) error {
 	var info bson.M
 	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
@@ -251,7 +306,17 @@ func (s *Store) prepareFeed(ctx context.Context) error {
 	if _, err := s.changeHeads.DeleteMany(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lt", Value: head}}}}); err != nil {
 		return fmt.Errorf("remove old change heads: %w", err)
 	}
-	return nil
+	top, err := s.feedTop(ctx)
+	if err != nil {
+		return err
+	}
+	s.feed.mu.Lock()
+	s.feed.known, s.feed.loaded = max(s.feed.known, head), true
+	s.feed.mu.Unlock()
+	if top > head {
+		s.logger.InfoContext(ctx, "publishing the changes a stopped process stored but did not publish", "from", head+1, "to", top)
+	}
+	return s.publish(ctx, top)
 }
 
 // ChangeFeed names the mechanism FollowChanges uses.
@@ -259,9 +324,9 @@ func (s *Store) ChangeFeed() string {
 	return "sequence-numbered changes collection, polled every " + pollInterval.String()
 }
 
-// LatestChange returns the sequence number of the newest change recorded
-// (as far as the heads tell: a process records its head just after its
-// change), 0 when there is none.
+// LatestChange returns the sequence number of the newest change
+// published (the highest head: a process answers a write, or delivers
+// its change, only once its head covers it), 0 when there is none.
 func (s *Store) LatestChange(ctx context.Context) (int64, error) {
 	return s.refreshKnown(ctx)
 }

@@ -62,12 +62,12 @@ func TestFollowChanges(t *testing.T) {
 		}
 		wg.Go(func() {
 			for i := range each {
-				s.recordChange(asAdmin(t), changedReferral(fmt.Sprint("w", w, "-", i)), ChangeUpdated, []string{"details.notes"})
+				record(asAdmin(t), s, changedReferral(fmt.Sprint("w", w, "-", i)), ChangeUpdated, []string{"details.notes"})
 			}
 		})
 	}
 	wg.Wait()
-	b.recordChange(asAdmin(t), changedReferral("last"), ChangeUpdated, nil)
+	record(asAdmin(t), b, changedReferral("last"), ChangeUpdated, nil)
 	seen := map[string]bool{}
 	for want := int64(1); ; want++ {
 		c := next(t, deliveries)
@@ -101,7 +101,7 @@ func TestFollowChangesSkipsANumberNeverRecorded(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = other.Close(context.Background()) })
 	lost := dead.takeSeq(asAdmin(t))
-	dead.recordChange(asAdmin(t), changedReferral("after-the-gap"), ChangeUpdated, nil)
+	record(asAdmin(t), dead, changedReferral("after-the-gap"), ChangeUpdated, nil)
 	deliveries := follow(t, other, 0)
 	for delivered := false; !delivered; {
 		clock.Advance(gapTimeout)
@@ -128,7 +128,7 @@ func TestResumeFromStore(t *testing.T) {
 	s := newTestStore(t)
 	ctx := asAdmin(t)
 	for i := range 5 {
-		s.recordChange(ctx, changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
+		record(ctx, s, changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
 	}
 	if err := s.CheckResume(ctx, 2); err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestResumeBoundIsCheckedFirst(t *testing.T) {
 	s := monitoredStore(t, &log, time.Now, PushdownDetect)
 	ctx := asAdmin(t)
 	for i := range 3 {
-		s.recordChange(ctx, changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
+		record(ctx, s, changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
 	}
 	head := int64(2 + MaxResumeBack)
 	s.advanceHead(ctx, head) // as if that many had been recorded
@@ -202,6 +202,16 @@ func TestResumeBoundIsCheckedFirst(t *testing.T) {
 			}
 		}
 	}
+}
+
+// record records the change t of r on s as a write does, with an intent
+// of its own first.
+func record(ctx context.Context, s *Store, r *Referral, t ChangeType, fields []string) {
+	in, err := s.intend(ctx, r.ID, r.Version, t, fields)
+	if err != nil {
+		panic(err)
+	}
+	s.recordChange(ctx, r, t, fields, in)
 }
 
 // changedReferral is a referral as a change may leave it, for recording.
@@ -281,11 +291,11 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestRecordingCatchesUpWithABusyProcess(t *testing.T) {
 	a := newTestStore(t)
 	b := testStore.WithDatabase(a.db.Name())
-	a.recordChange(asAdmin(t), changedReferral("a-first"), ChangeUpdated, nil)
+	record(asAdmin(t), a, changedReferral("a-first"), ChangeUpdated, nil)
 	for i := range 3 * maxSeqAttempts {
-		b.recordChange(asAdmin(t), changedReferral(fmt.Sprint("b-", i)), ChangeUpdated, nil)
+		record(asAdmin(t), b, changedReferral(fmt.Sprint("b-", i)), ChangeUpdated, nil)
 	}
-	a.recordChange(asAdmin(t), changedReferral("a-second"), ChangeUpdated, nil)
+	record(asAdmin(t), a, changedReferral("a-second"), ChangeUpdated, nil)
 	head, err := a.LatestChange(asAdmin(t))
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +315,7 @@ func TestRecordingCatchesUpWithABusyProcess(t *testing.T) {
 func TestResumeFromADroppedChange(t *testing.T) {
 	s := newTestStore(t)
 	for i := range 5 {
-		s.recordChange(asAdmin(t), changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
+		record(asAdmin(t), s, changedReferral(fmt.Sprint("r", i)), ChangeUpdated, nil)
 	}
 	if _, err := s.changes.DeleteOne(asAdmin(t), bson.D{{Key: "_id", Value: changeKey(2)}}); err != nil {
 		t.Fatal(err)

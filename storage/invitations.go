@@ -88,11 +88,11 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 	// One participation per organization and referral, even when two
 	// invitations race.
 	membership := "participation:" + referralID + ":" + p.OrganizationID
-	claimed, err := s.claimPending(ctx, membership)
+	pending, err := s.claimPending(ctx, membership)
 	if err != nil {
 		return nil, err
 	}
-	if !claimed {
+	if pending == nil {
 		return nil, Errorf(CodeConflict, "organization %s already takes part in referral %s", p.OrganizationID, referralID)
 	}
 	if err := s.markDue(ctx, p); err != nil {
@@ -109,8 +109,10 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 		s.undoInvitation(ctx, membership, p.ID)
 		return nil, err
 	}
-	s.recordChange(ctx, after, ChangeParticipant, []string{"participants"})
-	s.settle(ctx, membership)
+	s.reach(stepWritten)
+	if s.recordChange(ctx, after, ChangeParticipant, []string{"participants"}, pending) {
+		s.settle(ctx, membership) // else recovery publishes it, then settles
+	}
 	return p, nil
 }
 
@@ -188,8 +190,8 @@ func (s *Store) invitation(ctx context.Context, id string) (*Participant, error)
 // never disagree.
 func (s *Store) settleInvitation(ctx context.Context, p *Participant, to ParticipantStatus) (settled bool, err error) {
 	key := "answer:" + p.ID
-	claimed, err := s.claimPending(ctx, key)
-	if err != nil || !claimed {
+	in, err := s.claimPending(ctx, key)
+	if err != nil || in == nil {
 		return false, err
 	}
 	_, err = s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: to}}}})
@@ -203,8 +205,10 @@ func (s *Store) settleInvitation(ctx context.Context, p *Participant, to Partici
 		s.undoAnswer(ctx, key, p, to)
 		return false, err
 	}
-	s.recordChange(ctx, after, ChangeParticipant, []string{"participants"})
-	s.settle(ctx, key)
+	s.reach(stepWritten)
+	if s.recordChange(ctx, after, ChangeParticipant, []string{"participants"}, in) {
+		s.settle(ctx, key) // else recovery publishes it, then settles
+	}
 	return true, nil
 }
 

@@ -65,10 +65,16 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 			r.Details.Requirements = *d.Requirements
 		}
 	}
-	if _, err := s.referrals.InsertOne(ctx, r); err != nil {
-		return nil, fmt.Errorf("insert referral: %w", err)
+	fields := []string{"referralSource", "customerProfile", "details", "status"}
+	intent, err := s.intend(ctx, r.ID, 1, ChangeCreated, fields)
+	if err != nil {
+		return nil, err
 	}
-	s.recordChange(ctx, r, ChangeCreated, []string{"referralSource", "customerProfile", "details", "status"})
+	if _, err := s.referrals.InsertOne(ctx, r); err != nil {
+		return nil, fmt.Errorf("insert referral: %w", err) // the intent stays: the insert may have happened
+	}
+	s.reach(stepWritten)
+	s.recordChange(ctx, r, ChangeCreated, fields, intent)
 	return r, nil
 }
 
@@ -95,11 +101,17 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion i
 	if len(fields) == 0 {
 		return nil, badInput("patch", "nothing to change; give at least one field")
 	}
-	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
+	in, err := s.intend(ctx, id, expectedVersion+1, ChangeUpdated, fields)
 	if err != nil {
 		return nil, err
 	}
-	s.recordChange(ctx, r, ChangeUpdated, fields)
+	r, err := s.updateVersioned(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}}, in.Writer)
+	if err != nil {
+		s.giveUp(ctx, in, err)
+		return nil, err
+	}
+	s.reach(stepWritten)
+	s.recordChange(ctx, r, ChangeUpdated, fields, in)
 	return r, nil
 }
 
@@ -171,11 +183,18 @@ func (s *Store) ChangeReferralStatus(ctx context.Context, id string, expectedVer
 		return nil, badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(to))
 	}
 	set := bson.D{{Key: "status", Value: to}, {Key: "statusReason", Value: reason}}
-	r, err := s.updateRead(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}})
+	fields := []string{"status", "statusReason"}
+	in, err := s.intend(ctx, id, expectedVersion+1, ChangeStatus, fields)
 	if err != nil {
 		return nil, err
 	}
-	s.recordChange(ctx, r, ChangeStatus, []string{"status", "statusReason"})
+	r, err := s.updateRead(ctx, id, expectedVersion, bson.D{{Key: "$set", Value: set}}, in.Writer)
+	if err != nil {
+		s.giveUp(ctx, in, err)
+		return nil, err
+	}
+	s.reach(stepWritten)
+	s.recordChange(ctx, r, ChangeStatus, fields, in)
 	return r, nil
 }
 
@@ -208,7 +227,8 @@ func versionIs(expected int64) bson.E {
 // update, and returns the referral as it is after it; an archived referral
 // is refused. Where the store indexes only _id, it first reads the
 // referral by _id to check its status and version (see updateRead).
-func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D) (*Referral, error) {
+// writer is the intent's, recorded with the version's claim.
+func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion int64, update bson.D, writer bson.ObjectID) (*Referral, error) {
 	if s.idOnly() {
 		current, err := s.referralByID(ctx, id)
 		if err != nil {
@@ -225,7 +245,7 @@ func (s *Store) updateVersioned(ctx context.Context, id string, expectedVersion 
 	// the version, so where it is not, the claim of the version read keeps
 	// the referral from being archived meanwhile. Either way a refused
 	// update of an archived referral says so (see conflict).
-	return s.updateRead(ctx, id, expectedVersion, update, bson.E{Key: "status", Value: bson.D{{Key: "$nin", Value: storedForms([]ReferralStatus{ReferralArchived}, referralStatusPositions)}}})
+	return s.updateRead(ctx, id, expectedVersion, update, writer, bson.E{Key: "status", Value: bson.D{{Key: "$nin", Value: storedForms([]ReferralStatus{ReferralArchived}, referralStatusPositions)}}})
 }
 
 // refuseArchived refuses a change to an archived referral, which is
@@ -255,9 +275,9 @@ func refuseArchived(field string, r *Referral) error {
 // happen (or by recovery, when the referral never reached its version), so
 // a referral read at version before the claim is still there. The version
 // the update returns confirms it.
-func (s *Store) updateRead(ctx context.Context, id string, version int64, update bson.D, conds ...bson.E) (*Referral, error) {
+func (s *Store) updateRead(ctx context.Context, id string, version int64, update bson.D, writer bson.ObjectID, conds ...bson.E) (*Referral, error) {
 	key := fmt.Sprintf("referral:%s:v%d", id, version+1)
-	claimed, err := s.claim(ctx, key, versionClaimLifetime)
+	claimed, err := s.claim(ctx, key, versionClaimLifetime, writer)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +325,7 @@ func (s *Store) updateCurrent(ctx context.Context, id string, build func(current
 		if update == nil {
 			return current, nil
 		}
-		r, err := s.updateRead(ctx, id, current.Version, update)
+		r, err := s.updateRead(ctx, id, current.Version, update, bson.ObjectID{})
 		if ErrorCodeOf(err) != CodeConflict || attempt == maxWriteAttempts {
 			return r, err
 		}

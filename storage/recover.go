@@ -34,7 +34,8 @@ const recoverBatch = 500
 //
 // A pending claim is listed in pendingWrites from before it is made until
 // it is settled or undone, so that finding abandoned writes reads only
-// that small collection, never every claim ever made.
+// that small collection, never every claim ever made. The other writes
+// list there their intent (see intent).
 //
 // The participant is the record of what was done and the referral's entry
 // a copy of it, so a write whose participant was written is finished (the
@@ -43,36 +44,102 @@ const recoverBatch = 500
 // ("referral:<id>:v<n>") writes one document: a claim whose version the
 // referral never reached is deleted.
 
-// RecoverWrites finishes or undoes the writes of several documents that a
-// process left halfway, once they are abandonedAfter old. It runs at start
-// and with every expiry sweep; a writer that runs into such a write's
-// claim recovers it at once. Safe to run on every instance at once.
+// RecoverWrites finishes or undoes the writes that a process left
+// halfway, once they are abandonedAfter old, and publishes their changes
+// exactly once. It runs at start and with every expiry sweep; a writer
+// that runs into such a write's claim recovers it at once. Safe to run on
+// every instance at once.
 func (s *Store) RecoverWrites(ctx context.Context) error {
+	return s.recoverWrites(ctx, s.Now().Add(-abandonedAfter))
+}
+
+// recoverWrites is RecoverWrites for the writes begun at or before
+// cutoff.
+func (s *Store) recoverWrites(ctx context.Context, cutoff time.Time) error {
 	cur, err := s.pending.Find(ctx, bson.D{
-		{Key: "at", Value: bson.D{{Key: "$lte", Value: s.Now().Add(-abandonedAfter)}}},
+		{Key: "at", Value: bson.D{{Key: "$lte", Value: cutoff}}},
 	}, options.Find().SetLimit(recoverBatch))
 	if err != nil {
 		return fmt.Errorf("find abandoned writes: %w", err)
 	}
-	var marks []claimDoc
+	var marks []intent
 	if err := cur.All(ctx, &marks); err != nil {
 		return fmt.Errorf("read abandoned writes: %w", err)
 	}
-	for _, m := range marks {
-		c, found, err := s.readClaim(ctx, m.Key)
-		switch {
-		case err != nil:
-			return err
-		case !found || !c.Pending:
-			s.unmarkPending(ctx, m.Key) // its write was settled or undone
-		default:
-			if _, err := s.recoverClaimDoc(ctx, c); err != nil {
+	return s.recovering(ctx, marks, func(held []intent, rec map[bson.ObjectID]int64) error {
+		for _, m := range held {
+			if m.owned() {
+				if err := s.recoverIntent(ctx, m, rec); err != nil {
+					return err
+				}
+				continue
+			}
+			c, found, err := s.readClaim(ctx, m.Key)
+			switch {
+			case err != nil:
 				return err
+			case !found || !c.Pending:
+				s.unmarkPending(ctx, m.Key) // its write was settled or undone
+			default:
+				if _, err := s.recoverClaimDoc(ctx, c, cutoff, rec); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
+
+// recovering runs f on those of entries (pendingWrites entries) whose
+// recovery claim it gets, so that of the processes recovering a write at
+// once only one publishes its change, with recordedBy's answer for them,
+// read once it holds the claims: a recovery that finished meanwhile has
+// published its change or settled its write by then. A recovery claim
+// whose holder died is freed abandonedAfter later (see recoverClaimDoc).
+func (s *Store) recovering(ctx context.Context, entries []intent, f func(held []intent, rec map[bson.ObjectID]int64) error) error {
+	var held []intent
+	defer func() {
+		for _, e := range held {
+			s.release(ctx, recoveryKey(e.Key))
+		}
+	}()
+	for _, e := range entries {
+		ok, err := s.claim(ctx, recoveryKey(e.Key), versionClaimLifetime, bson.ObjectID{})
+		if err != nil {
+			return err
+		}
+		if ok {
+			held = append(held, e)
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	// A pending claim's own fields name its writer (its entry may be an
+	// earlier writer's, left over).
+	writers := make([]intent, 0, len(held))
+	for _, e := range held {
+		if !e.owned() {
+			c, found, err := s.readClaim(ctx, e.Key)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			e.Writer, e.From = c.Writer, c.From
+		}
+		writers = append(writers, e)
+	}
+	rec, err := s.recordedBy(ctx, writers)
+	if err != nil {
+		return err
+	}
+	return f(held, rec)
+}
+
+// recoveryKey is the claim of the recovery of the pendingWrites entry key.
+func recoveryKey(key string) string { return "recover:" + key }
 
 // markPendingClaims lists in pendingWrites the pending claims of a
 // database whose claims were made before pendingWrites existed. It reads
@@ -105,11 +172,14 @@ func insertNew(ctx context.Context, coll *mongo.Collection, docs []any) error {
 	return nil
 }
 
-// claimDoc is a claim as stored; a pendingWrites entry has its _id and at.
+// claimDoc is a claim as stored; a pending claim's pendingWrites entry
+// has its _id, at, writer and from (see claimPending).
 type claimDoc struct {
-	Key     string    `bson:"_id"`
-	At      time.Time `bson:"at"`
-	Pending bool      `bson:"pending"`
+	Key     string        `bson:"_id"`
+	At      time.Time     `bson:"at"`
+	Pending bool          `bson:"pending"`
+	Writer  bson.ObjectID `bson:"writer,omitempty"`
+	From    int64         `bson:"from,omitempty"`
 }
 
 // readClaim reads the claim key; found is false when there is none.
@@ -132,28 +202,44 @@ func (s *Store) recoverClaim(ctx context.Context, key string) (freed bool, err e
 	if err != nil || !found {
 		return !found && err == nil, err // not found: released meanwhile
 	}
-	return s.recoverClaimDoc(ctx, c)
+	cutoff := s.Now().Add(-abandonedAfter)
+	if !c.Pending || c.At.After(cutoff) {
+		return s.recoverClaimDoc(ctx, c, cutoff, nil)
+	}
+	err = s.recovering(ctx, []intent{{Key: key}}, func(_ []intent, rec map[bson.ObjectID]int64) error {
+		c, found, err := s.readClaim(ctx, key)
+		if err == nil && found {
+			freed, err = s.recoverClaimDoc(ctx, c, cutoff, rec)
+		}
+		freed = freed || !found
+		return err
+	})
+	return freed, err
 }
 
-// recoverClaimDoc is recoverClaim for the claim c as read.
-func (s *Store) recoverClaimDoc(ctx context.Context, c claimDoc) (freed bool, err error) {
-	if s.Now().Sub(c.At) < abandonedAfter {
+// recoverClaimDoc is recoverClaim for the claim c as read, abandoned if
+// made at or before cutoff; rec is recordedBy's answer for a pending
+// claim's writer, read under its recovery claim.
+func (s *Store) recoverClaimDoc(ctx context.Context, c claimDoc, cutoff time.Time, rec map[bson.ObjectID]int64) (freed bool, err error) {
+	if c.At.After(cutoff) {
 		return false, nil
 	}
 	kind, rest, _ := strings.Cut(c.Key, ":")
 	switch kind {
+	case "recover": // its recoverer died
+		return s.dropClaim(ctx, c)
 	case "referral":
 		return s.recoverVersion(ctx, c, rest)
 	case "participation":
 		referralID, orgID, _ := strings.Cut(rest, ":")
 		var p Participant
 		err := s.participants.FindOne(ctx, bson.D{{Key: "referralId", Value: referralID}, {Key: "organizationId", Value: orgID}}).Decode(&p)
-		return s.recoverParticipant(ctx, c, &p, err, false)
+		return s.recoverParticipant(ctx, c, &p, err, false, rec)
 	case "answer":
 		var p Participant
 		err := s.participants.FindOne(ctx, bson.D{{Key: "_id", Value: rest}}).Decode(&p)
 		// A participant still Invited was never answered.
-		return s.recoverParticipant(ctx, c, &p, err, err == nil && p.Status == ParticipantInvited)
+		return s.recoverParticipant(ctx, c, &p, err, err == nil && p.Status == ParticipantInvited, rec)
 	}
 	return false, nil
 }
@@ -180,8 +266,10 @@ func (s *Store) recoverVersion(ctx context.Context, c claimDoc, idVersion string
 // recoverParticipant undoes the write of claim c when its participant was
 // not found (findErr) or not written, and finishes it otherwise. An
 // invitation's claim only adds a missing entry; an answer's also makes the
-// entry's status agree (only its own writer changes that status).
-func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participant, findErr error, notWritten bool) (bool, error) {
+// entry's status agree (only its own writer changes that status). The
+// change of a pending claim is published once: the one its writer
+// recorded (rec) if it did, else one recorded now.
+func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participant, findErr error, notWritten bool, rec map[bson.ObjectID]int64) (bool, error) {
 	switch {
 	case errors.Is(findErr, mongo.ErrNoDocuments) || notWritten:
 		return s.dropClaim(ctx, c)
@@ -192,15 +280,27 @@ func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participa
 	if err != nil {
 		return false, err
 	}
-	// A pending claim's change may not have been recorded: once more is
-	// better than never.
-	if changed || c.Pending {
-		s.recordChange(ctx, after, ChangeParticipant, []string{"participants"})
-		s.logger.InfoContext(ctx, "finished an abandoned write", "claim", c.Key)
+	if !c.Pending {
+		if changed { // a settled write whose entry recovery put back
+			s.recordChange(ctx, after, ChangeParticipant, []string{"participants"}, s.newIntent(ctx, c.Key))
+		}
+		return false, nil
 	}
-	if c.Pending {
-		s.settle(ctx, c.Key)
+	in := &intent{Key: c.Key, Writer: c.Writer}
+	if seq, recorded := rec[c.Writer]; recorded && !c.Writer.IsZero() {
+		if err := s.publish(ctx, seq); err != nil {
+			return false, err
+		}
+	} else {
+		if c.Writer.IsZero() { // claimed by an earlier version
+			in.Writer = bson.NewObjectID()
+		}
+		if !s.recordChange(ctx, after, ChangeParticipant, []string{"participants"}, in) {
+			return false, nil // still pending: recovered again later
+		}
 	}
+	s.logger.InfoContext(ctx, "finished an abandoned write", "claim", c.Key)
+	s.settle(ctx, c.Key)
 	return false, nil
 }
 

@@ -55,6 +55,9 @@ type Store struct {
 	opts    Options
 	clock   func() time.Time
 	logger  *slog.Logger
+	// step, set by tests only, runs at named steps of the write path
+	// (see reach), where a test cuts it as a crash would.
+	step func(step string)
 }
 
 // Options configures Connect.
@@ -221,8 +224,8 @@ func (s *Store) Drop(ctx context.Context) error {
 // Prepare readies the database for the API: what the store answers from
 // an index, the collections and their indexes, the change feed and its
 // event id secret, the tag catalog and the periods statistics group by;
-// and it finishes or undoes the writes a dead process left halfway (see
-// RecoverWrites). It is idempotent and runs on every start;
+// and it finishes or undoes the writes a dead process left halfway and
+// publishes their changes (see RecoverWrites). It is idempotent and runs on every start;
 // it reads every participant and claim only once, the first time a
 // database meets this version (see indexOpenWork).
 func (s *Store) Prepare(ctx context.Context) error {
@@ -260,6 +263,13 @@ func (s *Store) Prepare(ctx context.Context) error {
 	}
 	if err := s.indexOpenWork(ctx, fresh); err != nil {
 		return err
+	}
+	if s.opts.Embedded != nil {
+		// The embedded store is this process's: no other process writes to
+		// it before this one serves it, so every unfinished write in it is
+		// a dead process's, and recovering them now gives their changes
+		// at once rather than abandonedAfter later.
+		return s.recoverWrites(ctx, s.Now())
 	}
 	return s.RecoverWrites(ctx)
 }
