@@ -463,6 +463,25 @@ func TestUnreadableQueryStringIsRefused(t *testing.T) {
 	}
 }
 
+// TestExportRefusesUnknownParameters: a parameter the export does not know
+// (a misspelt FILTER, an extra one) is 400 naming it; before, it was
+// ignored and the export held everything the caller may see.
+func TestExportRefusesUnknownParameters(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "5", "--jwt-secret", edgeSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	token := "Bearer " + adminToken(t)
+	for _, c := range []struct{ query, names string }{
+		{`FILTER=%7B%22status%22%3A%5B%22WON%22%5D%7D`, `"FILTER"`},
+		{`filter=%7B%7D&bogus=1`, `"bogus"`},
+	} {
+		status, body := request(t, ctx, http.MethodGet, base+"/export/referrals?"+c.query, "", map[string]string{"Authorization": token, "Accept": "application/x-ndjson"})
+		if status != http.StatusBadRequest || !strings.Contains(body, `"BAD_USER_INPUT"`) || !strings.Contains(body, strings.ReplaceAll(c.names, `"`, `\"`)) {
+			t.Errorf("?%s: status %d, body %.300s; want 400 BAD_USER_INPUT naming %s", c.query, status, body, c.names)
+		}
+	}
+}
+
 // TestExportCORS: /export/referrals has /query's CORS policy, so a page
 // of an allowed origin can download an export: its preflight is answered
 // 204 (405 before), the export carries Access-Control-Allow-Origin, and
@@ -505,8 +524,9 @@ func TestExportCORS(t *testing.T) {
 	t.Run("Export", func(t *testing.T) {
 		resp := send(t, http.MethodGet, app, auth)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != app ||
-			!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Request-Id") {
-			t.Errorf("export: %d %v, want 200 readable by %s", resp.StatusCode, resp.Header, app)
+			!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Request-Id") ||
+			!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Content-Disposition") {
+			t.Errorf("export: %d %v, want 200 readable by %s, its file name too", resp.StatusCode, resp.Header, app)
 		}
 	})
 	t.Run("ExportToAnotherOrigin", func(t *testing.T) {

@@ -436,12 +436,13 @@ func routes(api *transport.Handler, exports, page http.Handler, store *storage.S
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	mux.Handle("/export/referrals", api.Stream(exports)) // GET, HEAD and CORS preflights
-	mux.Handle("GET /{$}", page)
-	mux.Handle("GET /playground/", page)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /{$}", api.Logged(slog.LevelInfo, page))
+	mux.Handle("GET /playground/", api.Logged(slog.LevelInfo, page))
+	// Probes come every few seconds: logged at debug.
+	mux.Handle("GET /healthz", api.Logged(slog.LevelDebug, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	})))
+	mux.Handle("GET /readyz", api.Logged(slog.LevelDebug, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := store.Ready(ctx); err != nil {
@@ -450,8 +451,8 @@ func routes(api *transport.Handler, exports, page http.Handler, store *storage.S
 			return
 		}
 		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /metrics", auth.Authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	})))
+	mux.Handle("GET /metrics", api.Logged(slog.LevelInfo, auth.Authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))))
 	return mux
 }
 

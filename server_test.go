@@ -244,7 +244,7 @@ func TestRequestsAreLogged(t *testing.T) {
 	at := make(chan listening, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo", "3", "--jwt-secret", edgeSecret},
-			func(string) string { return "" }, slog.New(slog.NewJSONHandler(&logs, nil)), func(l listening) { at <- l })
+			func(string) string { return "" }, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), func(l listening) { at <- l })
 	}()
 	var stopOnce sync.Once
 	stop := func() {
@@ -278,14 +278,36 @@ func TestRequestsAreLogged(t *testing.T) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	id := resp.Header.Get("X-Request-Id")
+	// The other routes are logged too (an outside test found them
+	// missing): the playground and metrics at info, probes at debug.
+	others := map[string]string{}
+	for _, path := range []string{"/", "/metrics", "/healthz"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		others[path] = resp.Header.Get("X-Request-Id")
+	}
 	stop() // the line is written as the request ends, which shutting down waits for
-	var line map[string]any
-	for _, l := range strings.Split(logs.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == id {
-			line = m
+	lineOf := func(id string) map[string]any {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == id {
+				return m
+			}
+		}
+		return nil
+	}
+	for path, want := range map[string]struct {
+		level  string
+		status float64
+	}{"/": {"INFO", 200}, "/metrics": {"INFO", 401}, "/healthz": {"DEBUG", 200}} {
+		if l := lineOf(others[path]); l == nil || l["path"] != path || l["level"] != want.level || l["status"] != want.status {
+			t.Errorf("GET %s: request log line %v, want one at %s with status %v", path, l, want.level, want.status)
 		}
 	}
+	line := lineOf(id)
 	if line == nil {
 		t.Fatalf("no request log line with request_id %q in\n%s", id, logs.String())
 	}

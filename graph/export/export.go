@@ -112,6 +112,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transport.WriteError(w, storage.CodeBadUserInput, "the query string cannot be read ("+err.Error()+"): percent-encode filter and orderBy, \";\" as %3B")
 		return
 	}
+	// A parameter the export does not know (a misspelt FILTER=) is refused
+	// rather than ignored, which would export everything.
+	for name := range query {
+		if name != "filter" && name != "orderBy" {
+			transport.WriteError(w, storage.CodeBadUserInput, fmt.Sprintf("%.100q is not a parameter of the export: give filter and orderBy only (names are case-sensitive)", name))
+			return
+		}
+	}
 	vars := map[string]any{}
 	for _, name := range []string{"filter", "orderBy"} {
 		if len(query[name]) > 1 {

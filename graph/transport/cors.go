@@ -28,7 +28,8 @@ func withCORS(allowed []string, next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Expose-Headers", "X-Request-Id")
+			// Content-Disposition: an export's file name.
+			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Content-Disposition")
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if !ok {

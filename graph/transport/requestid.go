@@ -32,6 +32,11 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 // the variables. A WebSocket connection is logged when it closes, with
 // every operation it ran.
 func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
+	return withRequestLog(logger, slog.LevelInfo, next)
+}
+
+// withRequestLog is withRequestID logging at level.
+func withRequestLog(logger *slog.Logger, level slog.Level, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -46,7 +51,7 @@ func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
 		ctx := context.WithValue(WithRequestID(r.Context(), id), requestNoteKey{}, note)
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		subject, operations := note.read()
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
+		logger.LogAttrs(r.Context(), level, "request", slog.String("request_id", id),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 			slog.Duration("duration", time.Since(start)), slog.String("subject", subject),
 			slog.Any("operations", operations), slog.String("remote", r.RemoteAddr))

@@ -144,6 +144,13 @@ type Handler struct {
 	edge         *edge
 }
 
+// Logged gives the requests of next (the server's other routes: the
+// playground, probes, metrics) a request id and a line in the request log
+// at level, as the API's.
+func (h *Handler) Logged(level slog.Level, next http.Handler) http.Handler {
+	return withRequestLog(h.edge.logger, level, next)
+}
+
 // Stream wraps a handler beside GraphQL whose response is a long stream
 // (the export) so that it is served as an SSE request is: with a request
 // id and the CORS policy of the GraphQL endpoint, by GET or HEAD (405
