@@ -402,7 +402,8 @@ func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
 
 // participants makes 1-4 organizations: the first one took the referral,
 // each later one was invited by an earlier one. An invitation still open
-// at the anchor is mostly unanswered; one that has expired was answered,
+// a day after the anchor is mostly unanswered (none lapses on the day the
+// demo is seeded); one that has expired was answered,
 // or is recorded as Expired, as the expiry sweep would have left it.
 func (g *demoGen) participants(referralID string, created time.Time) []Participant {
 	var parts []Participant
@@ -418,8 +419,13 @@ func (g *demoGen) participants(referralID string, created time.Time) []Participa
 		p.ReferralView = "https://referrals.example.com/referrals/" + referralID + "?participant=" + p.ID
 		if i > 0 {
 			answered := []weighted[ParticipantStatus]{{ParticipantAccepted, 6}, {ParticipantRejected, 2}, {ParticipantExpired, 2}, {ParticipantMissed, 1}}
-			if expires.After(g.anchor) {
+			switch {
+			case expires.After(g.anchor.Add(24 * time.Hour)):
 				answered = []weighted[ParticipantStatus]{{ParticipantInvited, 6}, {ParticipantAccepted, 3}, {ParticipantRejected, 1}}
+			case expires.After(g.anchor):
+				// One left open would expire on the day the demo is seeded,
+				// changing what it shows within hours: answered.
+				answered = []weighted[ParticipantStatus]{{ParticipantAccepted, 3}, {ParticipantRejected, 1}}
 			}
 			p.Status = one(g, answered)
 			inviter := parts[g.rng.IntN(i)].ID
