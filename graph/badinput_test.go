@@ -109,6 +109,23 @@ func TestFilterInputsAreBounded(t *testing.T) {
 			e.post(t, tt.query, tt.vars).wantBadInput(t, tt.mentions)
 		})
 	}
+	// Errors that quote what they refuse quote at most 1,000 bytes of it:
+	// an outside test got 900 KB back in one message.
+	t.Run("ErrMessagesAreCut", func(t *testing.T) {
+		huge := strings.Repeat("é", 450_000)
+		for _, q := range []struct {
+			query string
+			vars  map[string]any
+		}{
+			{`mutation($id: ID!) { changeReferralStatus(id: $id, expectedVersion: 1, status: WON) { id } }`, map[string]any{"id": huge}},
+			{`query($f: ReferralFilter) { referrals(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"customerCountry": []string{huge}}}},
+		} {
+			resp := e.post(t, q.query, q.vars)
+			if len(resp.raw) > 4_000 || !strings.Contains(string(resp.raw), "(message cut)") {
+				t.Errorf("%.60s: a %d-byte answer %.200s…, want its message cut", q.query, len(resp.raw), resp.raw)
+			}
+		}
+	})
 	t.Run("LongestRealName", func(t *testing.T) {
 		var d struct{ Referrals struct{ TotalCount int } }
 		e.post(t, `query($n: String) { referrals(filter: {customerName: $n}) { totalCount } }`, map[string]any{"n": strings.Repeat("é", 200)}).mustData(t, &d)

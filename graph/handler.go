@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -119,8 +120,25 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = nil
 			setCode(gqlErr, storage.CodeInternal)
 		}
+		gqlErr.Message = capMessage(gqlErr.Message)
 		return gqlErr
 	}
+}
+
+// maxMessageBytes bounds an error message: many quote the value they
+// refuse, and a request may send a value of nearly a megabyte.
+const maxMessageBytes = 1000
+
+// capMessage cuts msg to maxMessageBytes, at a character boundary, saying so.
+func capMessage(msg string) string {
+	if len(msg) <= maxMessageBytes {
+		return msg
+	}
+	cut := maxMessageBytes
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "… (message cut)"
 }
 
 // argumentPath names the argument an input error is about ("filter.dealValue.min").
