@@ -86,10 +86,9 @@ func (t tracing) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 	ctx, span := t.tracer.Start(ctx, name, trace.WithAttributes(attrs...))
 	defer span.End()
 	resp := next(ctx)
-	if resp == nil {
-		return resp
+	if resp != nil {
+		setErrorStatus(span, resp.Errors)
 	}
-	setErrorStatus(span, resp.Errors)
 	return resp
 }
 

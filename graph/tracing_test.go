@@ -47,14 +47,20 @@ func newTracedServer(t *testing.T, n int, pushdown storage.Pushdown) *tracedServ
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &tracedServer{env: e, handler: tracedRoutes(e.store, e.broker, auth, tp), spans: spans,
+		token: hs(t, jwt.MapClaims{"sub": "admin-1", "role": "admin", "exp": inAnHour()})}
+}
+
+// tracedRoutes serves /query and /export/referrals over store as server.go
+// routes them, every layer above the store traced with tp.
+func tracedRoutes(store *storage.Store, broker *Broker, auth *transport.Auth, tp trace.TracerProvider) http.Handler {
 	logger := slog.New(slog.DiscardHandler)
-	gql := NewExecutor(e.store, e.broker, logger, nil, Options{Tracing: tp})
+	gql := NewExecutor(store, broker, logger, nil, Options{Tracing: tp})
 	api := transport.New(gql, auth, transport.Options{Tracing: tp, Logger: logger})
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
-	mux.Handle("/export/referrals", api.Stream(export.New(gql, logger))) // as server.go routes them
-	return &tracedServer{env: e, handler: mux, spans: spans,
-		token: hs(t, jwt.MapClaims{"sub": "admin-1", "role": "admin", "exp": inAnHour()})}
+	mux.Handle("/export/referrals", api.Stream(export.New(gql, logger)))
+	return mux
 }
 
 // serve runs req with the server's token and returns the response body;

@@ -102,8 +102,10 @@ func (c *commandSpans) started(ctx context.Context, e *event.CommandStartedEvent
 		name += " " + coll
 		attrs = append(attrs, semconv.DBCollectionName(coll))
 	}
-	if host, port, ok := serverAddress(e.ConnectionID); ok {
+	if host, port := serverAddress(e.ConnectionID); port > 0 {
 		attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(port))
+	} else if host != "" {
+		attrs = append(attrs, semconv.ServerAddress(host))
 	}
 	_, span := c.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	c.open.Store(commandKey{e.ConnectionID, e.RequestID}, span)
@@ -137,15 +139,19 @@ func commandCollection(e *event.CommandStartedEvent) string {
 }
 
 // serverAddress reads the host and port from a driver connection id
-// ("127.0.0.1:27017[-3]").
-func serverAddress(connectionID string) (string, int, bool) {
-	addr, _, _ := strings.Cut(connectionID, "[")
+// ("127.0.0.1:27017[-3]"), or the socket's path and 0 for a Unix socket
+// ("/tmp/mongodb-27017.sock[-3]", as the embedded store is reached).
+func serverAddress(connectionID string) (string, int) {
+	addr := connectionID
+	if i := strings.LastIndex(addr, "[-"); i >= 0 {
+		addr = addr[:i]
+	}
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, false
+		return addr, 0
 	}
-	port, err := strconv.Atoi(p)
-	return host, port, err == nil
+	port, _ := strconv.Atoi(p)
+	return host, port
 }
 
 // traceSelection records a planned selection made within a traced

@@ -1,12 +1,13 @@
 // Package transport is the HTTP edge of the GraphQL API: GraphQL over
 // plain HTTP (GET and POST), Server-Sent Events and WebSocket on one path,
 // bearer tokens and JWKS, the per-identity stream cap, CORS, body limits
-// and deadlines, request ids, and the one function that writes responses
-// for requests that never reach GraphQL.
+// and deadlines, request ids, the requests' spans when tracing, and the one
+// function that writes responses for requests that never reach GraphQL.
 //
-// It imports gqlgen's transports and executor and the storage package's
-// Caller and error codes, never the GraphQL layer (graph) or the driver: it
-// serves whatever executor it is handed, so its tests need no store.
+// It imports gqlgen's transports and executor, OpenTelemetry's HTTP
+// instrumentation and the storage package's Caller and error codes, never
+// the GraphQL layer (graph) or the driver: it serves whatever executor it
+// is handed, so its tests need no store.
 package transport
 
 import (
