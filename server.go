@@ -26,6 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"referrals/graph"
 	"referrals/graph/export"
@@ -39,7 +41,8 @@ const demoSeed = 2026
 
 // A stopping server ends streams at once, gives requests in flight
 // shutdownGrace to finish, then cancels them (a query stops at its next
-// read of the store) and closes their connections within shutdownCancel:
+// read of the store) and closes their connections within shutdownCancel,
+// and sends the spans it still holds within traceFlush (when tracing):
 // it exits within 5 s whatever a client is doing (an export to a reader
 // that stopped reading included), as orchestrators expect.
 const (
@@ -105,6 +108,9 @@ func serve(serving func(listening)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// The exporter reports what it could not send through OpenTelemetry's
+	// one process-wide handler.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("tracing", "error", err) }))
 	started := false
 	err := run(ctx, os.Args[1:], os.Getenv, logger, func(l listening) {
 		started = true
@@ -254,6 +260,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	if err != nil {
 		return err
 	}
+	tp, protocol, err := newTracerProvider(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	var tracing trace.TracerProvider // stays nil, not a nil *TracerProvider, when off
+	if tp != nil {
+		defer flushTraces(tp, logger) // last: after the requests and the store are done
+		tracing = tp
+		logger.Info("tracing: spans exported with OTLP", "protocol", protocol)
+	}
+	cfg.api.Tracing, cfg.edge.Tracing = tracing, tracing
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", cfg.addr, err)
@@ -297,8 +314,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	if embedded == nil {
 		logger.Info("connecting to MongoDB", "uri", storage.RedactURI(uri), "timeout", cfg.mongoTimeout)
 	}
-	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Logger: logger,
-		Embedded: embedded, ConnectTimeout: cfg.mongoTimeout})
+	store, err := storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Tracing: tracing,
+		Logger: logger, Embedded: embedded, ConnectTimeout: cfg.mongoTimeout})
 	if err != nil {
 		return err
 	}

@@ -236,7 +236,8 @@ func TestPlaygroundSettingsUnderPersistedOnly(t *testing.T) {
 // TestRequestsAreLogged: each request is logged at info when it ends with
 // its id (the one in X-Request-Id), method, path, status, duration, the
 // token's subject and the operation's name, and never with the token or
-// the variables.
+// the variables; with tracing off, with no trace id, whatever the request's
+// traceparent says (TestTracesReachTheCollector has it on).
 func TestRequestsAreLogged(t *testing.T) {
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -271,6 +272,7 @@ func TestRequestsAreLogged(t *testing.T) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") // ignored: tracing is off
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +315,7 @@ func TestRequestsAreLogged(t *testing.T) {
 	}
 	ops, _ := line["operations"].([]any)
 	if line["level"] != "INFO" || line["method"] != "POST" || line["path"] != "/query" || line["status"] != float64(200) ||
-		line["subject"] != "admin-1" || len(ops) != 1 || ops[0] != "Named" || line["duration"] == nil {
+		line["subject"] != "admin-1" || len(ops) != 1 || ops[0] != "Named" || line["duration"] == nil || line["trace_id"] != nil {
 		t.Errorf("request log line %v", line)
 	}
 	if all := logs.String(); strings.Contains(all, token) || strings.Contains(all, "variable-secret") {

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/rules"
+	"go.opentelemetry.io/otel/trace"
 
 	"referrals/graph/transport"
 	"referrals/storage"
@@ -36,11 +37,16 @@ type Options struct {
 	// nothing else runs.
 	Manifest      Manifest
 	PersistedOnly bool
+	// Tracing, when set, records the spans of operations, of the fields
+	// that call the store and of loaders' batch reads (see tracing); nil
+	// records none and adds nothing to an operation.
+	Tracing trace.TracerProvider
 }
 
 // NewExecutor returns the GraphQL executor of the API: resolvers over
 // store and broker, per-response loaders, a query cache, operation limits,
-// persisted operations, and errors presented with the codes of the API.
+// persisted operations, errors presented with the codes of the API, and
+// spans when opts.Tracing is set.
 // The HTTP edge (package transport) serves it.
 func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metrics, opts Options) *executor.Executor {
 	if opts.MaxComplexity == 0 {
@@ -51,6 +57,9 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	}
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	if opts.Tracing != nil {
+		exec.Use(newTracing(opts.Tracing)) // first: its span holds every other extension's work
+	}
 	exec.Use(&exactEnums{})
 	exec.Use(extension.Introspection{})
 	if opts.NoIntrospection {

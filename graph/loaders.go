@@ -34,10 +34,10 @@ type Loaders struct {
 func NewLoaders(store BatchReader) *Loaders {
 	return &Loaders{
 		store:                  store,
-		ReferralByID:           newLoader(store.ReferralsByID),
-		ParticipantByID:        newLoader(store.ParticipantsByID),
-		ParticipantsByReferral: newLoader(store.ParticipantsByReferral),
-		TagByKey:               newLoader(store.TagsByKey),
+		ReferralByID:           newLoader("ReferralByID", store.ReferralsByID),
+		ParticipantByID:        newLoader("ParticipantByID", store.ParticipantsByID),
+		ParticipantsByReferral: newLoader("ParticipantsByReferral", store.ParticipantsByReferral),
+		TagByKey:               newLoader("TagByKey", store.TagsByKey),
 	}
 }
 
@@ -55,9 +55,12 @@ func For(ctx context.Context) *Loaders {
 
 // newLoader turns a batch read returning map[key]value into a loader whose
 // results line up with its keys; a missing key yields the zero value (null).
-func newLoader[K comparable, V any](fetch func(context.Context, []K) (map[K]V, error)) *dataloader.Loader[K, V] {
+// Its batches are traced under its name.
+func newLoader[K comparable, V any](name string, fetch func(context.Context, []K) (map[K]V, error)) *dataloader.Loader[K, V] {
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		ctx, end := traceBatch(ctx, name, len(keys))
 		byKey, err := fetch(ctx, keys)
+		end(err)
 		out := make([]*dataloader.Result[V], len(keys))
 		for i, k := range keys {
 			out[i] = &dataloader.Result[V]{Data: byKey[k], Error: err}

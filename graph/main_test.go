@@ -145,12 +145,25 @@ func newEnv(t testing.TB, n int) *env {
 // with now nil it is the package's store and the wall clock.
 func newEnvAt(t testing.TB, n int, now func() time.Time) *env {
 	t.Helper()
+	if now == nil {
+		return newEnvOn(t, n, nil)
+	}
+	return newEnvOn(t, n, &storage.Options{Now: now})
+}
+
+// newEnvOn is newEnv on a store of its own client configured by opts,
+// whose URI, database, command log and embedded store it fills in; with
+// opts nil it is the package's store.
+func newEnvOn(t testing.TB, n int, opts *storage.Options) *env {
+	t.Helper()
 	ctx := context.Background()
 	db := fmt.Sprintf("test_%d", testDBSeq.Add(1))
 	store := testStore.WithDatabase(db)
-	if now != nil {
+	if opts != nil {
+		o := *opts
+		o.URI, o.Database, o.Monitor, o.Embedded = testURI, db, commands.monitor(), testEmbedded
 		var err error
-		store, err = storage.Connect(ctx, storage.Options{URI: testURI, Database: db, Monitor: commands.monitor(), Now: now, Embedded: testEmbedded})
+		store, err = storage.Connect(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,6 @@
 // Package graph is the GraphQL layer: the gqlgen executor, resolvers,
 // per-request loaders, scalars, operation limits, persisted operations,
-// the subscription broker, metrics and the error presenter.
+// the subscription broker, metrics, spans and the error presenter.
 //
 // It may import storage (for its types and error codes) and graph/transport
 // (for the request id it logs), never the MongoDB driver: what it reads and

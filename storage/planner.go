@@ -211,7 +211,9 @@ func (s *Store) planned(ctx context.Context, coll *mongo.Collection, what string
 		return false, nil
 	}
 	s.planner.selections.Add(1)
+	end := s.traceSelection(ctx, coll.Name(), what)
 	err := run(t, s.planner.db)
+	end(err)
 	if errors.Is(err, sqlplan.ErrUnsupported) {
 		plannerFallbacks.Add(1)
 		s.logger.DebugContext(ctx, "left to FerretDB: it reads the whole collection", "collection", coll.Name(), "selection", what, "why", err)

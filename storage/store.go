@@ -24,6 +24,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Store reads and writes referrals, participants and tags in one database.
@@ -66,6 +67,10 @@ type Options struct {
 	Database string
 	// Monitor, when set, sees every command the driver sends.
 	Monitor *event.CommandMonitor
+	// Tracing, when set, records each command sent within a traced
+	// request as a span (see commandSpans); nil traces nothing and costs
+	// nothing.
+	Tracing trace.TracerProvider
 	// Now is the clock of everything time-dependent: the times writes
 	// record, invitation expiry and its sweep, claim lifetimes. time.Now
 	// when nil; tests pass a clock they move.
@@ -112,8 +117,12 @@ const opTimeout = 30 * time.Second
 // Connect opens a client for opts.URI and checks that the server answers.
 func Connect(ctx context.Context, opts Options) (*Store, error) {
 	co := options.Client().ApplyURI(opts.URI).SetTimeout(opTimeout)
-	if opts.Monitor != nil {
-		co.SetMonitor(opts.Monitor)
+	monitor := opts.Monitor
+	if opts.Tracing != nil {
+		monitor = traceCommands(opts.Tracing, monitor)
+	}
+	if monitor != nil {
+		co.SetMonitor(monitor)
 	}
 	client, err := mongo.Connect(co)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type requestIDKey struct{}
@@ -49,12 +51,20 @@ func withRequestLog(logger *slog.Logger, level slog.Level, next http.Handler) ht
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		note := &requestNote{}
 		ctx := context.WithValue(WithRequestID(r.Context(), id), requestNoteKey{}, note)
+		span := trace.SpanFromContext(ctx)
+		if span.IsRecording() {
+			span.SetAttributes(requestIDAttr.String(id))
+		}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		subject, operations := note.read()
-		logger.LogAttrs(r.Context(), level, "request", slog.String("request_id", id),
+		attrs := []slog.Attr{slog.String("request_id", id),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 			slog.Duration("duration", time.Since(start)), slog.String("subject", subject),
-			slog.Any("operations", operations), slog.String("remote", r.RemoteAddr))
+			slog.Any("operations", operations), slog.String("remote", r.RemoteAddr)}
+		if sc := span.SpanContext(); sc.IsValid() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
+		logger.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }
 

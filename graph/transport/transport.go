@@ -1,12 +1,13 @@
 // Package transport is the HTTP edge of the GraphQL API: GraphQL over
 // plain HTTP (GET and POST), Server-Sent Events and WebSocket on one path,
 // bearer tokens and JWKS, the per-identity stream cap, CORS, body limits
-// and deadlines, request ids, and the one function that writes responses
-// for requests that never reach GraphQL.
+// and deadlines, request ids, the requests' spans when tracing, and the one
+// function that writes responses for requests that never reach GraphQL.
 //
-// It imports gqlgen's transports and executor and the storage package's
-// Caller and error codes, never the GraphQL layer (graph) or the driver: it
-// serves whatever executor it is handed, so its tests need no store.
+// It imports gqlgen's transports and executor, OpenTelemetry's HTTP
+// instrumentation and the storage package's Caller and error codes, never
+// the GraphQL layer (graph) or the driver: it serves whatever executor it
+// is handed, so its tests need no store.
 package transport
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
 	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
+	"go.opentelemetry.io/otel/trace"
 
 	"referrals/storage"
 )
@@ -73,6 +75,9 @@ type Options struct {
 	// is cut off). DefaultKeepAlive when 0.
 	KeepAlive time.Duration
 	Logger    *slog.Logger
+	// Tracing, when set, gives each request a span (see traced) and the
+	// request log line its trace id; nil adds nothing to a request.
+	Tracing trace.TracerProvider
 }
 
 // New returns the GraphQL endpoint over exec. Authentication is decided
@@ -117,6 +122,7 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 		exec:           exec,
 		auth:           auth,
 		logger:         opts.Logger,
+		tracing:        opts.Tracing,
 	}
 	e.ws = gqltransport.Websocket{
 		// gqlgen's keep-alive goes to the legacy protocol only; the
@@ -131,7 +137,7 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 		}}},
 	}
 	return &Handler{
-		Handler:      withRequestID(opts.Logger, withCORS(opts.AllowedOrigins, limitBody(opts.MaxBodyBytes, e))),
+		Handler:      traced(opts.Tracing, withRequestID(opts.Logger, withCORS(opts.AllowedOrigins, limitBody(opts.MaxBodyBytes, e)))),
 		closeStreams: closeStreams,
 		edge:         e,
 	}
@@ -153,14 +159,14 @@ func (h *Handler) Logged(level slog.Level, next http.Handler) http.Handler {
 
 // Stream wraps a handler beside GraphQL whose response is a long stream
 // (the export) so that it is served as an SSE request is: with a request
-// id and the CORS policy of the GraphQL endpoint, by GET or HEAD (405
+// id, a span when tracing, and the CORS policy of the GraphQL endpoint, by GET or HEAD (405
 // otherwise), as the caller of its bearer token (401 UNAUTHENTICATED
 // without a valid one), holding one of that identity's stream slots until
 // it returns (429 STREAM_LIMIT when none is free), and ended by
 // CloseStreams.
 func (h *Handler) Stream(next http.Handler) http.Handler {
 	e := h.edge
-	return withRequestID(e.logger, withCORS(e.allowedOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return traced(e.tracing, withRequestID(e.logger, withCORS(e.allowedOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
 			dropUnreadBody(w)
@@ -181,7 +187,7 @@ func (h *Handler) Stream(next http.Handler) http.Handler {
 		r, end := e.stream(r.WithContext(withToken(r.Context(), caller)))
 		defer end()
 		next.ServeHTTP(w, r)
-	})))
+	}))))
 }
 
 // CloseStreams ends every open stream (SSE requests and WebSocket
@@ -200,6 +206,7 @@ type edge struct {
 	exec           *executor.Executor
 	auth           *Auth
 	logger         *slog.Logger
+	tracing        trace.TracerProvider // nil: no spans
 	ws             gqltransport.Websocket
 	plain          plainHTTP
 }
