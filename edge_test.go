@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -479,6 +480,32 @@ func TestExportRefusesUnknownParameters(t *testing.T) {
 		if status != http.StatusBadRequest || !strings.Contains(body, `"BAD_USER_INPUT"`) || !strings.Contains(body, strings.ReplaceAll(c.names, `"`, `\"`)) {
 			t.Errorf("?%s: status %d, body %.300s; want 400 BAD_USER_INPUT naming %s", c.query, status, body, c.names)
 		}
+	}
+}
+
+// TestQueryParametersAreReadOnce: a GET to /query that gives a parameter
+// twice, or spells one with other letter case ("Variables"), is 400
+// naming it; before, the first was used, or the query ran without its
+// variables. Other parameters (a cache buster) are ignored.
+func TestQueryParametersAreReadOnce(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "5", "--jwt-secret", edgeSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	token := "Bearer " + adminToken(t)
+	query := "query=" + url.QueryEscape(`query($f:ReferralFilter){referrals(filter:$f){totalCount}}`)
+	vars := url.QueryEscape(`{"f":{"status":["WON"]}}`)
+	for params, says := range map[string]string{
+		query + "&Variables=" + vars:                        `\"Variables\" is not a parameter`,
+		query + "&variables=" + vars + "&variables=" + vars: "variables: given 2 times",
+		query + "&" + query:                                 "query: given 2 times",
+	} {
+		status, body := request(t, ctx, http.MethodGet, base+"/query?"+params, "", map[string]string{"Authorization": token, "Accept": "application/json"})
+		if status != http.StatusBadRequest || !strings.Contains(body, says) {
+			t.Errorf("?%.80s: status %d, body %.300s; want 400 saying %s", params, status, body, says)
+		}
+	}
+	if status, body := request(t, ctx, http.MethodGet, base+"/query?"+query+"&variables="+vars+"&_=123", "", map[string]string{"Authorization": token, "Accept": "application/json"}); status != http.StatusOK || !strings.Contains(body, "totalCount") {
+		t.Errorf("with a cache buster: status %d, body %.300s", status, body)
 	}
 }
 

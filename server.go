@@ -57,6 +57,7 @@ const expirySweepInterval = time.Minute
 // config is the runtime contract of the server (flags override environment).
 type config struct {
 	addr           string
+	logLevel       slog.Level
 	mongoTimeout   time.Duration
 	mongoURI       string
 	database       string
@@ -107,7 +108,7 @@ type listening struct {
 func serve(serving func(listening)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &logLevel}))
 	// The exporter reports what it could not send through OpenTelemetry's
 	// one process-wide handler.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("tracing", "error", err) }))
@@ -134,7 +135,7 @@ func serve(serving func(listening)) int {
 // envNames maps each flag to the environment variable that sets it when
 // the command line does not.
 var envNames = map[string]string{
-	"addr": "ADDR", "mongodb-uri": "MONGODB_URI", "mongodb-timeout": "MONGODB_TIMEOUT", "db": "MONGODB_DB", "data-dir": "DATA_DIR",
+	"addr": "ADDR", "log-level": "LOG_LEVEL", "mongodb-uri": "MONGODB_URI", "mongodb-timeout": "MONGODB_TIMEOUT", "db": "MONGODB_DB", "data-dir": "DATA_DIR",
 	"embedded-listen": "EMBEDDED_LISTEN", "demo": "DEMO_REFERRALS",
 	"max-complexity": "MAX_COMPLEXITY", "max-depth": "MAX_DEPTH", "max-body-bytes": "MAX_BODY_BYTES",
 	"allowed-origins": "ALLOWED_ORIGINS", "introspection": "INTROSPECTION",
@@ -147,6 +148,7 @@ var envNames = map[string]string{
 func newFlags(c *config) (fs *flag.FlagSet, origins, introspection *string) {
 	fs = flag.NewFlagSet("referrals", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", ":8080", "listen address")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error")
 	fs.StringVar(&c.mongoURI, "mongodb-uri", "", "MongoDB URI; empty starts the embedded store")
 	fs.DurationVar(&c.mongoTimeout, "mongodb-timeout", defaultMongoTimeout, "how long to wait at start for MongoDB (--mongodb-uri) to answer")
 	fs.StringVar(&c.database, "db", "referrals", "database name")
@@ -228,6 +230,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	return c, nil
 }
 
+// logLevel is the level of the server's log (--log-level), set by run.
+var logLevel slog.LevelVar
+
 // defaultMongoTimeout is how long a start waits for MongoDB to answer.
 const defaultMongoTimeout = 10 * time.Second
 
@@ -260,6 +265,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	if err != nil {
 		return err
 	}
+	logLevel.Set(cfg.logLevel)
 	tp, protocol, err := newTracerProvider(ctx, getenv)
 	if err != nil {
 		return err
@@ -470,6 +476,7 @@ func routes(api *transport.Handler, exports, page http.Handler, store *storage.S
 		_, _ = io.WriteString(w, "ok\n")
 	})))
 	mux.Handle("GET /metrics", api.Logged(slog.LevelInfo, auth.Authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))))
+	mux.Handle("/", api.Logged(slog.LevelInfo, http.NotFoundHandler())) // every other path: 404, logged too
 	return mux
 }
 

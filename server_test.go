@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -29,21 +30,22 @@ func TestParseConfig(t *testing.T) {
 		env  map[string]string
 		want config
 	}{
-		{"Defaults", nil, nil, config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open}},
+		{"Defaults", nil, nil, config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open}},
+		{"LogLevel", nil, map[string]string{"LOG_LEVEL": "debug"}, config{logLevel: slog.LevelDebug, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open}},
 		{"Env", nil, map[string]string{"ADDR": ":9000", "MONGODB_URI": "mongodb://db", "MONGODB_DB": "leads", "DATA_DIR": "/d", "EMBEDDED_LISTEN": "127.0.0.1:27017"},
-			config{mongoTimeout: defaultMongoTimeout, addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, api: apiDefaults, edge: edgeDefaults, auth: open}},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":9000", mongoURI: "mongodb://db", database: "leads", dataDir: "/d", embeddedListen: "127.0.0.1:27017", demo: 0, api: apiDefaults, edge: edgeDefaults, auth: open}},
 		{"FlagsOverrideEnv", []string{"--addr", ":7000", "--demo", "5", "--db", "x", "--max-depth", "8"}, map[string]string{"ADDR": ":9000", "DEMO_REFERRALS": "9", "MAX_COMPLEXITY": "500", "MAX_DEPTH": "6"},
-			config{mongoTimeout: defaultMongoTimeout, addr: ":7000", database: "x", dataDir: "./data", demo: 5, api: graph.Options{MaxComplexity: 500, MaxDepth: 8}, edge: edgeDefaults, auth: open}},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":7000", database: "x", dataDir: "./data", demo: 5, api: graph.Options{MaxComplexity: 500, MaxDepth: 8}, edge: edgeDefaults, auth: open}},
 		{"AllowedOrigins", []string{"--allowed-origins", " https://a.example, https://b.example:8443 ,"}, nil,
-			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: transport.DefaultMaxStreams, AllowedOrigins: []string{"https://a.example", "https://b.example:8443"}}, auth: open}},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: transport.DefaultMaxStreams, AllowedOrigins: []string{"https://a.example", "https://b.example:8443"}}, auth: open}},
 		{"StreamsPerToken", nil, map[string]string{"MAX_STREAMS_PER_TOKEN": "3"},
-			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: 3}, auth: open}},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: transport.Options{MaxBodyBytes: transport.DefaultMaxBodyBytes, MaxStreams: 3}, auth: open}},
 		{"JWTTurnsIntrospectionOff", []string{"--jwt-secret", "s3cret", "--jwt-issuer", "https://id.example"}, nil,
-			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: transport.AuthOptions{Secret: "s3cret", Issuer: "https://id.example"}}},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: transport.AuthOptions{Secret: "s3cret", Issuer: "https://id.example"}}},
 		{"IntrospectionOff", []string{"--introspection=false"}, nil,
-			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: open}},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: open}},
 		{"DemoFromEnvWithURI", nil, map[string]string{"MONGODB_URI": "mongodb://db", "DEMO_REFERRALS": "30"},
-			config{mongoTimeout: defaultMongoTimeout, addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, api: apiDefaults, edge: edgeDefaults, auth: open}},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, api: apiDefaults, edge: edgeDefaults, auth: open}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,10 +282,21 @@ func TestRequestsAreLogged(t *testing.T) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	id := resp.Header.Get("X-Request-Id")
+	// An operation name is listed cut to 100 bytes: a document may name
+	// one with hundreds of thousands of characters.
+	long := strings.Repeat("N", 200_000)
+	longReq, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(`{"query":"query `+long+` { __typename }"}`))
+	longReq.Header.Set("Content-Type", "application/json")
+	longReq.Header.Set("Authorization", "Bearer "+token)
+	longResp, err := http.DefaultClient.Do(longReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longResp.Body.Close()
 	// The other routes are logged too (an outside test found them
 	// missing): the playground and metrics at info, probes at debug.
-	others := map[string]string{}
-	for _, path := range []string{"/", "/metrics", "/healthz"} {
+	others := map[string]string{"long": longResp.Header.Get("X-Request-Id")}
+	for _, path := range []string{"/", "/metrics", "/healthz", "/nope"} {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -304,10 +317,13 @@ func TestRequestsAreLogged(t *testing.T) {
 	for path, want := range map[string]struct {
 		level  string
 		status float64
-	}{"/": {"INFO", 200}, "/metrics": {"INFO", 401}, "/healthz": {"DEBUG", 200}} {
+	}{"/": {"INFO", 200}, "/metrics": {"INFO", 401}, "/healthz": {"DEBUG", 200}, "/nope": {"INFO", 404}} {
 		if l := lineOf(others[path]); l == nil || l["path"] != path || l["level"] != want.level || l["status"] != want.status {
 			t.Errorf("GET %s: request log line %v, want one at %s with status %v", path, l, want.level, want.status)
 		}
+	}
+	if l := lineOf(others["long"]); l == nil || len(fmt.Sprint(l["operations"])) > 200 {
+		t.Errorf("a 200,000-character operation name: request log line of %d bytes", len(fmt.Sprint(l["operations"])))
 	}
 	line := lineOf(id)
 	if line == nil {

@@ -119,6 +119,8 @@ func TestFilterInputsAreBounded(t *testing.T) {
 		}{
 			{`mutation($id: ID!) { changeReferralStatus(id: $id, expectedVersion: 1, status: WON) { id } }`, map[string]any{"id": huge}},
 			{`query($f: ReferralFilter) { referrals(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{"customerCountry": []string{huge}}}},
+			// an unknown key of a variable, named in the error's path too
+			{`query($f: ReferralFilter) { referrals(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{huge: 1}}},
 		} {
 			resp := e.post(t, q.query, q.vars)
 			if len(resp.raw) > 4_000 || !strings.Contains(string(resp.raw), "(message cut)") {

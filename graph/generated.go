@@ -1337,7 +1337,7 @@ type Mutation {
   Moves a referral to another status. Allowed moves: PENDING to ACTIVE, LOST
   or ARCHIVED; ACTIVE to WON, LOST or ARCHIVED; WON and LOST to ARCHIVED;
   nothing leaves ARCHIVED, and an ARCHIVED referral is read-only (no
-  update, no invitation). Any other move is BAD_USER_INPUT naming both states.
+  update, no invitation, no answer to one). Any other move is BAD_USER_INPUT naming both states.
   """
   changeReferralStatus(
     "The referral to change."
@@ -1360,7 +1360,9 @@ type Mutation {
 
   """
   Accepts or rejects an invitation. Only an INVITED participant can answer;
-  an invitation past its expiration reads as EXPIRED and cannot be accepted.
+  an invitation past its expiration reads as EXPIRED and cannot be accepted;
+  an invitation to an ARCHIVED referral cannot be answered (BAD_USER_INPUT
+  naming participantId), even when the archiving races the answer.
   """
   respondToInvitation(participantId: ID!, response: InvitationResponse!): Participant!
 }

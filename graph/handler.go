@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -130,6 +131,12 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			setCode(gqlErr, storage.CodeInternal)
 		}
 		gqlErr.Message = capMessage(gqlErr.Message)
+		for i, el := range gqlErr.Path {
+			// a variable's key, as long as the request allows
+			if name, ok := el.(ast.PathName); ok && len(name) > maxPathName {
+				gqlErr.Path[i] = ast.PathName(strings.ToValidUTF8(string(name[:maxPathName]), "") + "…")
+			}
+		}
 		return gqlErr
 	}
 }
@@ -137,6 +144,9 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 // maxMessageBytes bounds an error message: many quote the value they
 // refuse, and a request may send a value of nearly a megabyte.
 const maxMessageBytes = 1000
+
+// maxPathName bounds each name of an error's path, in bytes.
+const maxPathName = 100
 
 // capMessage cuts msg to maxMessageBytes, at a character boundary, saying so.
 func capMessage(msg string) string {

@@ -248,3 +248,45 @@ func TestListsAreBounded(t *testing.T) {
 		t.Errorf("the referral changed: %+v, %v", got, err)
 	}
 }
+
+// TestAnAnswerRacingAnArchivingIsRefused: an answer checks the referral it
+// is written over, not only the one it read first, so an archiving that
+// lands between the two refuses it and it is taken back whole (an outside
+// test archived and accepted concurrently: 18 of 20 accepts landed on
+// archived referrals, showing the partner the customer's address).
+func TestAnAnswerRacingAnArchivingIsRefused(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	r, err := s.CreateReferral(ctx, validReferralInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.InviteParticipant(ctx, r.ID, InviteInput{OrganizationID: "org-a", OrganizationName: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The answer read its referral open; the archiving lands now.
+	archived, err := s.ChangeReferralStatus(ctx, r.ID, 2, ReferralArchived, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled, err := s.settleInvitation(ctx, p, ParticipantAccepted)
+	wantBadInput(t, err, "participantId", "ARCHIVED")
+	if settled {
+		t.Error("the answer was settled")
+	}
+	parts, err := s.ParticipantsByID(ctx, []string{p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := s.ReferralsByID(ctx, []string{r.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := parts[p.ID].Status; got != ParticipantInvited {
+		t.Errorf("the participant is %s after the refused answer, want Invited", got)
+	}
+	if got := refs[r.ID]; got.Version != archived.Version || got.Participation[0].Status != ParticipantInvited {
+		t.Errorf("the referral is at version %d with %+v, want version %d unchanged", got.Version, got.Participation, archived.Version)
+	}
+}

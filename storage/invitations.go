@@ -200,7 +200,13 @@ func (s *Store) settleInvitation(ctx context.Context, p *Participant, to Partici
 		return false, fmt.Errorf("settle invitation: %w", err)
 	}
 	p.Status = to
-	after, _, err := s.putParticipation(ctx, p, false)
+	var refuse func(*Referral) error
+	if to != ParticipantExpired {
+		// An answer to an archived referral is refused on the version it
+		// would be written over, so an archiving racing it is seen.
+		refuse = func(r *Referral) error { return refuseArchived("participantId", r) }
+	}
+	after, _, err := s.putParticipation(ctx, p, false, refuse)
 	if err != nil {
 		s.undoAnswer(ctx, key, p, to)
 		return false, err

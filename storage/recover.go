@@ -276,7 +276,7 @@ func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participa
 	case findErr != nil:
 		return false, fmt.Errorf("read participant of claim %s: %w", c.Key, findErr)
 	}
-	after, changed, err := s.putParticipation(ctx, p, strings.HasPrefix(c.Key, "participation:"))
+	after, changed, err := s.putParticipation(ctx, p, strings.HasPrefix(c.Key, "participation:"), nil)
 	if err != nil {
 		return false, err
 	}
@@ -318,13 +318,24 @@ func (s *Store) dropClaim(ctx context.Context, c claimDoc) (bool, error) {
 }
 
 // putParticipation applies participationUpdate to p's referral and
-// returns the referral after it, and whether that changed it.
-func (s *Store) putParticipation(ctx context.Context, p *Participant, missingOnly bool) (after *Referral, changed bool, err error) {
+// returns the referral after it, and whether that changed it. refuse, when
+// not nil, may refuse the update by the referral it is written over (that
+// version: a write racing it is seen).
+func (s *Store) putParticipation(ctx context.Context, p *Participant, missingOnly bool, refuse func(*Referral) error) (after *Referral, changed bool, err error) {
+	var refused error
 	after, err = s.updateCurrent(ctx, p.ReferralID, func(r *Referral) bson.D {
+		if refuse != nil {
+			if refused = refuse(r); refused != nil {
+				return nil
+			}
+		}
 		update := participationUpdate(r, p, missingOnly)
 		changed = update != nil
 		return update
 	})
+	if err == nil && refused != nil {
+		return nil, false, refused
+	}
 	return after, changed, err
 }
 

@@ -466,7 +466,13 @@ func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats
 		}
 		total = groups // lists are grouped whole: each referral is in one row
 	}
-	acc := newStatsAccumulator(len(q.GroupBy), statsBudget(ctx))
+	// Rows the planner split are charged by its count before it built
+	// them; rows with whole lists are charged as they are split.
+	var budget *atomic.Int64
+	if !done {
+		budget = statsBudget(ctx)
+	}
+	acc := newStatsAccumulator(len(q.GroupBy), budget)
 	for _, each := range []struct {
 		groups, total []statsRow
 		add           func(m *StatsMeasures, r *statsRow) error
@@ -685,7 +691,8 @@ type statsAccumulator struct {
 	groups map[string]*statsGroupAcc
 	total  StatsMeasures
 	// budget is what is left of the keys the rows may be split into (a
-	// row's lists make the product of their lengths).
+	// row's lists make the product of their lengths); nil when the rows
+	// were split, and charged, before.
 	budget *atomic.Int64
 }
 
@@ -721,7 +728,7 @@ func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*Sta
 			return tooManyGroups()
 		}
 	}
-	if a.budget.Add(-int64(split)) < 0 {
+	if a.budget != nil && a.budget.Add(-int64(split)) < 0 {
 		return tooManyGroups()
 	}
 	keys := [][]*string{make([]*string, a.dims)}

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -108,6 +109,9 @@ func readParams(r *http.Request) (*graphql.RawParams, int, string) {
 		if err != nil {
 			return nil, http.StatusBadRequest, "the query string cannot be read (" + err.Error() + "): percent-encode each parameter, \";\" as %3B"
 		}
+		if msg := checkQueryParams(q); msg != "" {
+			return nil, http.StatusBadRequest, msg
+		}
 		if q.Has("query") {
 			raw.Query, _ = json.Marshal(q.Get("query"))
 		}
@@ -142,6 +146,27 @@ func readParams(r *http.Request) (*graphql.RawParams, int, string) {
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	return params, 0, ""
+}
+
+// queryParams are the parameters of a GET request.
+var queryParams = []string{"query", "operationName", "variables", "extensions"}
+
+// checkQueryParams refuses a GET request's parameter given twice, or
+// spelt with other letter case than one of queryParams (a "Variables"
+// would run the query without them); other parameters (a cache buster)
+// are left alone, as GraphQL over HTTP has them.
+func checkQueryParams(q url.Values) string {
+	for name, values := range q {
+		for _, known := range queryParams {
+			switch {
+			case name == known && len(values) > 1:
+				return fmt.Sprintf("%s: given %d times; give it once", known, len(values))
+			case name != known && strings.EqualFold(name, known):
+				return fmt.Sprintf("%.100q is not a parameter: did you mean %q? (names are case-sensitive)", name, known)
+			}
+		}
+	}
+	return ""
 }
 
 // decodeParams checks each parameter's JSON type and copies it into p. The

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,9 @@ type requestNoteKey struct{}
 // lists (a WebSocket connection may run many).
 const maxNotedOperations = 20
 
+// maxNotedName bounds each operation name the log line lists, in bytes.
+const maxNotedName = 100
+
 func (n *requestNote) read() (string, []string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -107,6 +111,9 @@ func NoteOperation(ctx context.Context, name string) {
 	}
 	if name == "" {
 		name = "(anonymous)"
+	}
+	if len(name) > maxNotedName { // a name is as long as a document allows
+		name = strings.ToValidUTF8(name[:maxNotedName], "") + "…"
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
