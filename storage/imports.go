@@ -254,6 +254,7 @@ func (s *Store) createImported(ctx context.Context, rec *ImportedReferral) error
 			return fmt.Errorf("write participant: %w", err) // the intent stays: recovery looks
 		}
 	}
+	s.reach(stepParticipants)
 	if _, err := s.referrals.InsertOne(ctx, r); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			err = Errorf(CodeConflict, "referral %s was created by another write meanwhile: import it again", r.ID)

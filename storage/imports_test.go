@@ -137,3 +137,48 @@ func pendingCount(t *testing.T, s *Store) int64 {
 	}
 	return n
 }
+
+// TestImportCutAndRerun kills a process in the middle of an import, after
+// the participants are written (before the referral) and after the
+// referral is written (before its change), and restarts: the referral is
+// there whole with one CREATED change, or not at all with no participant
+// left; importing the record again finishes the job.
+func TestImportCutAndRerun(t *testing.T) {
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		step    string
+		written bool
+		rerun   ImportOutcome
+	}{
+		{"CutBeforeTheReferral", stepParticipants, false, ImportCreated},
+		{"CutBeforeItsChange", stepWritten, true, ImportUnchanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dead := crashingStore(t)
+			ctx := asAdmin(t)
+			reached := crashAt(t, dead, tc.step)
+			dying(func() { _, _, _ = dead.ImportReferral(ctx, importRecord("cut", updated), ImportOptions{}) })
+			<-reached
+			again := restart(t, dead, abandonedAfter+time.Minute)
+			parts, err := again.participants.CountDocuments(ctx, map[string]any{"referralId": "cut"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = again.referralByID(ctx, "cut")
+			if written := err == nil; written != tc.written || (written && parts != 2) || (!written && parts != 0) {
+				t.Fatalf("after recovery: referral written %v (%v), %d participants; want written %v, with 2 participants or none", written, err, parts, tc.written)
+			}
+			if n, want := changesOf(feedOf(t, again), "cut", ChangeCreated), map[bool]int{true: 1, false: 0}[tc.written]; n != want {
+				t.Fatalf("%d CREATED changes after recovery, want %d", n, want)
+			}
+			got, _, err := again.ImportReferral(ctx, importRecord("cut", updated), ImportOptions{})
+			if err != nil || got != tc.rerun {
+				t.Fatalf("rerun: %s, %v; want %s", got, err, tc.rerun)
+			}
+			if n := changesOf(feedOf(t, again), "cut", ChangeCreated); n != 1 {
+				t.Fatalf("%d CREATED changes after the rerun, want 1", n)
+			}
+		})
+	}
+}

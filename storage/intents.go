@@ -208,6 +208,8 @@ func (s *Store) intentWritten(ctx context.Context, e intent) (*Referral, bool, e
 const (
 	stepWritten = "written" // the documents are written, the change not recorded
 	stepHead    = "head"    // the change is stored, no head covers it yet
+	// an imported referral's participants are written, the referral not
+	stepParticipants = "participants"
 )
 
 // reach runs the test hook at step, if any.
