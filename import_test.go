@@ -148,7 +148,7 @@ func sourceLines(t *testing.T, ctx context.Context, n int) []string {
 func TestImportOutcomes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	lines := sourceLines(t, ctx, 4)
+	lines := sourceLines(t, ctx, 5)
 	base := importServer(t)
 	admin := adminToken(t)
 	post := func(query string, body ...string) importResult {
@@ -166,9 +166,9 @@ func TestImportOutcomes(t *testing.T) {
 	}
 
 	t.Run("DryRunWritesNothing", func(t *testing.T) {
-		res := post("?dryRun=true", lines...)
-		if res.count("created") != len(lines) || res.summary["dryRun"] != true {
-			t.Fatalf("summary %v, want %d created in a dry run", res.summary, len(lines))
+		res := post("?dryRun=true", lines[:4]...)
+		if res.count("created") != 4 || res.summary["dryRun"] != true {
+			t.Fatalf("summary %v, want 4 created in a dry run", res.summary)
 		}
 		if got := exportLines(t, ctx, base); got != "" {
 			t.Fatalf("after a dry run the store exports %.300s, want nothing", got)
@@ -211,7 +211,7 @@ func TestImportOutcomes(t *testing.T) {
 			m["details"].(map[string]any)["notes"] = "edited later"
 			m["updatedDateTime"] = "2099-01-01T00:00:00Z"
 		})
-		res := post("", lines[0], older, newer)
+		res := post("?mode=newer", lines[0], older, newer)
 		if got, want := res.outcomes(), []string{"unchanged", "skipped", "updated"}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("outcomes %v, want %v; body %s", got, want, res.body)
 		}
@@ -241,6 +241,31 @@ func TestImportOutcomes(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("DealValueAsANumber", func(t *testing.T) {
+		line := editLine(t, lines[4], func(m map[string]any) {
+			m["details"].(map[string]any)["dealValue"] = json.Number("12345.67")
+		})
+		if got := post("", line).outcomes(); fmt.Sprint(got) != "[created]" {
+			t.Fatalf("outcomes %v, want [created]", got)
+		}
+		if exported := exportLines(t, ctx, base); !strings.Contains(exported, `"dealValue":"12345.67"`) {
+			t.Fatalf("the export does not show the deal value 12345.67: %.2000s", exported)
+		}
+	})
+}
+
+// TestImportLongLine: a line over 1 MiB ends the import there, saying so.
+func TestImportLongLine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := importServer(t)
+	long := `{"id":"x","details":{"notes":"` + strings.Repeat("a", 1<<20) + `"}}` + "\n"
+	res := postImport(t, ctx, base, adminToken(t), "", "application/x-ndjson", "\n"+long+"{}\n")
+	if res.status != http.StatusOK || len(res.reports) != 1 || res.reports[0]["line"] != float64(2) ||
+		!strings.Contains(fmt.Sprint(res.reports[0]["message"]), "longer than 1048576 bytes") || res.summary["complete"] != false {
+		t.Fatalf("status %d, body %.500s; want an error on line 2 saying it is too long, incomplete", res.status, res.body)
+	}
 }
 
 func orNil(s string) any {

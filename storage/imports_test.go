@@ -182,3 +182,34 @@ func TestImportCutAndRerun(t *testing.T) {
 		})
 	}
 }
+
+// TestImportReferralUpdateRefusals: an update of a stored referral whose
+// participants differ from the record's, or which is ARCHIVED, is refused.
+func TestImportReferralUpdateRefusals(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	for _, id := range []string{"parts", "archived"} {
+		rec := importRecord(id, updated)
+		if id == "archived" {
+			rec.Referral.Status = ReferralArchived
+		}
+		if _, _, err := s.ImportReferral(ctx, rec, ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fewer := importRecord("parts", updated.Add(time.Hour))
+	fewer.Participants = fewer.Participants[:1]
+	_, _, err := s.ImportReferral(ctx, fewer, ImportOptions{})
+	if e, ok := err.(*Error); !ok || e.Code != CodeBadUserInput || strings.Join(e.Field, ".") != "participants" {
+		t.Errorf("other participants: got %v, want BAD_USER_INPUT on participants", err)
+	}
+	changed := importRecord("archived", updated.Add(time.Hour))
+	changed.Referral.Status = ReferralArchived
+	changed.Referral.CustomerProfile.Name = "Renamed"
+	for _, dry := range []bool{true, false} {
+		if _, _, err := s.ImportReferral(ctx, changed, ImportOptions{DryRun: dry}); ErrorCodeOf(err) != CodeBadUserInput || !strings.Contains(err.Error(), "ARCHIVED") {
+			t.Errorf("archived (dry run %v): got %v, want BAD_USER_INPUT saying it is ARCHIVED", dry, err)
+		}
+	}
+}
