@@ -31,6 +31,7 @@ import (
 
 	"referrals/graph"
 	"referrals/graph/export"
+	"referrals/graph/importer"
 	"referrals/graph/playground"
 	"referrals/graph/transport"
 	"referrals/storage"
@@ -68,6 +69,7 @@ type config struct {
 	edge           transport.Options
 	auth           transport.AuthOptions
 	manifestPath   string
+	maxImport      int64 // bytes of one import's body
 }
 
 func main() {
@@ -137,7 +139,7 @@ func serve(serving func(listening)) int {
 var envNames = map[string]string{
 	"addr": "ADDR", "log-level": "LOG_LEVEL", "mongodb-uri": "MONGODB_URI", "mongodb-timeout": "MONGODB_TIMEOUT", "db": "MONGODB_DB", "data-dir": "DATA_DIR",
 	"embedded-listen": "EMBEDDED_LISTEN", "demo": "DEMO_REFERRALS",
-	"max-complexity": "MAX_COMPLEXITY", "max-depth": "MAX_DEPTH", "max-body-bytes": "MAX_BODY_BYTES",
+	"max-complexity": "MAX_COMPLEXITY", "max-depth": "MAX_DEPTH", "max-body-bytes": "MAX_BODY_BYTES", "max-import-bytes": "MAX_IMPORT_BYTES",
 	"allowed-origins": "ALLOWED_ORIGINS", "introspection": "INTROSPECTION",
 	"jwt-secret": "JWT_SECRET", "jwks-url": "JWKS_URL", "jwt-issuer": "JWT_ISSUER", "jwt-audience": "JWT_AUDIENCE",
 	"max-streams-per-token": "MAX_STREAMS_PER_TOKEN", "persisted-queries": "PERSISTED_QUERIES", "persisted-only": "PERSISTED_ONLY",
@@ -158,6 +160,7 @@ func newFlags(c *config) (fs *flag.FlagSet, origins, introspection *string) {
 	fs.IntVar(&c.api.MaxComplexity, "max-complexity", graph.DefaultMaxComplexity, "largest operation cost accepted; connections cost their page size times their fields")
 	fs.IntVar(&c.api.MaxDepth, "max-depth", graph.DefaultMaxDepth, "deepest field nesting accepted")
 	fs.Int64Var(&c.edge.MaxBodyBytes, "max-body-bytes", transport.DefaultMaxBodyBytes, "largest request body accepted; larger ones get 413")
+	fs.Int64Var(&c.maxImport, "max-import-bytes", importer.DefaultLimits.MaxBytes, "largest file POST /import/referrals accepts; a larger declared length gets 413")
 	origins = fs.String("allowed-origins", "", "comma-separated browser origins allowed to call the API besides its own, e.g. https://app.example.com, or *")
 	introspection = fs.String("introspection", "", "true or false: allow schema introspection (__schema, __type); default true without authentication, false with it")
 	fs.StringVar(&c.auth.Secret, "jwt-secret", "", "verify bearer tokens signed with this HS256 secret")
@@ -215,6 +218,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}{
 		{"max-complexity", int64(c.api.MaxComplexity)}, {"max-depth", int64(c.api.MaxDepth)},
 		{"max-body-bytes", c.edge.MaxBodyBytes}, {"max-streams-per-token", int64(c.edge.MaxStreams)},
+		{"max-import-bytes", c.maxImport},
 		{"mongodb-timeout", int64(c.mongoTimeout)},
 	} {
 		if f.v < 1 {
@@ -374,7 +378,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	defer cancelRequests()
 	srv := &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return requests },
-		Handler:           routes(api, export.New(exec, logger), page, store, auth, logger, reg),
+		Handler:           routes(api, export.New(exec, logger), newImporter(store, logger, cfg.maxImport), page, store, auth, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -453,12 +457,13 @@ func sweepExpiredInvitations(ctx context.Context, store *storage.Store, logger *
 // routes wires the endpoints of the runtime contract. /healthz, /readyz
 // and the playground (page at /, its files under /playground/) are
 // public; /query authenticates every request in its edge,
-// /export/referrals as /query does and holds a stream slot, and /metrics needs an admin token in
-// authenticated mode.
-func routes(api *transport.Handler, exports, page http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+// /export/referrals and /import/referrals as /query does and hold a
+// stream slot, and /metrics needs an admin token in authenticated mode.
+func routes(api *transport.Handler, exports, imports, page http.Handler, store *storage.Store, auth *transport.Auth, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/query", api)
 	mux.Handle("/export/referrals", api.Stream(exports)) // GET, HEAD and CORS preflights
+	mux.Handle("/import/referrals", api.Upload(imports)) // POST and CORS preflights
 	mux.Handle("GET /{$}", api.Logged(slog.LevelInfo, page))
 	mux.Handle("GET /playground/", api.Logged(slog.LevelInfo, page))
 	// Probes come every few seconds: logged at debug.
@@ -478,6 +483,14 @@ func routes(api *transport.Handler, exports, page http.Handler, store *storage.S
 	mux.Handle("GET /metrics", api.Logged(slog.LevelInfo, auth.Authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))))
 	mux.Handle("/", api.Logged(slog.LevelInfo, http.NotFoundHandler())) // every other path: 404, logged too
 	return mux
+}
+
+// newImporter is the import handler over store, with files up to
+// maxBytes.
+func newImporter(store *storage.Store, logger *slog.Logger, maxBytes int64) http.Handler {
+	h := importer.New(store, logger)
+	h.Limits.MaxBytes = maxBytes
+	return h
 }
 
 // displayAddr turns a wildcard listen address ("[::]:8080") into one a

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"referrals/graph"
+	"referrals/graph/importer"
 	"referrals/storage"
 )
 
@@ -46,6 +47,13 @@ func TestParseConfig(t *testing.T) {
 			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: graph.Options{MaxComplexity: graph.DefaultMaxComplexity, MaxDepth: graph.DefaultMaxDepth, NoIntrospection: true}, edge: edgeDefaults, auth: open}},
 		{"DemoFromEnvWithURI", nil, map[string]string{"MONGODB_URI": "mongodb://db", "DEMO_REFERRALS": "30"},
 			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", mongoURI: "mongodb://db", database: "referrals", dataDir: "./data", demo: 30, api: apiDefaults, edge: edgeDefaults, auth: open}},
+		{"ImportLimit", nil, map[string]string{"MAX_IMPORT_BYTES": "1000"},
+			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open, maxImport: 1000}},
+	}
+	for i := range tests {
+		if tests[i].want.maxImport == 0 {
+			tests[i].want.maxImport = importer.DefaultLimits.MaxBytes
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,8 @@ import (
 //   - the write happened but its change was not recorded: the change is
 //     recorded now, under the intent's Writer, with the referral as
 //     recovery reads it;
-//   - the write did not happen: the intent is dropped.
+//   - the write did not happen: the intent is dropped (with, for a
+//     create, the participants an import wrote before the referral).
 //
 // A write of several documents carries its intent in its pending claim
 // (see claimPending), which its writer settles after publishing.
@@ -164,6 +165,13 @@ func (s *Store) recoverIntent(ctx context.Context, e intent, rec map[bson.Object
 		return err
 	}
 	if !written {
+		if e.Type == ChangeCreated {
+			// An imported referral's participants are written before it
+			// (see createImported): those of one never created go too.
+			if _, err := s.participants.DeleteMany(ctx, bson.D{{Key: "referralId", Value: e.ReferralID}}); err != nil {
+				return fmt.Errorf("drop the participants of a referral never created: %w", err)
+			}
+		}
 		s.unmarkPending(ctx, e.Key)
 		return nil
 	}
@@ -200,6 +208,8 @@ func (s *Store) intentWritten(ctx context.Context, e intent) (*Referral, bool, e
 const (
 	stepWritten = "written" // the documents are written, the change not recorded
 	stepHead    = "head"    // the change is stored, no head covers it yet
+	// an imported referral's participants are written, the referral not
+	stepParticipants = "participants"
 )
 
 // reach runs the test hook at step, if any.

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,21 +166,37 @@ func (h *Handler) Logged(level slog.Level, next http.Handler) http.Handler {
 // it returns (429 STREAM_LIMIT when none is free), and ended by
 // CloseStreams.
 func (h *Handler) Stream(next http.Handler) http.Handler {
+	return h.streamed(next, "ask for a stream with GET", http.MethodGet, http.MethodHead)
+}
+
+// Upload is Stream for a handler that reads a long request body as it
+// answers (the import): served by POST alone. The body is read with no
+// deadline (its stream slot bounds how many a client holds) and no size
+// limit but the handler's own.
+func (h *Handler) Upload(next http.Handler) http.Handler {
+	return h.streamed(next, "send the file with POST", http.MethodPost)
+}
+
+// streamed serves next as Stream and Upload describe, by methods alone.
+func (h *Handler) streamed(next http.Handler, hint string, methods ...string) http.Handler {
 	e := h.edge
+	allow := strings.Join(methods, ", ") + ", OPTIONS"
 	return traced(e.tracing, withRequestID(e.logger, withCORS(e.allowedOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		if !slices.Contains(methods, r.Method) {
+			w.Header().Set("Allow", allow)
 			dropUnreadBody(w)
-			writeErrorStatus(w, http.StatusMethodNotAllowed, storage.CodeBadUserInput, "ask for a stream with GET")
+			writeErrorStatus(w, http.StatusMethodNotAllowed, storage.CodeBadUserInput, hint)
 			return
 		}
 		caller, err := e.auth.authenticate(r)
 		if err != nil {
+			dropBodyOf(w, r)
 			writeUnauthenticated(w, err)
 			return
 		}
 		release, err := e.streams.acquire(caller.Subject)
 		if err != nil {
+			dropBodyOf(w, r)
 			writeError(w, storage.CodeStreamLimit, err.Error())
 			return
 		}
@@ -287,6 +304,14 @@ func (e *edge) recoverPanic(w http.ResponseWriter, r *http.Request) {
 // it would hold the answer back.
 func dropUnreadBody(w http.ResponseWriter) {
 	w.Header().Set("Connection", "close")
+}
+
+// dropBodyOf is dropUnreadBody for a refused request that has a body (an
+// upload).
+func dropBodyOf(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		dropUnreadBody(w)
+	}
 }
 
 // isWebSocketHandshake reports whether r asks to become a WebSocket (RFC

@@ -1,0 +1,246 @@
+// Package importer serves POST /import/referrals: referrals in the shape
+// GET /export/referrals writes them, reconciled with the store one record
+// at a time (created, updated, unchanged or skipped), with a report line
+// per record streamed as it is processed.
+//
+// It reads the body as a stream, one bounded line at a time, so an import
+// holds one record in memory whatever its size. It imports the storage
+// package (the one write of a whole referral, ImportReferral) and the
+// HTTP edge's error writer, not the GraphQL layer.
+package importer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"referrals/graph/transport"
+	"referrals/storage"
+)
+
+// MediaNDJSON is the media type of the body: JSON Lines, one referral a
+// line, as the export writes them.
+const MediaNDJSON = "application/x-ndjson"
+
+// Store is what an import needs of the store.
+type Store interface {
+	ImportReferral(ctx context.Context, rec *storage.ImportedReferral, opts storage.ImportOptions) (storage.ImportOutcome, string, error)
+}
+
+// Limits bound what one import reads.
+type Limits struct {
+	// MaxBytes bounds the body: one that declares more is refused before
+	// anything is read, one that sends more ends the import there.
+	MaxBytes int64
+	// MaxLineBytes bounds one line (one record), its newline included.
+	MaxLineBytes int
+}
+
+// DefaultLimits are the limits of New: 512 MiB a file (about 250,000
+// referrals as the export writes them) and 1 MiB a record (the largest a
+// referral within the API's own limits is about 700 KB).
+var DefaultLimits = Limits{MaxBytes: 512 << 20, MaxLineBytes: 1 << 20}
+
+// Handler serves imports into a store. The request's context must carry
+// its caller (transport.Handler.Upload).
+type Handler struct {
+	store  Store
+	logger *slog.Logger
+	// Limits are DefaultLimits unless changed before the handler serves.
+	Limits Limits
+}
+
+// New returns the import handler over store.
+func New(store Store, logger *slog.Logger) *Handler {
+	return &Handler{store: store, logger: logger, Limits: DefaultLimits}
+}
+
+// Report is one line of an import's response: the outcome of one record.
+type Report struct {
+	Line    int    `json:"line"`
+	ID      string `json:"id,omitempty"`
+	Outcome string `json:"outcome"`
+	Code    string `json:"code,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// OutcomeError is the outcome of a record that was not imported.
+const OutcomeError = "error"
+
+// Summary is the last line of an import's response.
+type Summary struct {
+	Summary struct {
+		Lines     int  `json:"lines"`
+		Created   int  `json:"created"`
+		Updated   int  `json:"updated"`
+		Unchanged int  `json:"unchanged"`
+		Skipped   int  `json:"skipped"`
+		Error     int  `json:"error"`
+		DryRun    bool `json:"dryRun"`
+		// Complete is false when the import stopped before the end of
+		// the body (a line or the body over its limit, an unreadable body).
+		Complete bool `json:"complete"`
+	} `json:"summary"`
+}
+
+// options reads the query string: dryRun and mode. Anything else is
+// refused, as the export refuses it, rather than ignored.
+func options(raw string) (storage.ImportOptions, error) {
+	var opts storage.ImportOptions
+	query, err := url.ParseQuery(raw)
+	if err != nil {
+		return opts, fmt.Errorf("the query string cannot be read (%v)", err)
+	}
+	for name, values := range query {
+		if len(values) > 1 {
+			return opts, fmt.Errorf("%s: given %d times; give it once", name, len(values))
+		}
+		switch v := values[0]; {
+		case name == "dryRun" && (v == "true" || v == "false"):
+			opts.DryRun = v == "true"
+		case name == "mode" && (v == "overwrite" || v == "newer"):
+			opts.Overwrite = v == "overwrite"
+		case name == "dryRun":
+			return opts, fmt.Errorf("dryRun: %.100q is neither true nor false", v)
+		case name == "mode":
+			return opts, fmt.Errorf("mode: %.100q is neither newer (the default) nor overwrite", v)
+		default:
+			return opts, fmt.Errorf("%.100q is not a parameter of the import: give dryRun and mode only (names are case-sensitive)", name)
+		}
+	}
+	return opts, nil
+}
+
+// ServeHTTP imports the body. What makes the whole request unusable is
+// answered with a coded JSON body before anything is read or written: a
+// partner (403 FORBIDDEN), a query string it does not know (400), a
+// Content-Type other than JSON Lines (415), a declared length over
+// MaxBytes (413). Then the response is JSON Lines: a Report per record,
+// and a Summary.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	refuse := func(status int, code storage.ErrorCode, msg string) {
+		w.Header().Set("Connection", "close") // the body is left unread
+		transport.WriteErrorStatus(w, status, code, msg)
+	}
+	if !storage.CallerFrom(r.Context()).IsAdmin() {
+		refuse(http.StatusForbidden, storage.CodeForbidden, "only administrators may import referrals")
+		return
+	}
+	opts, err := options(r.URL.RawQuery)
+	if err != nil {
+		refuse(http.StatusBadRequest, storage.CodeBadUserInput, err.Error())
+		return
+	}
+	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || media != MediaNDJSON {
+		refuse(http.StatusUnsupportedMediaType, storage.CodeBadUserInput,
+			fmt.Sprintf("Content-Type: send referrals as %s, one a line, as the export writes them", MediaNDJSON))
+		return
+	}
+	if r.ContentLength > h.Limits.MaxBytes {
+		refuse(http.StatusRequestEntityTooLarge, storage.CodeBadUserInput,
+			fmt.Sprintf("the file is %d bytes, over the limit of %d bytes: import it in parts", r.ContentLength, h.Limits.MaxBytes))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxBytes)
+	// Reports go out while the body comes in: without full duplex, HTTP/1.1
+	// in net/http closes the body at the first flush of the response.
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	w.Header().Set("Content-Type", MediaNDJSON+"; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	h.importLines(w, r, body, opts)
+}
+
+// importLines imports the records of body and writes their reports, then
+// the summary.
+func (h *Handler) importLines(w http.ResponseWriter, r *http.Request, body io.Reader, opts storage.ImportOptions) {
+	out := json.NewEncoder(w)
+	out.SetEscapeHTML(false)
+	rc := http.NewResponseController(w)
+	var sum Summary
+	sum.Summary.DryRun = opts.DryRun
+	counts := map[string]*int{
+		string(storage.ImportCreated): &sum.Summary.Created, string(storage.ImportUpdated): &sum.Summary.Updated,
+		string(storage.ImportUnchanged): &sum.Summary.Unchanged, string(storage.ImportSkipped): &sum.Summary.Skipped,
+		OutcomeError: &sum.Summary.Error,
+	}
+	report := func(rep Report) bool {
+		(*counts[rep.Outcome])++
+		err := out.Encode(rep)
+		_ = rc.Flush()
+		return err == nil
+	}
+	lines := bufio.NewScanner(body)
+	lines.Buffer(make([]byte, 0, 64<<10), h.Limits.MaxLineBytes)
+	n := 0
+	for lines.Scan() {
+		n++
+		if r.Context().Err() != nil {
+			h.logger.InfoContext(r.Context(), "import ended early: the client went away", "request_id", transport.RequestID(r.Context()), "line", n)
+			return
+		}
+		line := strings.TrimSpace(lines.Text())
+		if line == "" {
+			continue
+		}
+		if !report(h.importLine(r.Context(), n, line, opts)) {
+			return
+		}
+	}
+	sum.Summary.Lines = n
+	if err := lines.Err(); err != nil {
+		sum.Summary.Lines = n + 1
+		report(Report{Line: n + 1, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Message: h.readError(err)})
+	} else {
+		sum.Summary.Complete = true
+	}
+	_ = out.Encode(sum)
+}
+
+// readError says why the body could not be read on, and that the import
+// stops there.
+func (h *Handler) readError(err error) string {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return fmt.Sprintf("the file exceeds the limit of %d bytes: the import stopped here; import the rest in another file", tooLarge.Limit)
+	case errors.Is(err, bufio.ErrTooLong):
+		return fmt.Sprintf("the line is longer than %d bytes: the import stopped here", h.Limits.MaxLineBytes)
+	}
+	return "the file could not be read on: the import stopped here"
+}
+
+// importLine imports the record of one line. The write of a record is
+// not cut short when the client leaves: a record is written whole.
+func (h *Handler) importLine(ctx context.Context, n int, line string, opts storage.ImportOptions) Report {
+	rep := Report{Line: n, Outcome: OutcomeError}
+	rec, id, err := decode(line)
+	rep.ID = id
+	if err == nil {
+		var outcome storage.ImportOutcome
+		outcome, rep.Message, err = h.store.ImportReferral(context.WithoutCancel(ctx), rec, opts)
+		rep.Outcome = string(outcome)
+	}
+	if err == nil {
+		return rep
+	}
+	rep.Outcome, rep.Code, rep.Message = OutcomeError, string(storage.ErrorCodeOf(err)), err.Error()
+	var se *storage.Error
+	if errors.As(err, &se) {
+		rep.Field, rep.Message = strings.Join(se.Field, "."), se.Message
+	} else {
+		h.logger.ErrorContext(ctx, "import a referral", "request_id", transport.RequestID(ctx), "line", n, "referral_id", id, "error", err)
+		rep.Message = "internal error (request id " + transport.RequestID(ctx) + "): the record was not imported or was imported whole; import the file again to know"
+	}
+	return rep
+}

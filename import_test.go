@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests import over real HTTP into servers started in the test, in
+// authenticated mode, as an operator's client would.
+
+// importServer starts a server with no referrals and returns its base URL.
+func importServer(t *testing.T, args ...string) string {
+	t.Helper()
+	return startServer(t, append([]string{"--data-dir", t.TempDir(), "--demo", "0", "--jwt-secret", edgeSecret}, args...)...)
+}
+
+// exportLines exports every referral of base as JSON Lines.
+func exportLines(t *testing.T, ctx context.Context, base string) string {
+	t.Helper()
+	status, body := request(t, ctx, http.MethodGet, base+"/export/referrals", "",
+		map[string]string{"Authorization": "Bearer " + adminToken(t), "Accept": "application/x-ndjson"})
+	if status != http.StatusOK {
+		t.Fatalf("export: status %d, body %.300s", status, body)
+	}
+	return body
+}
+
+// importResult is the response of an import: its report lines and summary.
+type importResult struct {
+	status  int
+	reports []map[string]any
+	summary map[string]any
+	body    string
+}
+
+// postImport posts body to the import as token, with the query string query.
+func postImport(t *testing.T, ctx context.Context, base, token, query, media, body string) importResult {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/import/referrals"+query, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", media)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	res := importResult{status: resp.StatusCode, body: string(b)}
+	if resp.StatusCode != http.StatusOK {
+		return res
+	}
+	lines := bufio.NewScanner(strings.NewReader(res.body))
+	for lines.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
+			t.Fatalf("report line %q: %v", lines.Text(), err)
+		}
+		if s, ok := m["summary"].(map[string]any); ok {
+			res.summary = s
+			continue
+		}
+		res.reports = append(res.reports, m)
+	}
+	if res.summary == nil {
+		t.Fatalf("no summary line in %s", res.body)
+	}
+	return res
+}
+
+// outcomes lists the outcomes of the reports, one a line.
+func (r importResult) outcomes() []string {
+	out := make([]string, len(r.reports))
+	for i, rep := range r.reports {
+		out[i] = fmt.Sprint(rep["outcome"])
+	}
+	return out
+}
+
+func (r importResult) count(outcome string) int {
+	n, _ := r.summary[outcome].(float64)
+	return int(n)
+}
+
+// TestImportRoundTrip: a JSON Lines export imported into an empty store
+// creates every referral, and the new store exports the same bytes; the
+// same file again changes nothing.
+func TestImportRoundTrip(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	source := startServer(t, "--data-dir", t.TempDir(), "--demo", "40", "--jwt-secret", edgeSecret)
+	file := exportLines(t, ctx, source)
+	n := strings.Count(file, "\n")
+	if n != 40 {
+		t.Fatalf("the source exported %d lines, want 40", n)
+	}
+	target := importServer(t)
+	res := postImport(t, ctx, target, adminToken(t), "", "application/x-ndjson", file)
+	if res.status != http.StatusOK || res.count("created") != n || res.count("error") != 0 || res.summary["complete"] != true {
+		t.Fatalf("import: status %d, summary %v, body %.1000s; want %d created", res.status, res.summary, res.body, n)
+	}
+	if again := exportLines(t, ctx, target); again != file {
+		t.Fatalf("the export after the import differs:\n got %.2000s\nwant %.2000s", again, file)
+	}
+	res = postImport(t, ctx, target, adminToken(t), "", "application/x-ndjson", file)
+	if res.count("unchanged") != n {
+		t.Fatalf("the same file again: summary %v, want %d unchanged", res.summary, n)
+	}
+	if again := exportLines(t, ctx, target); again != file {
+		t.Fatal("importing the same file again changed the export")
+	}
+}
+
+// editLine returns the JSON line with edit applied to its object.
+func editLine(t *testing.T, line string, edit func(m map[string]any)) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sourceLines exports n demo referrals and returns them a line each.
+func sourceLines(t *testing.T, ctx context.Context, n int) []string {
+	t.Helper()
+	source := startServer(t, "--data-dir", t.TempDir(), "--demo", fmt.Sprint(n), "--jwt-secret", edgeSecret)
+	return strings.Split(strings.TrimSuffix(exportLines(t, ctx, source), "\n"), "\n")
+}
+
+// TestImportOutcomes: each outcome, dry run, overwrite, and malformed
+// lines among good ones, reported a line each with the record's line
+// number, id, code and field.
+func TestImportOutcomes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lines := sourceLines(t, ctx, 5)
+	base := importServer(t)
+	admin := adminToken(t)
+	post := func(query string, body ...string) importResult {
+		t.Helper()
+		res := postImport(t, ctx, base, admin, query, "application/x-ndjson", strings.Join(body, "\n")+"\n")
+		if res.status != http.StatusOK {
+			t.Fatalf("status %d, body %.500s", res.status, res.body)
+		}
+		return res
+	}
+	idOf := func(line string) string {
+		var m struct{ ID string }
+		_ = json.Unmarshal([]byte(line), &m)
+		return m.ID
+	}
+
+	t.Run("DryRunWritesNothing", func(t *testing.T) {
+		res := post("?dryRun=true", lines[:4]...)
+		if res.count("created") != 4 || res.summary["dryRun"] != true {
+			t.Fatalf("summary %v, want 4 created in a dry run", res.summary)
+		}
+		if got := exportLines(t, ctx, base); got != "" {
+			t.Fatalf("after a dry run the store exports %.300s, want nothing", got)
+		}
+	})
+
+	t.Run("MalformedLinesAmongGoodOnes", func(t *testing.T) {
+		badCountry := editLine(t, lines[1], func(m map[string]any) {
+			m["customerProfile"].(map[string]any)["address"].(map[string]any)["country"] = "ZZ"
+		})
+		badStatus := editLine(t, lines[2], func(m map[string]any) { m["status"] = "Pending" })
+		res := post("", lines[0], "{not json", badCountry, "", badStatus, lines[3])
+		want := []string{"created", "error", "error", "error", "created"}
+		if got := res.outcomes(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("outcomes %v, want %v; body %s", got, want, res.body)
+		}
+		for i, w := range []struct {
+			line  float64
+			id    string
+			field string
+		}{{1, idOf(lines[0]), ""}, {2, "", ""}, {3, idOf(lines[1]), "customerProfile.address.country"}, {5, idOf(lines[2]), "status"}, {6, idOf(lines[3]), ""}} {
+			rep := res.reports[i]
+			if rep["line"] != w.line || fmt.Sprint(rep["id"]) != fmt.Sprint(orNil(w.id)) || fmt.Sprint(rep["field"]) != fmt.Sprint(orNil(w.field)) {
+				t.Errorf("report %d: %v; want line %v, id %q, field %q", i, rep, w.line, w.id, w.field)
+			}
+			if rep["outcome"] == "error" && (rep["code"] != "BAD_USER_INPUT" || rep["message"] == "") {
+				t.Errorf("report %d: %v; want BAD_USER_INPUT with a message", i, rep)
+			}
+		}
+		if res.count("created") != 2 || res.count("error") != 3 || res.summary["lines"] != float64(6) || res.summary["complete"] != true {
+			t.Errorf("summary %v; want 2 created, 3 errors of 6 lines, complete", res.summary)
+		}
+	})
+
+	t.Run("UnchangedSkippedUpdated", func(t *testing.T) {
+		older := editLine(t, lines[0], func(m map[string]any) {
+			m["details"].(map[string]any)["notes"] = "edited in an old copy"
+		})
+		newer := editLine(t, lines[3], func(m map[string]any) {
+			m["details"].(map[string]any)["notes"] = "edited later"
+			m["updatedDateTime"] = "2099-01-01T00:00:00Z"
+		})
+		res := post("?mode=newer", lines[0], older, newer)
+		if got, want := res.outcomes(), []string{"unchanged", "skipped", "updated"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("outcomes %v, want %v; body %s", got, want, res.body)
+		}
+		if msg := fmt.Sprint(res.reports[1]["message"]); !strings.Contains(msg, "mode=overwrite") {
+			t.Errorf("skipped without saying why: %q", msg)
+		}
+		res = post("?mode=overwrite", older)
+		if got := res.outcomes(); fmt.Sprint(got) != "[updated]" {
+			t.Fatalf("with mode=overwrite: outcomes %v, want [updated]", got)
+		}
+		exported := exportLines(t, ctx, base)
+		for _, c := range []struct {
+			line, notes string
+		}{{lines[0], "edited in an old copy"}, {lines[3], "edited later"}} {
+			var before struct{ Version int }
+			_ = json.Unmarshal([]byte(c.line), &before)
+			for l := range strings.SplitSeq(strings.TrimSpace(exported), "\n") {
+				var after struct {
+					ID      string
+					Version int
+					Details struct{ Notes string }
+				}
+				_ = json.Unmarshal([]byte(l), &after)
+				if after.ID == idOf(c.line) && (after.Version != before.Version+1 || after.Details.Notes != c.notes) {
+					t.Errorf("referral %s after its update: version %d, notes %q; want version %d, notes %q", after.ID, after.Version, after.Details.Notes, before.Version+1, c.notes)
+				}
+			}
+		}
+	})
+
+	t.Run("DealValueAsANumber", func(t *testing.T) {
+		line := editLine(t, lines[4], func(m map[string]any) {
+			m["details"].(map[string]any)["dealValue"] = json.Number("12345.67")
+		})
+		if got := post("", line).outcomes(); fmt.Sprint(got) != "[created]" {
+			t.Fatalf("outcomes %v, want [created]", got)
+		}
+		if exported := exportLines(t, ctx, base); !strings.Contains(exported, `"dealValue":"12345.67"`) {
+			t.Fatalf("the export does not show the deal value 12345.67: %.2000s", exported)
+		}
+	})
+}
+
+// TestImportLongLine: a line over 1 MiB ends the import there, saying so.
+func TestImportLongLine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := importServer(t)
+	long := `{"id":"x","details":{"notes":"` + strings.Repeat("a", 1<<20) + `"}}` + "\n"
+	res := postImport(t, ctx, base, adminToken(t), "", "application/x-ndjson", "\n"+long+"{}\n")
+	if res.status != http.StatusOK || len(res.reports) != 1 || res.reports[0]["line"] != float64(2) ||
+		!strings.Contains(fmt.Sprint(res.reports[0]["message"]), "longer than 1048576 bytes") || res.summary["complete"] != false {
+		t.Fatalf("status %d, body %.500s; want an error on line 2 saying it is too long, incomplete", res.status, res.body)
+	}
+}
+
+func orNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// TestImportRefusals: what makes a whole request unusable is answered 4xx
+// with a coded JSON body, and nothing is written: a partner, another
+// media type, a declared length over the limit, an unknown parameter. A
+// body that turns out longer than the limit ends the import there.
+func TestImportRefusals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lines := sourceLines(t, ctx, 3)
+	file := strings.Join(lines, "\n") + "\n"
+	limit := len(lines[0]) + len(lines[1]) + 10
+	base := importServer(t, "--max-import-bytes", fmt.Sprint(limit))
+	for _, c := range []struct {
+		name, token, query, media string
+		status                    int
+		code                      string
+	}{
+		{"ErrPartner", partnerToken(t, "partner-1", "org-1", time.Now().Add(time.Hour)), "", "application/x-ndjson", http.StatusForbidden, "FORBIDDEN"},
+		{"ErrMediaType", adminToken(t), "", "text/plain", http.StatusUnsupportedMediaType, "BAD_USER_INPUT"},
+		{"ErrTooLarge", adminToken(t), "", "application/x-ndjson", http.StatusRequestEntityTooLarge, "BAD_USER_INPUT"},
+		{"ErrParameter", adminToken(t), "?dryrun=true", "application/x-ndjson", http.StatusBadRequest, "BAD_USER_INPUT"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := postImport(t, ctx, base, c.token, c.query, c.media, file)
+			if res.status != c.status || !strings.Contains(res.body, `"code":"`+c.code+`"`) {
+				t.Fatalf("status %d, body %.300s; want %d with code %s", res.status, res.body, c.status, c.code)
+			}
+			if got := exportLines(t, ctx, base); got != "" {
+				t.Fatalf("a refused import wrote %.300s", got)
+			}
+		})
+	}
+	t.Run("BodyLongerThanItsLimitWithoutALength", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/import/referrals", io.MultiReader(strings.NewReader(file)))
+		req.Header.Set("Authorization", "Bearer "+adminToken(t))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body := string(b)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"outcome":"created"`) ||
+			!strings.Contains(body, "exceeds the limit") || !strings.Contains(body, `"complete":false`) {
+			t.Fatalf("status %d, body %s; want the records within the limit created, then an error line, incomplete", resp.StatusCode, body)
+		}
+	})
+}

@@ -1,0 +1,215 @@
+package storage
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// importRecord is a valid referral to import, with two participants.
+func importRecord(id string, updated time.Time) *ImportedReferral {
+	created := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	expires := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	return &ImportedReferral{
+		Referral: Referral{
+			ID: id, CreatedDateTime: created, UpdatedDateTime: updated, Version: 3,
+			Status: ReferralActive, ReferralSource: SourcePartnerLed,
+			CustomerProfile: &CustomerProfile{ID: "profile-" + id, Name: "Contoso", Contacts: []Contact{{FirstName: "Ana", LastName: "Lee"}},
+				Address: &Address{AddressLine1: "1 Main St", City: "Seattle", PostalCode: "98101", Country: "US"}},
+			Details: &ReferralDetails{Requirements: Requirements{IndustryFocus: []string{}, Products: []string{}, ServiceTypes: []string{}, Solutions: []string{}}},
+		},
+		Participants: []Participant{
+			{ID: id + "-p2", OrganizationID: "org-b", OrganizationName: "Fabrikam", Status: ParticipantAccepted},
+			{ID: id + "-p1", OrganizationID: "org-a", OrganizationName: "Adatum", Status: ParticipantInvited, ExpirationDateTime: &expires},
+		},
+	}
+}
+
+// TestImportReferral: a record is created whole (its own id, dates,
+// version, status, participants in its order), then updated in one
+// versioned write, and each write records its change in the feed.
+func TestImportReferral(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	imp := func(rec *ImportedReferral, opts ImportOptions) ImportOutcome {
+		t.Helper()
+		got, _, err := s.ImportReferral(ctx, rec, opts)
+		if err != nil {
+			t.Fatalf("import: %v", err)
+		}
+		return got
+	}
+
+	if got := imp(importRecord("r1", updated), ImportOptions{DryRun: true}); got != ImportCreated {
+		t.Fatalf("dry run: got %s, want created", got)
+	}
+	if _, err := s.referralByID(ctx, "r1"); ErrorCodeOf(err) != CodeNotFound {
+		t.Fatalf("after a dry run: got %v, want no referral", err)
+	}
+	if got := imp(importRecord("r1", updated), ImportOptions{}); got != ImportCreated {
+		t.Fatalf("got %s, want created", got)
+	}
+	r, err := s.referralByID(ctx, "r1")
+	if err != nil || r.Version != 3 || r.Status != ReferralActive || !r.UpdatedDateTime.Equal(updated) || len(r.Participation) != 2 {
+		t.Fatalf("stored %+v, %v; want version 3, ACTIVE, updated %s, 2 participations", r, err, updated)
+	}
+	parts, err := s.ParticipantsOf(ctx, []*Referral{r})
+	if err != nil || len(parts["r1"]) != 2 || parts["r1"][0].ID != "r1-p2" || parts["r1"][1].ID != "r1-p1" {
+		t.Fatalf("participants %v, %v; want r1-p2 then r1-p1, in the record's order", parts["r1"], err)
+	}
+	if got := imp(importRecord("r1", updated), ImportOptions{}); got != ImportUnchanged {
+		t.Fatalf("again: got %s, want unchanged", got)
+	}
+
+	changed := importRecord("r1", updated.Add(time.Hour))
+	changed.Referral.CustomerProfile.Name = "Contoso Ltd"
+	if got := imp(changed, ImportOptions{}); got != ImportUpdated {
+		t.Fatalf("newer: got %s, want updated", got)
+	}
+	r, _ = s.referralByID(ctx, "r1")
+	if r.Version != 4 || r.CustomerProfile.Name != "Contoso Ltd" {
+		t.Fatalf("after the update: version %d, name %q; want 4, Contoso Ltd", r.Version, r.CustomerProfile.Name)
+	}
+
+	head, err := s.LatestChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := s.ChangesBetween(ctx, 0, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 2 || changes[0].Type != ChangeCreated || changes[1].Type != ChangeUpdated ||
+		changes[0].After.Version != 3 || changes[1].After.Version != 4 || len(changes[1].Fields) != 1 || changes[1].Fields[0] != "customerProfile" {
+		t.Fatalf("changes %+v; want CREATED at version 3, then UPDATED of customerProfile at version 4", changes)
+	}
+	if n := pendingCount(t, s); n != 0 {
+		t.Errorf("%d intents left in pendingWrites, want 0", n)
+	}
+}
+
+// TestImportReferralRefusals: what the mutations refuse, an import
+// refuses, naming the field; a partner may not import.
+func TestImportReferralRefusals(t *testing.T) {
+	s := newTestStore(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name  string
+		edit  func(r *ImportedReferral)
+		ctx   func(t *testing.T) context.Context
+		code  ErrorCode
+		field string
+	}{
+		{"ErrCountry", func(r *ImportedReferral) { r.Referral.CustomerProfile.Address.Country = "ZZ" }, asAdmin, CodeBadUserInput, "customerProfile.address.country"},
+		{"ErrTag", func(r *ImportedReferral) { r.Referral.Details.Requirements.Products = []string{"No such product"} }, asAdmin, CodeBadUserInput, "details.requirements.products"},
+		{"ErrVersion", func(r *ImportedReferral) { r.Referral.Version = 0 }, asAdmin, CodeBadUserInput, "version"},
+		{"ErrSameOrganization", func(r *ImportedReferral) { r.Participants[1].OrganizationID = "org-b" }, asAdmin, CodeBadUserInput, "participants.1.organizationId"},
+		{"ErrPartner", func(*ImportedReferral) {}, func(t *testing.T) context.Context {
+			return WithCaller(t.Context(), Caller{Subject: "p", Role: RolePartner, OrganizationID: "org-a"})
+		}, CodeForbidden, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := importRecord("bad-"+c.name, updated)
+			c.edit(rec)
+			_, _, err := s.ImportReferral(c.ctx(t), rec, ImportOptions{})
+			var field string
+			if e, ok := err.(*Error); ok {
+				field = strings.Join(e.Field, ".")
+			}
+			if ErrorCodeOf(err) != c.code || field != c.field {
+				t.Fatalf("got %v (field %q), want %s on %q", err, field, c.code, c.field)
+			}
+			if _, err := s.referralByID(asAdmin(t), rec.Referral.ID); ErrorCodeOf(err) != CodeNotFound {
+				t.Fatalf("a refused record was written: %v", err)
+			}
+		})
+	}
+}
+
+// pendingCount counts the entries of pendingWrites.
+func pendingCount(t *testing.T, s *Store) int64 {
+	t.Helper()
+	n, err := s.pending.CountDocuments(t.Context(), map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestImportCutAndRerun kills a process in the middle of an import, after
+// the participants are written (before the referral) and after the
+// referral is written (before its change), and restarts: the referral is
+// there whole with one CREATED change, or not at all with no participant
+// left; importing the record again finishes the job.
+func TestImportCutAndRerun(t *testing.T) {
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		step    string
+		written bool
+		rerun   ImportOutcome
+	}{
+		{"CutBeforeTheReferral", stepParticipants, false, ImportCreated},
+		{"CutBeforeItsChange", stepWritten, true, ImportUnchanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dead := crashingStore(t)
+			ctx := asAdmin(t)
+			reached := crashAt(t, dead, tc.step)
+			dying(func() { _, _, _ = dead.ImportReferral(ctx, importRecord("cut", updated), ImportOptions{}) })
+			<-reached
+			again := restart(t, dead, abandonedAfter+time.Minute)
+			parts, err := again.participants.CountDocuments(ctx, map[string]any{"referralId": "cut"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = again.referralByID(ctx, "cut")
+			if written := err == nil; written != tc.written || (written && parts != 2) || (!written && parts != 0) {
+				t.Fatalf("after recovery: referral written %v (%v), %d participants; want written %v, with 2 participants or none", written, err, parts, tc.written)
+			}
+			if n, want := changesOf(feedOf(t, again), "cut", ChangeCreated), map[bool]int{true: 1, false: 0}[tc.written]; n != want {
+				t.Fatalf("%d CREATED changes after recovery, want %d", n, want)
+			}
+			got, _, err := again.ImportReferral(ctx, importRecord("cut", updated), ImportOptions{})
+			if err != nil || got != tc.rerun {
+				t.Fatalf("rerun: %s, %v; want %s", got, err, tc.rerun)
+			}
+			if n := changesOf(feedOf(t, again), "cut", ChangeCreated); n != 1 {
+				t.Fatalf("%d CREATED changes after the rerun, want 1", n)
+			}
+		})
+	}
+}
+
+// TestImportReferralUpdateRefusals: an update of a stored referral whose
+// participants differ from the record's, or which is ARCHIVED, is refused.
+func TestImportReferralUpdateRefusals(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	for _, id := range []string{"parts", "archived"} {
+		rec := importRecord(id, updated)
+		if id == "archived" {
+			rec.Referral.Status = ReferralArchived
+		}
+		if _, _, err := s.ImportReferral(ctx, rec, ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fewer := importRecord("parts", updated.Add(time.Hour))
+	fewer.Participants = fewer.Participants[:1]
+	_, _, err := s.ImportReferral(ctx, fewer, ImportOptions{})
+	if e, ok := err.(*Error); !ok || e.Code != CodeBadUserInput || strings.Join(e.Field, ".") != "participants" {
+		t.Errorf("other participants: got %v, want BAD_USER_INPUT on participants", err)
+	}
+	changed := importRecord("archived", updated.Add(time.Hour))
+	changed.Referral.Status = ReferralArchived
+	changed.Referral.CustomerProfile.Name = "Renamed"
+	for _, dry := range []bool{true, false} {
+		if _, _, err := s.ImportReferral(ctx, changed, ImportOptions{DryRun: dry}); ErrorCodeOf(err) != CodeBadUserInput || !strings.Contains(err.Error(), "ARCHIVED") {
+			t.Errorf("archived (dry run %v): got %v, want BAD_USER_INPUT saying it is ARCHIVED", dry, err)
+		}
+	}
+}
