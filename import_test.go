@@ -323,3 +323,86 @@ func TestImportRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestImportJSONArray: application/json takes an array of referrals, or an
+// object whose value or items is that array, read element by element;
+// each report gives the line where its element starts and its index.
+func TestImportJSONArray(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lines := sourceLines(t, ctx, 6)
+	admin := adminToken(t)
+	post := func(base, body string) importResult {
+		t.Helper()
+		return postImport(t, ctx, base, admin, "", "application/json", body)
+	}
+	array := func(elems ...string) string { return "[" + strings.Join(elems, ",") + "]" }
+
+	t.Run("OK", func(t *testing.T) {
+		for _, c := range []struct{ name, body string }{
+			{"Array", array(lines[0], lines[1])},
+			{"Value", `{"@odata.context":"x","value":` + array(lines[0], lines[1]) + `,"nextLink":null}`},
+			{"Items", `{"totalCount":2,"items":` + array(lines[0], lines[1]) + `}`},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				base := importServer(t)
+				res := post(base, c.body)
+				if res.status != http.StatusOK || fmt.Sprint(res.outcomes()) != "[created created]" || res.summary["complete"] != true || res.summary["lines"] != float64(2) {
+					t.Fatalf("status %d, body %.1000s; want 2 created, complete", res.status, res.body)
+				}
+				if got, want := exportLines(t, ctx, base), lines[0]+"\n"+lines[1]+"\n"; got != want {
+					t.Fatalf("export after the import:\n got %.1000s\nwant %.1000s", got, want)
+				}
+			})
+		}
+	})
+
+	t.Run("LineAndIndexOfEachElement", func(t *testing.T) {
+		base := importServer(t)
+		badCountry := editLine(t, lines[3], func(m map[string]any) {
+			m["customerProfile"].(map[string]any)["address"].(map[string]any)["country"] = "ZZ"
+		})
+		body := "[\n  " + lines[2] + ",\n\n  42,\n  " + badCountry + ",\n  " + lines[4] + "\n]\n"
+		res := post(base, body)
+		want := []struct {
+			line, index float64
+			outcome     string
+		}{{2, 0, "created"}, {4, 1, "error"}, {5, 2, "error"}, {6, 3, "created"}}
+		if res.status != http.StatusOK || len(res.reports) != len(want) || res.summary["complete"] != true {
+			t.Fatalf("status %d, body %.1000s", res.status, res.body)
+		}
+		for i, w := range want {
+			if rep := res.reports[i]; rep["line"] != w.line || rep["index"] != w.index || rep["outcome"] != w.outcome {
+				t.Errorf("report %d: %v; want line %v, index %v, %s", i, rep, w.line, w.index, w.outcome)
+			}
+		}
+		if f := res.reports[2]["field"]; f != "customerProfile.address.country" {
+			t.Errorf("field %v, want customerProfile.address.country", f)
+		}
+	})
+
+	t.Run("MalformedInTheMiddleEndsTheImport", func(t *testing.T) {
+		base := importServer(t)
+		res := post(base, "["+lines[0]+",\n{\"id\": }, "+lines[1]+"]")
+		if res.status != http.StatusOK || fmt.Sprint(res.outcomes()) != "[created error]" || res.summary["complete"] != false ||
+			!strings.Contains(fmt.Sprint(res.reports[1]["message"]), "malformed") || res.reports[1]["line"] != float64(2) {
+			t.Fatalf("status %d, body %.1000s; want created, then an error on line 2 ending the import", res.status, res.body)
+		}
+	})
+
+	t.Run("ErrNotAnArray", func(t *testing.T) {
+		base := importServer(t)
+		for _, body := range []string{lines[0], `{"count":1}`, `{"value":{}}`, `"x"`, `[` + lines[0], ``} {
+			res := post(base, body)
+			if body == `[`+lines[0] {
+				if res.status != http.StatusOK || res.summary["complete"] != false {
+					t.Errorf("an array cut short: status %d, body %.300s; want the element, then incomplete", res.status, res.body)
+				}
+				continue
+			}
+			if res.status != http.StatusBadRequest || !strings.Contains(res.body, `"code":"BAD_USER_INPUT"`) || !strings.Contains(res.body, "nothing was imported") {
+				t.Errorf("body %.60q: status %d, body %.300s; want 400 BAD_USER_INPUT", body, res.status, res.body)
+			}
+		}
+	})
+}

@@ -1,10 +1,10 @@
 // Package importer serves POST /import/referrals: referrals in the shape
-// GET /export/referrals writes them, reconciled with the store one record
+// GET /export/referrals writes them (JSON Lines) or in a JSON array, reconciled with the store one record
 // at a time (created, updated, unchanged or skipped), with a report line
 // per record streamed as it is processed.
 //
-// It reads the body as a stream, one bounded line at a time, so an import
-// holds one record in memory whatever its size. It imports the storage
+// It reads the body as a stream, one bounded line or one array element at
+// a time, so an import holds one record in memory whatever its size. It imports the storage
 // package (the one write of a whole referral, ImportReferral) and the
 // HTTP edge's error writer, not the GraphQL layer.
 package importer
@@ -29,6 +29,10 @@ import (
 // MediaNDJSON is the media type of the body: JSON Lines, one referral a
 // line, as the export writes them.
 const MediaNDJSON = "application/x-ndjson"
+
+// MediaJSON is the media type of a body that is a JSON array of
+// referrals, or an object whose "value" or "items" is that array.
+const MediaJSON = "application/json"
 
 // Store is what an import needs of the store.
 type Store interface {
@@ -65,7 +69,12 @@ func New(store Store, logger *slog.Logger) *Handler {
 
 // Report is one line of an import's response: the outcome of one record.
 type Report struct {
-	Line    int    `json:"line"`
+	// Line is the line of the record, or where its element of an array
+	// starts.
+	Line int `json:"line"`
+	// Index is the position of the element in an array, from 0 (absent
+	// for JSON Lines).
+	Index   *int   `json:"index,omitempty"`
 	ID      string `json:"id,omitempty"`
 	Outcome string `json:"outcome"`
 	Code    string `json:"code,omitempty"`
@@ -141,9 +150,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || media != MediaNDJSON {
+	if err != nil || (media != MediaNDJSON && media != MediaJSON) {
 		refuse(http.StatusUnsupportedMediaType, storage.CodeBadUserInput,
-			fmt.Sprintf("Content-Type: send referrals as %s, one a line, as the export writes them", MediaNDJSON))
+			fmt.Sprintf("Content-Type: send referrals as %s, one a line, as the export writes them, or as %s, an array of referrals", MediaNDJSON, MediaJSON))
 		return
 	}
 	if r.ContentLength > h.Limits.MaxBytes {
@@ -152,18 +161,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxBytes)
+	var src source = newLineSource(body, h.Limits.MaxLineBytes)
+	if media == MediaJSON {
+		if src, err = newArraySource(body); err != nil {
+			refuse(http.StatusBadRequest, storage.CodeBadUserInput, h.readError(err)+": nothing was imported")
+			return
+		}
+	}
 	// Reports go out while the body comes in: without full duplex, HTTP/1.1
 	// in net/http closes the body at the first flush of the response.
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	w.Header().Set("Content-Type", MediaNDJSON+"; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	h.importLines(w, r, body, opts)
+	h.importRecords(w, r, src, opts)
 }
 
-// importLines imports the records of body and writes their reports, then
+// importRecords imports the records of src and writes their reports, then
 // the summary.
-func (h *Handler) importLines(w http.ResponseWriter, r *http.Request, body io.Reader, opts storage.ImportOptions) {
+func (h *Handler) importRecords(w http.ResponseWriter, r *http.Request, src source, opts storage.ImportOptions) {
 	out := json.NewEncoder(w)
 	out.SetEscapeHTML(false)
 	rc := http.NewResponseController(w)
@@ -180,52 +196,57 @@ func (h *Handler) importLines(w http.ResponseWriter, r *http.Request, body io.Re
 		_ = rc.Flush()
 		return err == nil
 	}
-	lines := bufio.NewScanner(body)
-	lines.Buffer(make([]byte, 0, 64<<10), h.Limits.MaxLineBytes)
-	n := 0
-	for lines.Scan() {
-		n++
+	for {
+		at, rec, err := src.next()
+		if err == io.EOF {
+			sum.Summary.Complete = true
+			break
+		}
+		if err != nil {
+			report(Report{Line: at.line, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Message: h.readError(err) + ": the import stopped here"})
+			break
+		}
 		if r.Context().Err() != nil {
-			h.logger.InfoContext(r.Context(), "import ended early: the client went away", "request_id", transport.RequestID(r.Context()), "line", n)
+			h.logger.InfoContext(r.Context(), "import ended early: the client went away", "request_id", transport.RequestID(r.Context()), "line", at.line)
 			return
 		}
-		line := strings.TrimSpace(lines.Text())
-		if line == "" {
-			continue
-		}
-		if !report(h.importLine(r.Context(), n, line, opts)) {
+		if !report(h.importRecord(r.Context(), at, rec, opts)) {
 			return
 		}
 	}
-	sum.Summary.Lines = n
-	if err := lines.Err(); err != nil {
-		sum.Summary.Lines = n + 1
-		report(Report{Line: n + 1, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Message: h.readError(err)})
-	} else {
-		sum.Summary.Complete = true
-	}
+	sum.Summary.Lines = src.seen()
 	_ = out.Encode(sum)
 }
 
-// readError says why the body could not be read on, and that the import
-// stops there.
+// readError says why the body could not be read on.
 func (h *Handler) readError(err error) string {
 	var tooLarge *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var shape shapeError
 	switch {
+	case errors.As(err, &shape):
+		return shape.Error()
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("the JSON is malformed at byte %d (%v)", syntax.Offset, err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the JSON ends in the middle of a value"
 	case errors.As(err, &tooLarge):
-		return fmt.Sprintf("the file exceeds the limit of %d bytes: the import stopped here; import the rest in another file", tooLarge.Limit)
+		return fmt.Sprintf("the file exceeds the limit of %d bytes; import the rest in another file", tooLarge.Limit)
 	case errors.Is(err, bufio.ErrTooLong):
-		return fmt.Sprintf("the line is longer than %d bytes: the import stopped here", h.Limits.MaxLineBytes)
+		return fmt.Sprintf("the line is longer than %d bytes", h.Limits.MaxLineBytes)
 	}
-	return "the file could not be read on: the import stopped here"
+	return "the file could not be read on"
 }
 
-// importLine imports the record of one line. The write of a record is
-// not cut short when the client leaves: a record is written whole.
-func (h *Handler) importLine(ctx context.Context, n int, line string, opts storage.ImportOptions) Report {
-	rep := Report{Line: n, Outcome: OutcomeError}
-	rec, id, err := decode(line)
+// importRecord imports the record at. The write of a record is not cut
+// short when the client leaves: a record is written whole.
+func (h *Handler) importRecord(ctx context.Context, at position, raw []byte, opts storage.ImportOptions) Report {
+	rep := Report{Line: at.line, Index: at.index, Outcome: OutcomeError}
+	rec, id, err := decode(raw)
 	rep.ID = id
+	if len(raw) > h.Limits.MaxLineBytes {
+		err = bad("", "the record is %d bytes, over the limit of %d bytes a record", len(raw), h.Limits.MaxLineBytes)
+	}
 	if err == nil {
 		var outcome storage.ImportOutcome
 		outcome, rep.Message, err = h.store.ImportReferral(context.WithoutCancel(ctx), rec, opts)
@@ -239,7 +260,7 @@ func (h *Handler) importLine(ctx context.Context, n int, line string, opts stora
 	if errors.As(err, &se) {
 		rep.Field, rep.Message = strings.Join(se.Field, "."), se.Message
 	} else {
-		h.logger.ErrorContext(ctx, "import a referral", "request_id", transport.RequestID(ctx), "line", n, "referral_id", id, "error", err)
+		h.logger.ErrorContext(ctx, "import a referral", "request_id", transport.RequestID(ctx), "line", at.line, "referral_id", id, "error", err)
 		rep.Message = "internal error (request id " + transport.RequestID(ctx) + "): the record was not imported or was imported whole; import the file again to know"
 	}
 	return rep

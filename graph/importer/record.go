@@ -89,15 +89,15 @@ var (
 // decode reads one line into the referral it describes, and its id as
 // far as it can be read. Any problem is a CodeBadUserInput *storage.Error
 // naming the field.
-func decode(line string) (*storage.ImportedReferral, string, error) {
-	dec := json.NewDecoder(strings.NewReader(line))
+func decode(line []byte) (*storage.ImportedReferral, string, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields() // a misspelt field is named, not dropped
 	var rec record
 	if err := dec.Decode(&rec); err != nil {
 		var id struct {
 			ID string `json:"id"`
 		}
-		_ = json.Unmarshal([]byte(line), &id)
+		_ = json.Unmarshal(line, &id)
 		return nil, id.ID, bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
