@@ -179,7 +179,7 @@ func TestImportOutcomes(t *testing.T) {
 		badCountry := editLine(t, lines[1], func(m map[string]any) {
 			m["customerProfile"].(map[string]any)["address"].(map[string]any)["country"] = "ZZ"
 		})
-		badStatus := editLine(t, lines[2], func(m map[string]any) { m["status"] = "Pending" })
+		badStatus := editLine(t, lines[2], func(m map[string]any) { m["status"] = "pending" })
 		res := post("", lines[0], "{not json", badCountry, "", badStatus, lines[3])
 		want := []string{"created", "error", "error", "error", "created"}
 		if got := res.outcomes(); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -403,6 +403,118 @@ func TestImportJSONArray(t *testing.T) {
 			if res.status != http.StatusBadRequest || !strings.Contains(res.body, `"code":"BAD_USER_INPUT"`) || !strings.Contains(res.body, "nothing was imported") {
 				t.Errorf("body %.60q: status %d, body %.300s; want 400 BAD_USER_INPUT", body, res.status, res.body)
 			}
+		}
+	})
+}
+
+// specRecord returns a referral in the specification's PascalCase names,
+// with id and edit applied, as one JSON line.
+func specRecord(t *testing.T, id string, edit func(m map[string]any)) string {
+	t.Helper()
+	line := `{"Id":"` + id + `","CreatedDateTime":"2026-03-05T08:00:00Z","UpdatedDateTime":"2026-03-05T08:00:00Z",` +
+		`"Status":"Pending","ReferralSource":"P2P","CustomerProfile":{"Id":"c-` + id + `","Name":"Northwind Traders",` +
+		`"Address":{"AddressLine1":"10 Harbour Road","City":"Lisbon","PostalCode":"1100-148","Country":"PT"},"Contacts":[]},` +
+		`"Details":{"DealValue":"10.00","Requirements":{"IndustryFocus":[{"Id":"Healthcare"}],"Products":[],"ServiceTypes":[],"Solutions":[]}},` +
+		`"Participants":[{"Id":"p-` + id + `","OrganizationId":"litware","OrganizationName":"Litware","Status":"Invited"}]}`
+	if edit == nil {
+		return line
+	}
+	d := json.NewDecoder(strings.NewReader(line))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestImportSpecNaming: records in the specification's PascalCase names,
+// in JSON Lines as in JSON; enum values by the API's name, the
+// specification's, or its position, the ambiguous position 3 of
+// ReferralStatus refused; a record mixing namings refused naming the field;
+// errors name fields as the record does; deal values read digit for digit.
+func TestImportSpecNaming(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := importServer(t)
+	admin := adminToken(t)
+	set := func(path string, v any) func(m map[string]any) {
+		return func(m map[string]any) {
+			keys := strings.Split(path, ".")
+			var at any = m
+			for _, k := range keys[:len(keys)-1] {
+				if list, ok := at.([]any); ok {
+					at = list[0]
+					continue
+				}
+				at = at.(map[string]any)[k]
+			}
+			at.(map[string]any)[keys[len(keys)-1]] = v
+		}
+	}
+
+	t.Run("JSONLines", func(t *testing.T) {
+		line := specRecord(t, "spec-lines", set("Details.DealValue", json.Number("9007199254740993.01")))
+		res := postImport(t, ctx, base, admin, "", "application/x-ndjson", line+"\n")
+		if fmt.Sprint(res.outcomes()) != "[created]" {
+			t.Fatalf("body %.1000s; want created", res.body)
+		}
+		exported := exportLines(t, ctx, base)
+		for _, want := range []string{`"id":"spec-lines"`, `"status":"PENDING"`, `"referralSource":"P2P"`, `"dealValue":"9007199254740993.01"`,
+			`"industryFocus":[{"id":"Healthcare"}]`, `"addressLine1":"10 Harbour Road"`, `"status":"INVITED"`} {
+			if !strings.Contains(exported, want) {
+				t.Errorf("the export lacks %s: %.2000s", want, exported)
+			}
+		}
+	})
+
+	t.Run("EnumForms", func(t *testing.T) {
+		var lines []string
+		for i, c := range []struct {
+			path string
+			v    any
+		}{
+			{"Status", "Won"}, {"Status", "WON"}, {"Status", 2}, {"Status", "Archived"}, {"Status", "LOST"}, {"Status", 1},
+			{"ReferralSource", "WebDirect"}, {"ReferralSource", "AGENT_LED"}, {"ReferralSource", 1}, {"ReferralSource", 3},
+			{"Participants.0.Status", "Missed"}, {"Participants.0.Status", "EXPIRED"}, {"Participants.0.Status", 4},
+		} {
+			lines = append(lines, specRecord(t, fmt.Sprintf("enum-%d", i), set(c.path, c.v)))
+		}
+		res := postImport(t, ctx, base, admin, "?dryRun=true", "application/json", "["+strings.Join(lines, ",")+"]")
+		if res.count("created") != len(lines) {
+			t.Fatalf("body %.3000s; want %d created", res.body, len(lines))
+		}
+	})
+
+	t.Run("Errors", func(t *testing.T) {
+		for _, c := range []struct {
+			name, record, field, message string
+		}{
+			{"ErrStatusPosition3", specRecord(t, "e1", set("Status", 3)), "Status", "gives position 3 to both Lost and Archived"},
+			{"ErrStatusPosition5", specRecord(t, "e2", set("Status", 5)), "Status", "not a position"},
+			{"ErrStatusCase", specRecord(t, "e3", set("Status", "pending")), "Status", "case-sensitive"},
+			{"ErrParticipantStatus", specRecord(t, "e4", set("Participants.0.Status", 7)), "Participants.0.Status", "ParticipantStatus"},
+			{"ErrMixedTop", specRecord(t, "e5", set("referralSource", "P2P")), "referralSource", "name every field of a record one way"},
+			{"ErrMixedNested", specRecord(t, "e6", set("CustomerProfile.Address.city", "Porto")), "CustomerProfile.Address.city", "camelCase"},
+			{"ErrNeitherNaming", specRecord(t, "e7", set("CUSTOMERPROFILE", map[string]any{})), "CUSTOMERPROFILE", "case-sensitive"},
+			{"ErrSpecFieldNotImported", specRecord(t, "e9", set("Participants.0.LocationId", "x")), "Participants.0.LocationId", "not a field"},
+			{"ErrFieldInSpecNames", specRecord(t, "e8", set("CustomerProfile.Address.Country", "ZZ")), "CustomerProfile.Address.Country", "ISO 3166-1"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				res := postImport(t, ctx, base, admin, "?dryRun=true", "application/x-ndjson", c.record+"\n")
+				if len(res.reports) != 1 {
+					t.Fatalf("body %.1000s", res.body)
+				}
+				rep := res.reports[0]
+				if rep["outcome"] != "error" || rep["code"] != "BAD_USER_INPUT" || rep["field"] != c.field || !strings.Contains(fmt.Sprint(rep["message"]), c.message) {
+					t.Fatalf("report %v; want an error on %s saying %q", rep, c.field, c.message)
+				}
+			})
 		}
 	})
 }

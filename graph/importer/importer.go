@@ -242,7 +242,7 @@ func (h *Handler) readError(err error) string {
 // short when the client leaves: a record is written whole.
 func (h *Handler) importRecord(ctx context.Context, at position, raw []byte, opts storage.ImportOptions) Report {
 	rep := Report{Line: at.line, Index: at.index, Outcome: OutcomeError}
-	rec, id, err := decode(raw)
+	rec, id, naming, err := decode(raw)
 	rep.ID = id
 	if len(raw) > h.Limits.MaxLineBytes {
 		err = bad("", "the record is %d bytes, over the limit of %d bytes a record", len(raw), h.Limits.MaxLineBytes)
@@ -251,6 +251,7 @@ func (h *Handler) importRecord(ctx context.Context, at position, raw []byte, opt
 		var outcome storage.ImportOutcome
 		outcome, rep.Message, err = h.store.ImportReferral(context.WithoutCancel(ctx), rec, opts)
 		rep.Outcome = string(outcome)
+		err = naming.fieldOf(err)
 	}
 	if err == nil {
 		return rep

@@ -3,7 +3,7 @@ package importer
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -14,21 +14,23 @@ import (
 // record is a referral as the export writes it: the API's camelCase names
 // and enum values (see the export's query).
 type record struct {
-	ID              string   `json:"id"`
-	CreatedDateTime string   `json:"createdDateTime"`
-	UpdatedDateTime string   `json:"updatedDateTime"`
-	Version         int64    `json:"version"`
-	Status          string   `json:"status"`
-	StatusReason    *string  `json:"statusReason"`
-	ReferralSource  string   `json:"referralSource"`
-	CustomerProfile *profile `json:"customerProfile"`
-	Details         *details `json:"details"`
+	ID              string `json:"id"`
+	CreatedDateTime string `json:"createdDateTime"`
+	UpdatedDateTime string `json:"updatedDateTime"`
+	// Version is absent from records in the specification's naming,
+	// which has no version: those are at version 1.
+	Version         *int64          `json:"version"`
+	Status          json.RawMessage `json:"status"`
+	StatusReason    *string         `json:"statusReason"`
+	ReferralSource  json.RawMessage `json:"referralSource"`
+	CustomerProfile *profile        `json:"customerProfile"`
+	Details         *details        `json:"details"`
 	Participants    []struct {
-		ID                 string  `json:"id"`
-		OrganizationID     string  `json:"organizationId"`
-		OrganizationName   *string `json:"organizationName"`
-		Status             string  `json:"status"`
-		ExpirationDateTime *string `json:"expirationDateTime"`
+		ID                 string          `json:"id"`
+		OrganizationID     string          `json:"organizationId"`
+		OrganizationName   *string         `json:"organizationName"`
+		Status             json.RawMessage `json:"status"`
+		ExpirationDateTime *string         `json:"expirationDateTime"`
 	} `json:"participants"`
 }
 
@@ -70,42 +72,64 @@ type tagRef struct {
 	ID string `json:"id"`
 }
 
-// The API's enum values and what the store keeps for each.
+// enumValue is one value of an enum: the API's name for it, its position
+// in the specification, and what the store keeps, which is the
+// specification's name.
+type enumValue[E ~string] struct {
+	api      string
+	position int
+	value    E
+}
+
+// The enums as the API and the specification name and number them. The
+// specification gives ReferralStatus's Lost and Archived both position 3.
 var (
-	referralStatuses = map[string]storage.ReferralStatus{
-		"PENDING": storage.ReferralPending, "ACTIVE": storage.ReferralActive, "WON": storage.ReferralWon,
-		"LOST": storage.ReferralLost, "ARCHIVED": storage.ReferralArchived,
-	}
-	referralSources = map[string]storage.ReferralSource{
-		"WEB_DIRECT": storage.SourceWebDirect, "PARTNER_LED": storage.SourcePartnerLed,
-		"AGENT_LED": storage.SourceAgentLed, "P2P": storage.SourceP2P,
-	}
-	participantStatuses = map[string]storage.ParticipantStatus{
-		"INVITED": storage.ParticipantInvited, "ACCEPTED": storage.ParticipantAccepted, "REJECTED": storage.ParticipantRejected,
-		"EXPIRED": storage.ParticipantExpired, "MISSED": storage.ParticipantMissed,
-	}
+	referralStatuses = enumTable[storage.ReferralStatus]{"ReferralStatus", []enumValue[storage.ReferralStatus]{
+		{"PENDING", 0, storage.ReferralPending}, {"ACTIVE", 1, storage.ReferralActive}, {"WON", 2, storage.ReferralWon},
+		{"LOST", 3, storage.ReferralLost}, {"ARCHIVED", 3, storage.ReferralArchived},
+	}}
+	referralSources = enumTable[storage.ReferralSource]{"ReferralSource", []enumValue[storage.ReferralSource]{
+		{"WEB_DIRECT", 0, storage.SourceWebDirect}, {"PARTNER_LED", 1, storage.SourcePartnerLed},
+		{"AGENT_LED", 2, storage.SourceAgentLed}, {"P2P", 3, storage.SourceP2P},
+	}}
+	participantStatuses = enumTable[storage.ParticipantStatus]{"ParticipantStatus", []enumValue[storage.ParticipantStatus]{
+		{"INVITED", 0, storage.ParticipantInvited}, {"ACCEPTED", 1, storage.ParticipantAccepted},
+		{"REJECTED", 2, storage.ParticipantRejected}, {"EXPIRED", 3, storage.ParticipantExpired},
+		{"MISSED", 4, storage.ParticipantMissed},
+	}}
 )
+
+// enumTable is an enum of the specification, by its name there.
+type enumTable[E ~string] struct {
+	name   string
+	values []enumValue[E]
+}
 
 // decode reads one line into the referral it describes, and its id as
 // far as it can be read. Any problem is a CodeBadUserInput *storage.Error
 // naming the field.
-func decode(line []byte) (*storage.ImportedReferral, string, error) {
-	dec := json.NewDecoder(bytes.NewReader(line))
+func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
+	var id struct {
+		ID string `json:"id"` // or Id: the match is case-insensitive
+	}
+	_ = json.Unmarshal(line, &id)
+	ours, naming, err := toOurNames(line)
+	if err != nil {
+		return nil, id.ID, naming, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(ours))
 	dec.DisallowUnknownFields() // a misspelt field is named, not dropped
 	var rec record
 	if err := dec.Decode(&rec); err != nil {
-		var id struct {
-			ID string `json:"id"`
-		}
-		_ = json.Unmarshal(line, &id)
-		return nil, id.ID, bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, id.ID, naming, bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if dec.More() {
-		return nil, rec.ID, bad("", "more than one JSON value on the line: give one referral a line")
+	if rec.Version == nil && naming == namingSpec {
+		rec.Version = new(int64)
+		*rec.Version = 1
 	}
 	c := converter{}
 	out := c.referral(&rec)
-	return out, rec.ID, c.err
+	return out, rec.ID, naming, naming.fieldOf(c.err)
 }
 
 func bad(field, format string, args ...any) *storage.Error {
@@ -142,17 +166,50 @@ func (c *converter) optionalDate(field string, s *string) *time.Time {
 	return &t
 }
 
-func enum[E any](c *converter, field, name string, names map[string]E) E {
-	v, ok := names[name]
-	if !ok {
-		listed := make([]string, 0, len(names))
-		for n := range names {
-			listed = append(listed, n)
-		}
-		slices.Sort(listed)
-		c.fail(field, "%.100q is not one of %s: enum values are exact, case-sensitive names", name, strings.Join(listed, ", "))
+// enum reads an enum value given by the API's name, the specification's
+// name, or the specification's integer position.
+func enum[E ~string](c *converter, field string, raw json.RawMessage, enum enumTable[E]) E {
+	v, err := enum.lookup(raw)
+	if err != "" {
+		c.fail(field, "%s", err)
 	}
 	return v
+}
+
+// lookup returns the value raw gives, or why it gives none. A position
+// two values share is refused, naming them.
+func (enum enumTable[E]) lookup(raw json.RawMessage) (E, string) {
+	var name string
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", "is required"
+	}
+	if err := json.Unmarshal(raw, &name); err == nil {
+		for _, v := range enum.values {
+			if name == v.api || name == string(v.value) {
+				return v.value, ""
+			}
+		}
+	} else if position, err := strconv.Atoi(string(raw)); err == nil {
+		var at []string
+		var found E
+		for _, v := range enum.values {
+			if v.position == position {
+				at, found = append(at, string(v.value)), v.value
+			}
+		}
+		switch len(at) {
+		case 0:
+			return "", fmt.Sprintf("%d is not a position of the specification's %s (0 to %d)", position, enum.name, enum.values[len(enum.values)-1].position)
+		case 1:
+			return found, ""
+		}
+		return "", fmt.Sprintf("%d is ambiguous: the specification's %s gives position %d to both %s; give the name instead", position, enum.name, position, strings.Join(at, " and "))
+	}
+	names := make([]string, 0, 2*len(enum.values))
+	for _, v := range enum.values {
+		names = append(names, v.api, string(v.value))
+	}
+	return "", fmt.Sprintf("%.100s is not one of %s (the API's names or the specification's; case-sensitive) nor a position of the specification's %s", raw, strings.Join(names, ", "), enum.name)
 }
 
 func (c *converter) referral(rec *record) *storage.ImportedReferral {
@@ -160,7 +217,7 @@ func (c *converter) referral(rec *record) *storage.ImportedReferral {
 		c.fail("id", "is required")
 	}
 	out := &storage.ImportedReferral{Referral: storage.Referral{
-		ID: rec.ID, Version: rec.Version, StatusReason: rec.StatusReason,
+		ID: rec.ID, StatusReason: rec.StatusReason,
 		CreatedDateTime: c.date("createdDateTime", rec.CreatedDateTime),
 		UpdatedDateTime: c.date("updatedDateTime", rec.UpdatedDateTime),
 		Status:          enum(c, "status", rec.Status, referralStatuses),
@@ -168,6 +225,9 @@ func (c *converter) referral(rec *record) *storage.ImportedReferral {
 		CustomerProfile: c.profile(rec.CustomerProfile),
 		Details:         c.details(rec.Details),
 	}}
+	if rec.Version != nil {
+		out.Referral.Version = *rec.Version
+	}
 	for i, p := range rec.Participants {
 		at := "participants." + strconv.Itoa(i)
 		part := storage.Participant{

@@ -1,0 +1,193 @@
+package importer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"referrals/storage"
+)
+
+// specNames maps the specification's PascalCase names (Partner Center's
+// Referral resource) onto the camelCase names of our records: the one
+// table of the two namings. The same name means the same field at every
+// level (Id of a referral, of its customer profile, of a tag).
+var specNames = map[string]string{
+	"Id": "id", "CreatedDateTime": "createdDateTime", "UpdatedDateTime": "updatedDateTime",
+	"Status": "status", "ReferralSource": "referralSource", "CustomerProfile": "customerProfile",
+	"Details": "details", "Participants": "participants",
+	"Name": "name", "Address": "address", "Size": "size", "Contacts": "contacts",
+	"AddressLine1": "addressLine1", "AddressLine2": "addressLine2", "City": "city", "State": "state",
+	"PostalCode": "postalCode", "Country": "country",
+	"FirstName": "firstName", "LastName": "lastName", "PhoneNumber": "phoneNumber", "Email": "email",
+	"Notes": "notes", "DealValue": "dealValue", "ClosingDate": "closingDate", "Requirements": "requirements",
+	"IndustryFocus": "industryFocus", "Products": "products", "ServiceTypes": "serviceTypes", "Solutions": "solutions",
+	"OrganizationId": "organizationId", "OrganizationName": "organizationName", "ExpirationDateTime": "expirationDateTime",
+}
+
+// ourOnlyNames are the fields of our records that the specification does
+// not have.
+var ourOnlyNames = []string{"version", "statusReason"}
+
+// naming is how a record names its fields.
+type naming int
+
+const (
+	namingUnknown naming = iota // no field names yet
+	namingOurs                  // camelCase, as the export writes them
+	namingSpec                  // PascalCase, as the specification does
+)
+
+func (n naming) String() string {
+	if n == namingSpec {
+		return "PascalCase (the specification's)"
+	}
+	return "camelCase (the export's)"
+}
+
+// namer rewrites a record into our naming, one JSON token at a time, so
+// that numbers (a deal value) keep their digits.
+type namer struct {
+	dec    *json.Decoder
+	out    bytes.Buffer
+	naming naming
+	first  string // the first field name, which set the naming
+}
+
+// toOurNames returns raw with its field names in our naming, and the
+// naming it had. A name of neither naming, or a record that mixes both,
+// is a CodeBadUserInput *storage.Error naming the field as given.
+func toOurNames(raw []byte) ([]byte, naming, error) {
+	n := &namer{dec: json.NewDecoder(bytes.NewReader(raw))}
+	n.dec.UseNumber()
+	if err := n.value(""); err != nil {
+		return nil, n.naming, err
+	}
+	if _, err := n.dec.Token(); err == nil {
+		return nil, n.naming, bad("", "more than one JSON value: give one referral a record")
+	}
+	return n.out.Bytes(), n.naming, nil
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// value copies one JSON value at path.
+func (n *namer) value(path string) error {
+	tok, err := n.dec.Token()
+	if err != nil {
+		return bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	switch tok {
+	case json.Delim('{'):
+		return n.object(path)
+	case json.Delim('['):
+		n.out.WriteByte('[')
+		for i := 0; n.dec.More(); i++ {
+			if i > 0 {
+				n.out.WriteByte(',')
+			}
+			if err := n.value(join(path, strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+		_, _ = n.dec.Token()
+		n.out.WriteByte(']')
+		return nil
+	}
+	if num, ok := tok.(json.Number); ok {
+		n.out.WriteString(num.String())
+		return nil
+	}
+	b, _ := json.Marshal(tok)
+	n.out.Write(b)
+	return nil
+}
+
+// object copies the members of an object at path, renaming them.
+func (n *namer) object(path string) error {
+	n.out.WriteByte('{')
+	for i := 0; n.dec.More(); i++ {
+		tok, err := n.dec.Token()
+		if err != nil {
+			return bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		given := tok.(string)
+		name, err := n.rename(path, given)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			n.out.WriteByte(',')
+		}
+		b, _ := json.Marshal(name)
+		n.out.Write(b)
+		n.out.WriteByte(':')
+		if err := n.value(join(path, given)); err != nil {
+			return err
+		}
+	}
+	_, _ = n.dec.Token()
+	n.out.WriteByte('}')
+	return nil
+}
+
+// rename returns the name in our naming of the field given at path,
+// checking that it is a name of a record and in the record's naming.
+func (n *namer) rename(path, given string) (string, error) {
+	name, was := given, namingOurs
+	if ours, ok := specNames[given]; ok {
+		name, was = ours, namingSpec
+	} else if !isOurName(given) {
+		return "", bad(join(path, given), "is not a field of a referral: names are case-sensitive, in camelCase as the export writes them or in PascalCase as the specification does")
+	}
+	switch n.naming {
+	case namingUnknown:
+		n.naming, n.first = was, given
+	case was:
+	default:
+		return "", bad(join(path, given), "is %s but the record's first field %q is %s: name every field of a record one way", was, n.first, n.naming)
+	}
+	return name, nil
+}
+
+func isOurName(name string) bool {
+	for _, ours := range specNames {
+		if ours == name {
+			return true
+		}
+	}
+	for _, ours := range ourOnlyNames {
+		if ours == name {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldOf returns err with the field it names, a path of our names, in
+// the record's naming.
+func (n naming) fieldOf(err error) error {
+	var se *storage.Error
+	if n != namingSpec || !errors.As(err, &se) {
+		return err
+	}
+	for i, part := range se.Field {
+		name, index, _ := strings.Cut(part, "[") // participants[0]
+		for spec, ours := range specNames {
+			if ours == name {
+				se.Field[i] = spec
+				if index != "" {
+					se.Field[i] += "[" + index
+				}
+			}
+		}
+	}
+	return err
+}
