@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -405,6 +406,33 @@ func TestImportJSONArray(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestImportExample: the example file of the README, in the
+// specification's PascalCase shape, imports into an empty server and
+// creates exactly its referrals, as the export then shows them.
+func TestImportExample(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	file, err := os.ReadFile("docs/import-example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := importServer(t)
+	res := postImport(t, ctx, base, adminToken(t), "", "application/json", string(file))
+	if res.status != http.StatusOK || fmt.Sprint(res.outcomes()) != "[created created]" || res.summary["complete"] != true {
+		t.Fatalf("status %d, body %.1000s; want 2 created", res.status, res.body)
+	}
+	want := `{"id":"example-referral-2","createdDateTime":"2026-03-05T08:00:00Z","updatedDateTime":"2026-03-05T08:00:00Z","version":1,"status":"PENDING","statusReason":null,"referralSource":"P2P","customerProfile":{"id":"example-customer-2","name":"Northwind Traders","size":"","address":{"addressLine1":"10 Harbour Road","addressLine2":null,"city":"Lisbon","state":null,"postalCode":"1100-148","country":"PT"},"contacts":[]},"details":{"notes":null,"dealValue":"900000.10","closingDate":null,"requirements":{"industryFocus":[{"id":"Retail & Consumer Goods"}],"products":[],"serviceTypes":[],"solutions":[{"id":"CloudMigration"}]}},"participants":[{"id":"example-participant-2","organizationId":"litware","organizationName":"Litware","status":"INVITED","expirationDateTime":null}]}
+{"id":"example-referral-1","createdDateTime":"2026-03-01T09:30:00Z","updatedDateTime":"2026-03-02T14:00:00Z","version":1,"status":"ACTIVE","statusReason":null,"referralSource":"PARTNER_LED","customerProfile":{"id":"example-customer-1","name":"Contoso Health","size":"250","address":{"addressLine1":"1 Main Street","addressLine2":"Suite 200","city":"Seattle","state":"WA","postalCode":"98101","country":"US"},"contacts":[{"firstName":"Avery","lastName":"Lee","email":"avery@contoso.example","phoneNumber":"+1 206 555 0100"}]},"details":{"notes":"Moving patient records to the cloud.","dealValue":"12345.67","closingDate":"2026-06-30T00:00:00Z","requirements":{"industryFocus":[{"id":"Healthcare"}],"products":[{"id":"Azure"},{"id":"Teams"}],"serviceTypes":[{"id":"DeploymentOrMigration"}],"solutions":[]}},"participants":[{"id":"example-participant-1","organizationId":"fabrikam-partners","organizationName":"Fabrikam Partners","status":"ACCEPTED","expirationDateTime":"2026-04-01T00:00:00Z"}]}
+`
+	if got := exportLines(t, ctx, base); got != want {
+		t.Fatalf("export after importing the example:\n got %s\nwant %s", got, want)
+	}
+	res = postImport(t, ctx, base, adminToken(t), "", "application/json", string(file))
+	if fmt.Sprint(res.outcomes()) != "[unchanged unchanged]" {
+		t.Fatalf("the example again: body %.1000s; want 2 unchanged", res.body)
+	}
 }
 
 // specRecord returns a referral in the specification's PascalCase names,
