@@ -382,6 +382,24 @@ func TestImportJSONArray(t *testing.T) {
 		}
 	})
 
+	t.Run("ElementOverTheLimitAmongGoodOnes", func(t *testing.T) {
+		base := importServer(t)
+		long := `{"id":"x","details":{"notes":"` + strings.Repeat("a", 1<<20) + `"}}`
+		res := post(base, array(lines[0], long, lines[1]))
+		if res.status != http.StatusOK || fmt.Sprint(res.outcomes()) != "[created error created]" || res.summary["complete"] != true ||
+			!strings.Contains(fmt.Sprint(res.reports[1]["message"]), "over the limit of 1048576 bytes") {
+			t.Fatalf("status %d, body %.1000s; want the element over 1 MiB an error among created ones", res.status, res.body)
+		}
+	})
+
+	t.Run("TwoValuesOnALine", func(t *testing.T) {
+		base := importServer(t)
+		res := postImport(t, ctx, base, admin, "", "application/x-ndjson", lines[0]+" {}\n"+lines[1]+" x\n")
+		if fmt.Sprint(res.outcomes()) != "[error error]" || !strings.Contains(fmt.Sprint(res.reports[1]["message"]), "more than one JSON value") {
+			t.Fatalf("body %.1000s; want both lines errors", res.body)
+		}
+	})
+
 	t.Run("MalformedInTheMiddleEndsTheImport", func(t *testing.T) {
 		base := importServer(t)
 		res := post(base, "["+lines[0]+",\n{\"id\": }, "+lines[1]+"]")

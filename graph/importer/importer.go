@@ -242,11 +242,12 @@ func (h *Handler) readError(err error) string {
 // short when the client leaves: a record is written whole.
 func (h *Handler) importRecord(ctx context.Context, at position, raw []byte, opts storage.ImportOptions) Report {
 	rep := Report{Line: at.line, Index: at.index, Outcome: OutcomeError}
+	if len(raw) > h.Limits.MaxLineBytes { // an element of an array; a line is bounded as it is read
+		rep.Code, rep.Message = string(storage.CodeBadUserInput), fmt.Sprintf("the record is %d bytes, over the limit of %d bytes a record", len(raw), h.Limits.MaxLineBytes)
+		return rep
+	}
 	rec, id, naming, err := decode(raw)
 	rep.ID = id
-	if len(raw) > h.Limits.MaxLineBytes {
-		err = bad("", "the record is %d bytes, over the limit of %d bytes a record", len(raw), h.Limits.MaxLineBytes)
-	}
 	if err == nil {
 		var outcome storage.ImportOutcome
 		outcome, rep.Message, err = h.store.ImportReferral(context.WithoutCancel(ctx), rec, opts)

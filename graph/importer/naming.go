@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 
@@ -27,9 +28,15 @@ var specNames = map[string]string{
 	"OrganizationId": "organizationId", "OrganizationName": "organizationName", "ExpirationDateTime": "expirationDateTime",
 }
 
-// ourOnlyNames are the fields of our records that the specification does
-// not have.
-var ourOnlyNames = []string{"version", "statusReason"}
+// ourNames maps each of our names to the specification's, or to "" for
+// the fields the specification does not have (version, statusReason).
+var ourNames = func() map[string]string {
+	ours := map[string]string{"version": "", "statusReason": ""}
+	for spec, name := range specNames {
+		ours[name] = spec
+	}
+	return ours
+}()
 
 // naming is how a record names its fields.
 type naming int
@@ -65,8 +72,8 @@ func toOurNames(raw []byte) ([]byte, naming, error) {
 	if err := n.value(""); err != nil {
 		return nil, n.naming, err
 	}
-	if _, err := n.dec.Token(); err == nil {
-		return nil, n.naming, bad("", "more than one JSON value: give one referral a record")
+	if _, err := n.dec.Token(); err != io.EOF {
+		return nil, n.naming, bad("", "more than one JSON value: give one referral a line, or an element")
 	}
 	return n.out.Bytes(), n.naming, nil
 }
@@ -144,7 +151,7 @@ func (n *namer) rename(path, given string) (string, error) {
 	name, was := given, namingOurs
 	if ours, ok := specNames[given]; ok {
 		name, was = ours, namingSpec
-	} else if !isOurName(given) {
+	} else if _, ok := ourNames[given]; !ok {
 		return "", bad(join(path, given), "is not a field of a referral: names are case-sensitive, in camelCase as the export writes them or in PascalCase as the specification does")
 	}
 	switch n.naming {
@@ -157,20 +164,6 @@ func (n *namer) rename(path, given string) (string, error) {
 	return name, nil
 }
 
-func isOurName(name string) bool {
-	for _, ours := range specNames {
-		if ours == name {
-			return true
-		}
-	}
-	for _, ours := range ourOnlyNames {
-		if ours == name {
-			return true
-		}
-	}
-	return false
-}
-
 // fieldOf returns err with the field it names, a path of our names, in
 // the record's naming.
 func (n naming) fieldOf(err error) error {
@@ -179,14 +172,11 @@ func (n naming) fieldOf(err error) error {
 		return err
 	}
 	for i, part := range se.Field {
-		name, index, _ := strings.Cut(part, "[") // participants[0]
-		for spec, ours := range specNames {
-			if ours == name {
-				se.Field[i] = spec
-				if index != "" {
-					se.Field[i] += "[" + index
-				}
-			}
+		name, index, found := strings.Cut(part, "[") // participants[0]
+		if spec := ourNames[name]; spec != "" && found {
+			se.Field[i] = spec + "[" + index
+		} else if spec != "" {
+			se.Field[i] = spec
 		}
 	}
 	return err

@@ -12,7 +12,9 @@ import (
 )
 
 // record is a referral as the export writes it: the API's camelCase names
-// and enum values (see the export's query).
+// (see the export's query); a record in the specification's names is
+// renamed into these first (toOurNames). Enum values are kept raw, to be
+// read by name or by position (enum).
 type record struct {
 	ID              string `json:"id"`
 	CreatedDateTime string `json:"createdDateTime"`
@@ -105,9 +107,10 @@ type enumTable[E ~string] struct {
 	values []enumValue[E]
 }
 
-// decode reads one line into the referral it describes, and its id as
-// far as it can be read. Any problem is a CodeBadUserInput *storage.Error
-// naming the field.
+// decode reads one record, in either naming, into the referral it
+// describes, and returns its id as far as it can be read and its naming.
+// Any problem is a CodeBadUserInput *storage.Error naming the field as
+// the record does.
 func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
 	var id struct {
 		ID string `json:"id"` // or Id: the match is case-insensitive
