@@ -132,8 +132,9 @@ func options(raw string) (storage.ImportOptions, error) {
 // ServeHTTP imports the body. What makes the whole request unusable is
 // answered with a coded JSON body before anything is read or written: a
 // partner (403 FORBIDDEN), a query string it does not know (400), a
-// Content-Type other than JSON Lines (415), a declared length over
-// MaxBytes (413). Then the response is JSON Lines: a Report per record,
+// Content-Type other than JSON Lines or JSON (415), a declared length
+// over MaxBytes (413), a JSON body that does not open an array of
+// referrals (400). Then the response is JSON Lines: a Report per record,
 // and a Summary.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	refuse := func(status int, code storage.ErrorCode, msg string) {
