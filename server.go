@@ -380,6 +380,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 		BaseContext:       func(net.Listener) context.Context { return requests },
 		Handler:           routes(api, export.New(exec, logger), newImporter(store, logger, cfg.maxImport), page, store, auth, logger, reg),
 		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn), // net/http's own complaints, in our log
 		IdleTimeout:       2 * time.Minute,
 	}
 	// Shutdown waits for requests in flight but neither ends streams nor

@@ -172,6 +172,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Reports go out while the body comes in: without full duplex, HTTP/1.1
 	// in net/http closes the body at the first flush of the response.
 	_ = http.NewResponseController(w).EnableFullDuplex()
+	// Closed when the handler returns, read whole or not: net/http would
+	// otherwise read on for the next request while the body is being
+	// closed, and panic ("invalid concurrent Body.Read call", Go issue
+	// 68560), ending the connection.
+	defer r.Body.Close()
 	w.Header().Set("Content-Type", MediaNDJSON+"; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
