@@ -12,6 +12,7 @@ package importer
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,9 +152,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (media != MediaNDJSON && media != MediaJSON) {
+	if err != nil || (media != MediaNDJSON && media != MediaJSON && media != MediaCSV) {
 		refuse(http.StatusUnsupportedMediaType, storage.CodeBadUserInput,
-			fmt.Sprintf("Content-Type: send referrals as %s, one a line, as the export writes them, or as %s, an array of referrals", MediaNDJSON, MediaJSON))
+			fmt.Sprintf("Content-Type: send referrals as %s, one a line, as the export writes them, as %s, an array of referrals, or as %s, the export's CSV", MediaNDJSON, MediaJSON, MediaCSV))
 		return
 	}
 	if r.ContentLength > h.Limits.MaxBytes {
@@ -163,11 +164,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxBytes)
 	var src source = newLineSource(body, h.Limits.MaxLineBytes)
-	if media == MediaJSON {
-		if src, err = newArraySource(body); err != nil {
-			refuse(http.StatusBadRequest, storage.CodeBadUserInput, h.readError(err)+": nothing was imported")
-			return
-		}
+	switch media {
+	case MediaJSON:
+		src, err = newArraySource(body)
+	case MediaCSV:
+		src, err = newCSVSource(body)
+	}
+	if err != nil {
+		refuse(http.StatusBadRequest, storage.CodeBadUserInput, h.readError(err)+": nothing was imported")
+		return
 	}
 	// Reports go out while the body comes in: without full duplex, HTTP/1.1
 	// in net/http closes the body at the first flush of the response.
@@ -208,6 +213,13 @@ func (h *Handler) importRecords(w http.ResponseWriter, r *http.Request, src sour
 			sum.Summary.Complete = true
 			break
 		}
+		var bad *recordError
+		if errors.As(err, &bad) {
+			if !report(Report{Line: at.line, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Field: bad.field, Message: bad.message}) {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			report(Report{Line: at.line, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Message: h.readError(err) + ": the import stopped here"})
 			break
@@ -229,6 +241,7 @@ func (h *Handler) readError(err error) string {
 	var tooLarge *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var shape shapeError
+	var parse *csv.ParseError
 	switch {
 	case errors.As(err, &shape):
 		return shape.Error()
@@ -238,6 +251,8 @@ func (h *Handler) readError(err error) string {
 		return "the JSON ends in the middle of a value"
 	case errors.As(err, &tooLarge):
 		return fmt.Sprintf("the file exceeds the limit of %d bytes; import the rest in another file", tooLarge.Limit)
+	case errors.As(err, &parse):
+		return fmt.Sprintf("the CSV is malformed at line %d, column %d (%v)", parse.Line, parse.Column, parse.Err)
 	case errors.Is(err, bufio.ErrTooLong):
 		return fmt.Sprintf("the line is longer than %d bytes", h.Limits.MaxLineBytes)
 	}

@@ -1,0 +1,292 @@
+package importer
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+)
+
+// MediaCSV is the media type of a body in the CSV export's shape: a UTF-8
+// byte order mark (optional), a header row naming the export's columns,
+// then a referral a row, lists as JSON arrays in their cells.
+const MediaCSV = "text/csv"
+
+// csvColumns are the columns of the CSV export (graph/export.Columns), in
+// its order. A header may give them in any order, and leave some out.
+var csvColumns = []string{
+	"id", "createdDateTime", "updatedDateTime", "version", "status", "statusReason", "referralSource",
+	"customerId", "customerName", "customerSize",
+	"addressLine1", "addressLine2", "city", "state", "postalCode", "country",
+	"contacts", "notes", "dealValue", "closingDate",
+	"industryFocus", "products", "serviceTypes", "solutions",
+	"participantCount", "participantIds", "participantOrganizationIds", "participantOrganizationNames",
+	"participantStatuses", "participantExpirations",
+}
+
+// recordError is a record that cannot be read (a row of the wrong width,
+// a list cell that is not a JSON array): an error for that record, and
+// the import goes on.
+type recordError struct {
+	field, message string
+}
+
+func (e *recordError) Error() string { return e.message }
+
+// csvSource reads the CSV export a row at a time (encoding/csv, reusing
+// one record), turning each row into the record the export's JSON Lines
+// would hold.
+type csvSource struct {
+	rows    *csv.Reader
+	columns []string // the header's columns, in its order
+	n       int      // rows read after the header
+	line    int      // the last line read
+}
+
+// newCSVSource reads the byte order mark and the header, refusing a
+// header that names a column the export does not write, or one twice.
+func newCSVSource(body io.Reader) (*csvSource, error) {
+	buf := bufio.NewReader(body)
+	if b, err := buf.Peek(3); err == nil && string(b) == "\uFEFF" {
+		_, _ = buf.Discard(3)
+	}
+	rows := csv.NewReader(buf)
+	rows.ReuseRecord = true
+	header, err := rows.Read()
+	if err == io.EOF {
+		return nil, shapeError("the CSV file is empty: it needs a header row naming the export's columns")
+	}
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]bool, len(csvColumns))
+	for _, c := range csvColumns {
+		known[c] = true
+	}
+	seen := map[string]bool{}
+	columns := make([]string, len(header))
+	for i, name := range header {
+		switch {
+		case !known[name]:
+			return nil, shapeError(fmt.Sprintf("the header's column %d, %.100q, is not a column of the export (names are case-sensitive): %s", i+1, name, strings.Join(csvColumns, ", ")))
+		case seen[name]:
+			return nil, shapeError(fmt.Sprintf("the header names %q twice", name))
+		}
+		seen[name] = true
+		columns[i] = name
+	}
+	rows.FieldsPerRecord = len(columns)
+	return &csvSource{rows: rows, columns: columns, line: 1}, nil
+}
+
+func (s *csvSource) seen() int { return s.n }
+
+func (s *csvSource) next() (position, []byte, error) {
+	row, err := s.rows.Read()
+	if err == io.EOF {
+		return position{line: s.line}, nil, io.EOF
+	}
+	var parse *csv.ParseError
+	if errors.As(err, &parse) && !errors.Is(err, csv.ErrFieldCount) {
+		return position{line: parse.Line}, nil, err
+	}
+	if err != nil && !errors.Is(err, csv.ErrFieldCount) {
+		return position{line: s.line + 1}, nil, err
+	}
+	s.n++
+	line, _ := s.rows.FieldPos(0)
+	s.line = line
+	at := position{line: line}
+	if err != nil {
+		return at, nil, &recordError{message: fmt.Sprintf("the row has %d cells, the header %d", len(row), len(s.columns))}
+	}
+	cells := make(map[string]string, len(row))
+	for i, cell := range row {
+		cells[s.columns[i]] = unneutralize(cell)
+	}
+	rec, rerr := csvRecord(cells)
+	if rerr != nil {
+		return at, nil, rerr
+	}
+	raw, err := json.Marshal(rec)
+	return at, raw, err
+}
+
+// unneutralize reads back a cell the export neutralized: the export puts
+// an apostrophe before a cell a spreadsheet would read as a formula
+// (graph/export's neutralize), so an apostrophe before such a cell is
+// taken off. Any other apostrophe is the value's own.
+func unneutralize(cell string) string {
+	if rest, ok := strings.CutPrefix(cell, "'"); ok && neutralized(rest) {
+		return rest
+	}
+	return cell
+}
+
+// neutralized says whether the export neutralizes cell: one starting with
+// a tab or a carriage return, or with =, +, - or @ after only spaces,
+// controls and invisible format characters. It must say what
+// graph/export's neutralize does.
+func neutralized(cell string) bool {
+	if cell != "" && strings.ContainsRune("\t\r", rune(cell[0])) {
+		return true
+	}
+	rest := strings.TrimLeftFunc(cell, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	})
+	return rest != "" && strings.ContainsRune("=+-@", rune(rest[0]))
+}
+
+// csvRecord builds the record of a row, as the export's JSON Lines has it:
+// an empty cell is an absent value.
+func csvRecord(cells map[string]string) (map[string]any, *recordError) {
+	opt := func(name string) any {
+		if v := cells[name]; v != "" {
+			return v
+		}
+		return nil
+	}
+	hasAny := func(names ...string) bool {
+		for _, n := range names {
+			if cells[n] != "" {
+				return true
+			}
+		}
+		return false
+	}
+	rec := map[string]any{
+		"id": cells["id"], "createdDateTime": cells["createdDateTime"], "updatedDateTime": cells["updatedDateTime"],
+		"status": opt("status"), "statusReason": opt("statusReason"), "referralSource": opt("referralSource"),
+	}
+	if v := cells["version"]; v != "" {
+		rec["version"] = json.Number(v)
+	}
+	addressCols := []string{"addressLine1", "addressLine2", "city", "state", "postalCode", "country"}
+	if hasAny(append([]string{"customerId", "customerName", "customerSize", "contacts"}, addressCols...)...) {
+		p := map[string]any{"id": cells["customerId"], "name": opt("customerName"), "size": opt("customerSize")}
+		if hasAny(addressCols...) {
+			p["address"] = map[string]any{
+				"addressLine1": cells["addressLine1"], "addressLine2": opt("addressLine2"), "city": cells["city"],
+				"state": opt("state"), "postalCode": cells["postalCode"], "country": cells["country"],
+			}
+		}
+		var contacts []string
+		if err := listCell(cells, "contacts", &contacts); err != nil {
+			return nil, err
+		}
+		list := make([]map[string]any, len(contacts))
+		for i, c := range contacts {
+			contact, ok := parseContact(c)
+			if !ok {
+				return nil, &recordError{"contacts", fmt.Sprintf("contact %d, %.100q, is not as the export writes a contact: \"First Last <email> phone\"", i+1, c)}
+			}
+			list[i] = contact
+		}
+		p["contacts"] = list
+		rec["customerProfile"] = p
+	}
+	tagCols := []string{"industryFocus", "products", "serviceTypes", "solutions"}
+	if hasAny(append([]string{"notes", "dealValue", "closingDate"}, tagCols...)...) {
+		d := map[string]any{"notes": opt("notes"), "closingDate": opt("closingDate")}
+		if v := cells["dealValue"]; v != "" {
+			d["dealValue"] = v
+		}
+		req := map[string]any{}
+		for _, col := range tagCols {
+			var ids []string
+			if err := listCell(cells, col, &ids); err != nil {
+				return nil, err
+			}
+			tags := make([]map[string]string, len(ids))
+			for i, id := range ids {
+				tags[i] = map[string]string{"id": id}
+			}
+			req[col] = tags
+		}
+		d["requirements"] = req
+		rec["details"] = d
+	}
+	var ids, orgs []string
+	var names, statuses, expirations []*string
+	for _, l := range []struct {
+		col  string
+		list any
+	}{{"participantIds", &ids}, {"participantOrganizationIds", &orgs}, {"participantOrganizationNames", &names},
+		{"participantStatuses", &statuses}, {"participantExpirations", &expirations}} {
+		if err := listCell(cells, l.col, l.list); err != nil {
+			return nil, err
+		}
+	}
+	n := len(ids)
+	for _, c := range []struct {
+		col string
+		n   int
+	}{{"participantOrganizationIds", len(orgs)}, {"participantOrganizationNames", len(names)},
+		{"participantStatuses", len(statuses)}, {"participantExpirations", len(expirations)}} {
+		if cells[c.col] != "" && c.n != n {
+			return nil, &recordError{c.col, fmt.Sprintf("lists %d participants, participantIds %d", c.n, n)}
+		}
+	}
+	if v := cells["participantCount"]; v != "" && v != fmt.Sprint(n) {
+		return nil, &recordError{"participantCount", fmt.Sprintf("says %.20s participants, participantIds lists %d", v, n)}
+	}
+	parts := make([]map[string]any, n)
+	at := func(l []*string, i int) *string {
+		if i < len(l) {
+			return l[i]
+		}
+		return nil
+	}
+	for i := range parts {
+		p := map[string]any{"id": ids[i], "organizationName": at(names, i), "expirationDateTime": at(expirations, i)}
+		if i < len(orgs) {
+			p["organizationId"] = orgs[i]
+		}
+		if s := at(statuses, i); s != nil {
+			p["status"] = *s
+		}
+		parts[i] = p
+	}
+	rec["participants"] = parts
+	return rec, nil
+}
+
+// listCell reads the cell of a list: a JSON array, as the export writes
+// it; an empty cell is an empty list.
+func listCell(cells map[string]string, col string, into any) *recordError {
+	v := cells[col]
+	if v == "" {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(v))
+	if err := dec.Decode(into); err != nil || dec.More() {
+		return &recordError{col, fmt.Sprintf("%.100q is not a JSON array of strings, as the export writes a list", v)}
+	}
+	return nil
+}
+
+// parseContact reads a contact as the export writes it: "First Last
+// <email> phone", the first space parting the first name from the last.
+func parseContact(s string) (map[string]any, bool) {
+	end := strings.LastIndexByte(s, '>')
+	if end < 0 {
+		return nil, false
+	}
+	start := strings.LastIndexByte(s[:end], '<')
+	if start < 0 {
+		return nil, false
+	}
+	first, last, _ := strings.Cut(strings.TrimSuffix(s[:start], " "), " ")
+	c := map[string]any{"firstName": first, "lastName": last, "email": nil, "phoneNumber": nil}
+	if email := s[start+1 : end]; email != "" {
+		c["email"] = email
+	}
+	if phone := strings.TrimPrefix(s[end+1:], " "); phone != "" {
+		c["phoneNumber"] = phone
+	}
+	return c, true
+}
