@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,4 +47,103 @@ func TestImportCSVRoundTrip(t *testing.T) {
 	if res.count("unchanged") != 40 {
 		t.Fatalf("the same file again: summary %v, want 40 unchanged", res.summary)
 	}
+}
+
+// csvRows reads a CSV export into its header and rows.
+func csvRows(t *testing.T, file string) [][]string {
+	t.Helper()
+	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(file, "\uFEFF"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// writeCSV writes rows as CSV, without a byte order mark.
+func writeCSV(t *testing.T, rows [][]string) string {
+	t.Helper()
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.UseCRLF = true
+	if err := w.WriteAll(rows); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestImportCSV: the header is checked before anything is written; a
+// cell the export neutralized reads back as its value; a row that cannot
+// be read is an error for its line (a quoted cell may span lines) and the
+// import goes on; malformed CSV ends the import there.
+func TestImportCSV(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	source := startServer(t, "--data-dir", t.TempDir(), "--demo", "4", "--jwt-secret", edgeSecret)
+	rows := csvRows(t, exportCSV(t, ctx, source))
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	target := importServer(t)
+
+	t.Run("header", func(t *testing.T) {
+		for _, h := range []string{"Id", "notes", "unknown"} {
+			header := append([]string(nil), rows[0]...)
+			header[col["notes"]] = h
+			if h == "notes" {
+				header[col["city"]] = "notes"
+			}
+			res := postImport(t, ctx, target, adminToken(t), "", "text/csv", writeCSV(t, append([][]string{header}, rows[1:]...)))
+			if res.status != http.StatusBadRequest || !strings.Contains(res.body, "BAD_USER_INPUT") || !strings.Contains(res.body, "nothing was imported") {
+				t.Errorf("header with %q: status %d, body %s; want 400", h, res.status, res.body)
+			}
+		}
+		if res := postImport(t, ctx, target, adminToken(t), "", "text/csv", ""); res.status != http.StatusBadRequest {
+			t.Errorf("an empty file: status %d, body %s; want 400", res.status, res.body)
+		}
+		if got := exportLines(t, ctx, target); got != "" {
+			t.Fatalf("a refused file wrote %s", got)
+		}
+	})
+
+	t.Run("rows", func(t *testing.T) {
+		good := append([]string(nil), rows[1]...)
+		good[col["notes"]] = "'=SUM(A1)\nsecond line" // neutralized by the export: read back as =SUM(A1)…
+		good[col["statusReason"]] = "'it's fine"      // an apostrophe of the value's own
+		short := rows[2][:5]                          // a row of the wrong width
+		badList := append([]string(nil), rows[3]...)  // a list cell that is not JSON
+		badList[col["products"]] = "Azure; Teams"
+		file := writeCSV(t, [][]string{rows[0], good, short, badList, rows[4]})
+		res := postImport(t, ctx, target, adminToken(t), "", "text/csv", "\uFEFF"+file)
+		if res.status != http.StatusOK || len(res.reports) != 4 || res.summary["lines"] != 4.0 || res.summary["complete"] != true {
+			t.Fatalf("status %d, body %s", res.status, res.body)
+		}
+		want := []struct {
+			line    float64
+			outcome string
+			field   any
+		}{{2, "created", nil}, {4, "error", nil}, {5, "error", "products"}, {6, "created", nil}}
+		for i, w := range want {
+			r := res.reports[i]
+			if r["line"] != w.line || r["outcome"] != w.outcome || r["field"] != w.field {
+				t.Errorf("report %d: %v; want line %v, %s, field %v", i, r, w.line, w.outcome, w.field)
+			}
+		}
+		got := exportLines(t, ctx, target)
+		if !strings.Contains(got, `"notes":"=SUM(A1)\nsecond line"`) || !strings.Contains(got, `"statusReason":"'it's fine"`) {
+			t.Errorf("the cells did not read back: %.2000s", got)
+		}
+		if again := csvRows(t, exportCSV(t, ctx, target)); again[1][col["notes"]] != "'=SUM(A1)\nsecond line" {
+			t.Errorf("exported again as %q", again[1][col["notes"]])
+		}
+	})
+
+	t.Run("malformed", func(t *testing.T) {
+		file := writeCSV(t, [][]string{rows[0]}) + "a,\"b\"c\r\n" + writeCSV(t, rows[2:3])
+		res := postImport(t, ctx, target, adminToken(t), "", "text/csv", file)
+		if res.status != http.StatusOK || len(res.reports) != 1 || res.reports[0]["line"] != 2.0 || res.summary["complete"] != false ||
+			!strings.Contains(res.reports[0]["message"].(string), "the CSV is malformed at line 2") {
+			t.Fatalf("status %d, body %s", res.status, res.body)
+		}
+	})
 }

@@ -1,0 +1,53 @@
+package importer
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestUnneutralize: an apostrophe the export put before a formula sign is
+// taken off; an apostrophe of the value's own stays.
+func TestUnneutralize(t *testing.T) {
+	for cell, want := range map[string]string{
+		"'=1+1": "=1+1", "'+31 20": "+31 20", "'-5": "-5", "'@here": "@here", "'\tx": "\tx",
+		"' \u200b=x": " \u200b=x", "'it's": "'it's", "'": "'", "plain": "plain",
+	} {
+		if got := unneutralize(cell); got != want {
+			t.Errorf("unneutralize(%q) = %q, want %q", cell, got, want)
+		}
+	}
+}
+
+// TestCSVLineBreaks: encoding/csv reads a CR LF inside a quoted cell as
+// LF (a lone CR or LF stays), so such a value does not read back byte for
+// byte.
+func TestCSVLineBreaks(t *testing.T) {
+	src, err := newCSVSource(strings.NewReader("id,notes\r\na,\"x\r\ny\"\r\nb,\"x\ry\"\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"notes":"x\ny"`, `"notes":"x\ry"`} {
+		at, raw, err := src.next()
+		if err != nil || !strings.Contains(string(raw), want) {
+			t.Errorf("line %d: %s, %v; want %s", at.line, raw, err, want)
+		}
+	}
+}
+
+// TestParseContact: a contact as the export writes it, the first space
+// parting the first name from the last.
+func TestParseContact(t *testing.T) {
+	for s, want := range map[string][4]any{
+		"Avery Lee <avery@contoso.example> +1 206 555 0100": {"Avery", "Lee", "avery@contoso.example", "+1 206 555 0100"},
+		"Mary Ann Lee <> +1 206 555 0100":                   {"Mary", "Ann Lee", nil, "+1 206 555 0100"},
+		"Avery Lee <avery@contoso.example>":                 {"Avery", "Lee", "avery@contoso.example", nil},
+	} {
+		c, ok := parseContact(s)
+		if !ok || c["firstName"] != want[0] || c["lastName"] != want[1] || c["email"] != want[2] || c["phoneNumber"] != want[3] {
+			t.Errorf("parseContact(%q) = %v, %v; want %v", s, c, ok, want)
+		}
+	}
+	if _, ok := parseContact("Avery Lee"); ok {
+		t.Error("a contact without <email> was read")
+	}
+}
