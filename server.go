@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/term"
 
 	"referrals/graph"
 	"referrals/graph/export"
@@ -89,6 +90,12 @@ func main() {
 			os.Exit(2)
 		}
 		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "import" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		status := importCommand(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
+		stop()
+		os.Exit(status)
 	}
 	os.Exit(serve(nil))
 }
