@@ -78,6 +78,15 @@ func TestImportCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("environment", func(t *testing.T) {
+		env := map[string]string{"REFERRALS_URL": target, "REFERRALS_TOKEN": token}
+		var out, progress bytes.Buffer
+		status := importCommand(ctx, []string{csvFile}, func(k string) string { return env[k] }, &out, &progress, false)
+		if status != 0 || !strings.HasSuffix(out.String(), "5 unchanged, 0 skipped, 0 errors, of 5 lines\n") {
+			t.Fatalf("status %d, out %q, error output %q", status, out.String(), progress.String())
+		}
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		for _, c := range []struct {
 			args   []string
