@@ -42,15 +42,46 @@ func (e *recordError) Error() string { return e.message }
 // would hold.
 type csvSource struct {
 	rows    *csv.Reader
+	budget  *rowBudget
 	columns []string // the header's columns, in its order
 	n       int      // rows read after the header
 	line    int      // the last line read
 }
 
+// rowBudget bounds what one row reads of the body: the row limit, plus
+// what the CSV reader's buffer reads ahead.
+type rowBudget struct {
+	r         io.Reader
+	max, left int
+}
+
+// errRowTooLong is a row over its budget: the import ends there.
+var errRowTooLong = errors.New("the CSV row is too long")
+
+const csvReadAhead = 4096 // the size of the CSV reader's buffer
+
+func (b *rowBudget) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errRowTooLong
+	}
+	if len(p) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= n
+	return n, err
+}
+
+func (b *rowBudget) reset() { b.left = b.max + csvReadAhead }
+
 // newCSVSource reads the byte order mark and the header, refusing a
-// header that names a column the export does not write, or one twice.
-func newCSVSource(body io.Reader) (*csvSource, error) {
-	buf := bufio.NewReader(body)
+// header that names a column the export does not write, or one twice. A
+// row (the header too) is at most maxRow bytes: a longer one ends the
+// import.
+func newCSVSource(body io.Reader, maxRow int) (*csvSource, error) {
+	budget := &rowBudget{r: body, max: maxRow}
+	budget.reset()
+	buf := bufio.NewReaderSize(budget, csvReadAhead)
 	if b, err := buf.Peek(3); err == nil && string(b) == "\uFEFF" {
 		_, _ = buf.Discard(3)
 	}
@@ -80,12 +111,13 @@ func newCSVSource(body io.Reader) (*csvSource, error) {
 		columns[i] = name
 	}
 	rows.FieldsPerRecord = len(columns)
-	return &csvSource{rows: rows, columns: columns, line: 1}, nil
+	return &csvSource{rows: rows, budget: budget, columns: columns, line: 1}, nil
 }
 
 func (s *csvSource) seen() int { return s.n }
 
 func (s *csvSource) next() (position, []byte, error) {
+	s.budget.reset()
 	row, err := s.rows.Read()
 	if err == io.EOF {
 		return position{line: s.line}, nil, io.EOF

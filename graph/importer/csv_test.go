@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -22,7 +23,7 @@ func TestUnneutralize(t *testing.T) {
 // LF (a lone CR or LF stays), so such a value does not read back byte for
 // byte.
 func TestCSVLineBreaks(t *testing.T) {
-	src, err := newCSVSource(strings.NewReader("id,notes\r\na,\"x\r\ny\"\r\nb,\"x\ry\"\r\n"))
+	src, err := newCSVSource(strings.NewReader("id,notes\r\na,\"x\r\ny\"\r\nb,\"x\ry\"\r\n"), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,5 +50,24 @@ func TestParseContact(t *testing.T) {
 	}
 	if _, ok := parseContact("Avery Lee"); ok {
 		t.Error("a contact without <email> was read")
+	}
+}
+
+// TestCSVRowLimit: a row over the limit ends the import at that row; the
+// rows before it are read.
+func TestCSVRowLimit(t *testing.T) {
+	long := strings.Repeat("x", 100<<10)
+	src, err := newCSVSource(strings.NewReader("id,notes\r\na,short\r\nb,\""+long+"\"\r\nc,short\r\n"), 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, raw, err := src.next(); err != nil || !strings.Contains(string(raw), `"id":"a"`) {
+		t.Fatalf("row a: %s, %v", raw, err)
+	}
+	if _, _, err := src.next(); !errors.Is(err, errRowTooLong) {
+		t.Fatalf("row b: %v, want errRowTooLong", err)
+	}
+	if _, err := newCSVSource(strings.NewReader("id,"+long), 64<<10); !errors.Is(err, errRowTooLong) {
+		t.Fatalf("a long header: %v, want errRowTooLong", err)
 	}
 }

@@ -1,9 +1,9 @@
 // Package importer serves POST /import/referrals: referrals in the shape
-// GET /export/referrals writes them (JSON Lines) or in a JSON array, reconciled with the store one record
+// GET /export/referrals writes them (JSON Lines or CSV) or in a JSON array, reconciled with the store one record
 // at a time (created, updated, unchanged or skipped), with a report line
 // per record streamed as it is processed.
 //
-// It reads the body as a stream, one bounded line or one array element at
+// It reads the body as a stream, one bounded line, CSV row or array element at
 // a time, so an import holds one record in memory whatever its size. It imports the storage
 // package (the one write of a whole referral, ImportReferral) and the
 // HTTP edge's error writer, not the GraphQL layer.
@@ -133,9 +133,10 @@ func options(raw string) (storage.ImportOptions, error) {
 // ServeHTTP imports the body. What makes the whole request unusable is
 // answered with a coded JSON body before anything is read or written: a
 // partner (403 FORBIDDEN), a query string it does not know (400), a
-// Content-Type other than JSON Lines or JSON (415), a declared length
+// Content-Type other than JSON Lines, JSON or CSV (415), a declared length
 // over MaxBytes (413), a JSON body that does not open an array of
-// referrals (400). Then the response is JSON Lines: a Report per record,
+// referrals or a CSV header naming a column the export does not write
+// (400). Then the response is JSON Lines: a Report per record,
 // and a Summary.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	refuse := func(status int, code storage.ErrorCode, msg string) {
@@ -168,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case MediaJSON:
 		src, err = newArraySource(body)
 	case MediaCSV:
-		src, err = newCSVSource(body)
+		src, err = newCSVSource(body, h.Limits.MaxLineBytes)
 	}
 	if err != nil {
 		refuse(http.StatusBadRequest, storage.CodeBadUserInput, h.readError(err)+": nothing was imported")
@@ -253,6 +254,8 @@ func (h *Handler) readError(err error) string {
 		return fmt.Sprintf("the file exceeds the limit of %d bytes; import the rest in another file", tooLarge.Limit)
 	case errors.As(err, &parse):
 		return fmt.Sprintf("the CSV is malformed at line %d, column %d (%v)", parse.Line, parse.Column, parse.Err)
+	case errors.Is(err, errRowTooLong):
+		return fmt.Sprintf("a CSV row is longer than %d bytes", h.Limits.MaxLineBytes)
 	case errors.Is(err, bufio.ErrTooLong):
 		return fmt.Sprintf("the line is longer than %d bytes", h.Limits.MaxLineBytes)
 	}
