@@ -87,6 +87,9 @@ func (s *Store) ImportReferral(ctx context.Context, rec *ImportedReferral, opts 
 			current.UpdatedDateTime.Format(time.RFC3339Nano), r.UpdatedDateTime.Format(time.RFC3339Nano)), nil
 	case !sameParticipants:
 		return "", "", badInput("participants", "differ from the stored participants of referral %s: an import creates participants with a new referral but does not change those of a stored one (invite, or answer invitations, through the API)", r.ID)
+	case r.Status != current.Status && !allowedMove(current.Status, r.Status):
+		// The moves of changeReferralStatus hold for an import too.
+		return "", "", badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(r.Status))
 	case opts.DryRun:
 		if err := refuseArchived("id", current); err != nil {
 			return "", "", err

@@ -184,7 +184,8 @@ func TestImportCutAndRerun(t *testing.T) {
 }
 
 // TestImportReferralUpdateRefusals: an update of a stored referral whose
-// participants differ from the record's, or which is ARCHIVED, is refused.
+// participants differ from the record's, which is ARCHIVED, or whose
+// status move changeReferralStatus refuses, is refused.
 func TestImportReferralUpdateRefusals(t *testing.T) {
 	s := newTestStore(t)
 	ctx := asAdmin(t)
@@ -203,6 +204,22 @@ func TestImportReferralUpdateRefusals(t *testing.T) {
 	_, _, err := s.ImportReferral(ctx, fewer, ImportOptions{})
 	if e, ok := err.(*Error); !ok || e.Code != CodeBadUserInput || strings.Join(e.Field, ".") != "participants" {
 		t.Errorf("other participants: got %v, want BAD_USER_INPUT on participants", err)
+	}
+	// The status moves of changeReferralStatus hold for an import, in
+	// overwrite mode too (an outside test moved a WON referral back to
+	// PENDING so).
+	won := importRecord("won", updated)
+	won.Referral.Status = ReferralWon
+	if _, _, err := s.ImportReferral(ctx, won, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	back := importRecord("won", updated.Add(time.Hour))
+	back.Referral.Status = ReferralPending
+	for _, dry := range []bool{true, false} {
+		_, _, err := s.ImportReferral(ctx, back, ImportOptions{DryRun: dry, Overwrite: true})
+		if e, ok := err.(*Error); !ok || e.Code != CodeBadUserInput || strings.Join(e.Field, ".") != "status" {
+			t.Errorf("WON back to PENDING (dry run %v): got %v, want BAD_USER_INPUT on status", dry, err)
+		}
 	}
 	changed := importRecord("archived", updated.Add(time.Hour))
 	changed.Referral.Status = ReferralArchived

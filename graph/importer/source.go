@@ -123,6 +123,9 @@ func (s *arraySource) next() (position, []byte, error) {
 	}
 	var raw json.RawMessage
 	if err := s.dec.Decode(&raw); err != nil {
+		if err == io.EOF { // the body ended after a comma: cut short
+			err = io.ErrUnexpectedEOF
+		}
 		return s.errorAt(err), nil, err
 	}
 	index := s.n
