@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -262,18 +261,9 @@ func TestImportLongLine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var logs syncBuffer
-	stop, done := make(chan struct{}), make(chan error, 1)
-	at := make(chan listening, 1)
-	go func() {
-		runCtx, end := context.WithCancel(context.Background())
-		go func() { <-stop; end() }()
-		done <- run(runCtx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo", "0", "--jwt-secret", edgeSecret},
-			func(string) string { return "" }, slog.New(slog.NewTextHandler(&logs, nil)), func(l listening) { at <- l })
-	}()
-	base := "http://" + (<-at).API.String()
+	base, stop := serveFor(t, &logs, "--data-dir", t.TempDir(), "--demo", "0", "--jwt-secret", edgeSecret)
 	defer func() {
-		close(stop)
-		<-done
+		stop()
 		// An import ending with its body unread made net/http panic
 		// reading on ("invalid concurrent Body.Read call", Go issue 68560).
 		if strings.Contains(logs.String(), "panic") {

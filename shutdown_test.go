@@ -62,17 +62,7 @@ func TestStopDuringExpirySweep(t *testing.T) {
 	}
 	waitForExpiryWrite(t)
 
-	stop()
-	stopped := time.Now()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		<-done
-		t.Errorf("run returned %v after the stop, want within 5 s", time.Since(stopped).Round(time.Millisecond))
-	}
-	if runErr != nil {
-		t.Errorf("shutdown: %v", runErr)
-	}
+	stopWithin5s(t, stop, done, &runErr)
 	checkExpiries(t, dir, due)
 }
 
@@ -245,6 +235,22 @@ func TestStopWithARequestInFlight(t *testing.T) {
 		resp.Body.Close()
 	}
 
+	stopWithin5s(t, stop, done, &runErr)
+	if !strings.Contains(logs.String(), "requests still in flight after the grace period") {
+		t.Errorf("the stop did not say it cancelled a request in flight:\n%s", logs.String())
+	}
+	// The client's connection is closed, its request unanswered.
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("the request in flight was answered (%d bytes, %v), want its connection closed", n, err)
+	}
+}
+
+// stopWithin5s stops the server run is serving (stop cancels its context,
+// done closes when run returns with *runErr) and fails unless run returned
+// without an error within 5 s.
+func stopWithin5s(t *testing.T, stop func(), done <-chan struct{}, runErr *error) {
+	t.Helper()
 	stop()
 	stopped := time.Now()
 	select {
@@ -253,15 +259,7 @@ func TestStopWithARequestInFlight(t *testing.T) {
 		<-done
 		t.Errorf("run returned %v after the stop, want within 5 s", time.Since(stopped).Round(time.Millisecond))
 	}
-	if runErr != nil {
-		t.Errorf("shutdown: %v", runErr)
-	}
-	if !strings.Contains(logs.String(), "requests still in flight after the grace period") {
-		t.Errorf("the stop did not say it cancelled a request in flight:\n%s", logs.String())
-	}
-	// The client's connection is closed, its request unanswered.
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil {
-		t.Errorf("the request in flight was answered (%d bytes, %v), want its connection closed", n, err)
+	if *runErr != nil {
+		t.Errorf("shutdown: %v", *runErr)
 	}
 }
