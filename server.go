@@ -36,6 +36,7 @@ import (
 	"referrals/graph/playground"
 	"referrals/graph/transport"
 	"referrals/storage"
+	"referrals/webhooks"
 )
 
 // demoSeed fixes the demo data: every fresh store gets the same referrals.
@@ -71,6 +72,7 @@ type config struct {
 	auth           transport.AuthOptions
 	manifestPath   string
 	maxImport      int64 // bytes of one import's body
+	webhooks       webhooks.Options
 }
 
 func main() {
@@ -150,6 +152,8 @@ var envNames = map[string]string{
 	"allowed-origins": "ALLOWED_ORIGINS", "introspection": "INTROSPECTION",
 	"jwt-secret": "JWT_SECRET", "jwks-url": "JWKS_URL", "jwt-issuer": "JWT_ISSUER", "jwt-audience": "JWT_AUDIENCE",
 	"max-streams-per-token": "MAX_STREAMS_PER_TOKEN", "persisted-queries": "PERSISTED_QUERIES", "persisted-only": "PERSISTED_ONLY",
+	"webhook-timeout": "WEBHOOK_TIMEOUT", "webhook-retry-schedule": "WEBHOOK_RETRY_SCHEDULE",
+	"webhook-disable-after": "WEBHOOK_DISABLE_AFTER", "webhook-allow-private": "WEBHOOK_ALLOW_PRIVATE",
 }
 
 // newFlags defines the flags that set c, each naming its environment
@@ -177,6 +181,10 @@ func newFlags(c *config) (fs *flag.FlagSet, origins, introspection *string) {
 	fs.IntVar(&c.edge.MaxStreams, "max-streams-per-token", transport.DefaultMaxStreams, "streams (WebSocket connections and SSE requests together) one token subject may hold open")
 	fs.StringVar(&c.manifestPath, "persisted-queries", "", "JSON file of registered operations: an array of documents, or documents by SHA-256")
 	fs.BoolVar(&c.api.PersistedOnly, "persisted-only", false, "run only the operations of --persisted-queries")
+	fs.DurationVar(&c.webhooks.Timeout, "webhook-timeout", 10*time.Second, "how long one webhook attempt may take before it counts as failed")
+	fs.Var((*schedule)(&c.webhooks.Schedule), "webhook-retry-schedule", "comma-separated delays before each webhook attempt (Go durations), e.g. 0s,5s,5m (default 0s,5s,5m,30m,2h,5h,10h,10h)")
+	fs.DurationVar(&c.webhooks.DisableAfter, "webhook-disable-after", 5*24*time.Hour, "disable a webhook whose attempts have all failed for this long")
+	fs.BoolVar(&c.webhooks.Egress.AllowPrivate, "webhook-allow-private", false, "allow http webhook URLs and private, loopback and link-local addresses (development and tests only)")
 	fs.VisitAll(func(f *flag.Flag) {
 		env, ok := envNames[f.Name]
 		if !ok {
@@ -227,6 +235,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		{"max-body-bytes", c.edge.MaxBodyBytes}, {"max-streams-per-token", int64(c.edge.MaxStreams)},
 		{"max-import-bytes", c.maxImport},
 		{"mongodb-timeout", int64(c.mongoTimeout)},
+		{"webhook-timeout", int64(c.webhooks.Timeout)}, {"webhook-disable-after", int64(c.webhooks.DisableAfter)},
 	} {
 		if f.v < 1 {
 			return config{}, fmt.Errorf("--%s (%s) must be positive, got %s", f.name, envNames[f.name], fs.Lookup(f.name).Value)
@@ -249,6 +258,36 @@ const defaultMongoTimeout = 10 * time.Second
 
 // demoCount is the --demo flag: unset (-1) means the default for the
 // store, which --help says in words.
+// schedule is --webhook-retry-schedule: delays, comma-separated.
+type schedule []time.Duration
+
+func (s *schedule) String() string {
+	if s == nil || *s == nil {
+		return ""
+	}
+	parts := make([]string, len(*s))
+	for i, d := range *s {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (s *schedule) Set(v string) error {
+	var out []time.Duration
+	for _, p := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q is not a delay (a Go duration such as 0s, 5s or 30m)", strings.TrimSpace(p))
+		}
+		out = append(out, d)
+	}
+	if len(out) > 20 {
+		return fmt.Errorf("at most 20 attempts, got %d", len(out))
+	}
+	*s = out
+	return nil
+}
+
 type demoCount int
 
 func (d *demoCount) String() string {
@@ -373,7 +412,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, logger 
 	})
 	background.Go(func() { sweepExpiredInvitations(backgroundCtx, store, logger) })
 
+	// Deliveries' bodies are rendered by the executor, whose resolvers
+	// manage webhooks through the deliverer: the renderer learns the
+	// executor once it exists.
+	renderer := &graph.EventRenderer{IDs: store.EventIDs()}
+	cfg.webhooks.Logger, cfg.webhooks.Registerer = logger, reg
+	if cfg.webhooks.Egress.AllowPrivate {
+		logger.Warn("--webhook-allow-private: webhooks may be delivered over http and to loopback, private and link-local addresses, including this host's own services; use it for development and tests only")
+	}
+	deliverer := webhooks.New(store, renderer, cfg.webhooks)
+	cfg.api.Hooks, cfg.api.Deliverer = store, deliverer
 	exec := graph.NewExecutor(store, broker, logger, graph.NewMetrics(reg), cfg.api)
+	renderer.Exec = exec
+	broker.OnChange(deliverer.Kick)
+	background.Go(func() {
+		if err := deliverer.Run(backgroundCtx); err != nil {
+			logger.Error("webhook deliveries stopped", "error", err)
+		}
+	})
 	cfg.edge.Logger = logger // requests, and panics at the HTTP edge
 	api := transport.New(exec, auth, cfg.edge)
 	page, err := playground.Handler(playground.Options{Endpoint: "/query", TokensRequired: !auth.Open(),

@@ -66,7 +66,12 @@ type Broker struct {
 	rate    rate.Limit               // catchUpRate; less in tests
 	burst   int                      // catchUpBurst; less in tests
 	waiting int                      // subscriptions waiting for their identity's budget
+	notify  func()                   // called after each change is added (OnChange)
 }
+
+// OnChange makes the broker call f after each change it adds, before Run
+// starts (the webhook deliverer is told of changes this way).
+func (b *Broker) OnChange(f func()) { b.notify = f }
 
 // NewBroker returns a broker over store; Run starts it.
 func NewBroker(store ChangeFeed, logger *slog.Logger) *Broker {
@@ -120,6 +125,9 @@ func (b *Broker) publish(c storage.Change) {
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
+	if b.notify != nil {
+		b.notify()
+	}
 }
 
 // changeSize is about the memory c takes in the window: its referral as

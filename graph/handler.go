@@ -42,6 +42,10 @@ type Options struct {
 	// that call the store and of loaders' batch reads (see tracing); nil
 	// records none and adds nothing to an operation.
 	Tracing trace.TracerProvider
+	// Hooks and Deliverer serve the webhook fields; without them those
+	// fields answer that webhooks are not served.
+	Hooks     WebhookStore
+	Deliverer Deliverer
 }
 
 // NewExecutor returns the GraphQL executor of the API: resolvers over
@@ -56,7 +60,7 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	if opts.MaxDepth == 0 {
 		opts.MaxDepth = DefaultMaxDepth
 	}
-	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker}, Complexity: complexityCosts()}))
+	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker, Hooks: opts.Hooks, Deliverer: opts.Deliverer}, Complexity: complexityCosts()}))
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	if opts.Tracing != nil {
 		exec.Use(newTracing(opts.Tracing)) // first: its span holds every other extension's work

@@ -23,6 +23,9 @@ import (
 type Resolver struct {
 	Store  Store
 	Broker *Broker
+	// Hooks and Deliverer serve webhooks; nil where none are served.
+	Hooks     WebhookStore
+	Deliverer Deliverer
 }
 
 // Store is what the resolvers read and write.

@@ -7,9 +7,85 @@ package graph
 
 import (
 	"context"
+	"errors"
+	"github.com/google/uuid"
+
 	"referrals/graph/model"
 	"referrals/storage"
 )
+
+// CreateWebhook is the resolver for the createWebhook field.
+func (r *mutationResolver) CreateWebhook(ctx context.Context, input model.CreateWebhookInput) (*model.WebhookWithSecret, error) {
+	if err := r.checkWebhookInput(ctx, &input.URL, input.Filter, input.Description); err != nil {
+		return nil, err
+	}
+	w := &storage.Webhook{ID: uuid.NewString(), URL: input.URL, Events: uniqueTypes(input.Events), Filter: input.Filter,
+		Description: input.Description, Secrets: []storage.WebhookSecret{{Secret: r.Deliverer.NewSecret()}}}
+	if err := r.Hooks.CreateWebhook(ctx, w); err != nil {
+		return nil, err
+	}
+	return &model.WebhookWithSecret{Webhook: w, Secret: w.Secrets[0].Secret}, nil
+}
+
+// UpdateWebhook is the resolver for the updateWebhook field.
+func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input model.UpdateWebhookInput) (*storage.Webhook, error) {
+	if err := r.checkWebhookInput(ctx, input.URL, input.Filter, input.Description); err != nil {
+		return nil, err
+	}
+	p := storage.WebhookPatch{URL: input.URL, Description: input.Description, Enabled: input.Enabled}
+	if input.Events != nil {
+		events := uniqueTypes(input.Events)
+		p.Events = &events
+	}
+	if input.Filter != nil {
+		p.Filter, p.SetFilter = input.Filter, true
+	}
+	w, err := r.Hooks.UpdateWebhook(ctx, id, p)
+	if err != nil {
+		return nil, webhookError(err, "webhook", id)
+	}
+	if w.Enabled {
+		r.Deliverer.Kick()
+	}
+	return w, nil
+}
+
+// DeleteWebhook is the resolver for the deleteWebhook field.
+func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (string, error) {
+	if err := r.Hooks.DeleteWebhook(ctx, id); err != nil {
+		return "", webhookError(err, "webhook", id)
+	}
+	return id, nil
+}
+
+// RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
+func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (*model.WebhookWithSecret, error) {
+	secret := r.Deliverer.NewSecret()
+	w, err := r.Hooks.RotateWebhookSecret(ctx, id, secret)
+	if err != nil {
+		return nil, webhookError(err, "webhook", id)
+	}
+	return &model.WebhookWithSecret{Webhook: w, Secret: secret}, nil
+}
+
+// PingWebhook is the resolver for the pingWebhook field.
+func (r *mutationResolver) PingWebhook(ctx context.Context, id string) (*storage.WebhookDelivery, error) {
+	w, err := r.Hooks.Webhook(ctx, id)
+	if err != nil {
+		return nil, webhookError(err, "webhook", id)
+	}
+	return r.Deliverer.Ping(ctx, w)
+}
+
+// RedeliverWebhookDelivery is the resolver for the redeliverWebhookDelivery field.
+func (r *mutationResolver) RedeliverWebhookDelivery(ctx context.Context, id string) (*storage.WebhookDelivery, error) {
+	d, err := r.Hooks.Redeliver(ctx, id)
+	if err != nil {
+		return nil, webhookError(err, "webhook delivery", id)
+	}
+	r.Deliverer.Kick()
+	return d, nil
+}
 
 // CreateReferral is the resolver for the createReferral field.
 func (r *mutationResolver) CreateReferral(ctx context.Context, input storage.ReferralInput) (*storage.Referral, error) {
@@ -113,6 +189,24 @@ func (r *queryResolver) Tags(ctx context.Context, category *storage.TagCategory)
 	return r.Store.Tags(ctx, category)
 }
 
+// Webhooks is the resolver for the webhooks field.
+func (r *queryResolver) Webhooks(ctx context.Context, first *int, after *string) (*model.WebhookConnection, error) {
+	p, err := r.Hooks.Webhooks(ctx, storage.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return &model.WebhookConnection{Nodes: p.Items, PageInfo: &p.PageInfo}, nil
+}
+
+// Webhook is the resolver for the webhook field.
+func (r *queryResolver) Webhook(ctx context.Context, id string) (*storage.Webhook, error) {
+	w, err := r.Hooks.Webhook(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return w, err
+}
+
 // Participants is the resolver for the participants field.
 func (r *referralResolver) Participants(ctx context.Context, obj *storage.Referral) ([]*storage.Participant, error) {
 	ps, err := For(ctx).ParticipantsByReferral.Load(ctx, obj.ID)()
@@ -169,6 +263,9 @@ func (r *statsKeyResolver) Solutions(ctx context.Context, obj *storage.StatsKey)
 
 // ReferralChanged is the resolver for the referralChanged field.
 func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *storage.ReferralFilter, after *string) (<-chan *model.ReferralChange, error) {
+	if events := preparedEvents(ctx); events != nil { // a webhook delivery's body (EventRenderer)
+		return events, nil
+	}
 	if err := filter.Validate(); err != nil {
 		return nil, err
 	}
@@ -196,15 +293,10 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 				return
 			}
 			for _, c := range changes {
-				if c.Referral == nil {
+				ev, ok := eventFor(caller, filter, ids, c.Change)
+				if !ok {
 					continue
 				}
-				view, visible := storage.ViewFor(caller, c.Referral)
-				if !visible || !filter.Matches(view) {
-					continue
-				}
-				ev := &model.ReferralChange{Change: c.Change, ID: ids.Encode(caller, c.Seq), Referral: view}
-				ev.Fields = storage.ChangedFieldsFor(caller, c.Referral, c.Fields)
 				stream.sending(ev.ID)
 				select {
 				case out <- ev:
@@ -215,6 +307,23 @@ func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *stor
 		}
 	}()
 	return out, nil
+}
+
+// OrganizationID is the resolver for the organizationId field.
+func (r *webhookResolver) OrganizationID(ctx context.Context, obj *storage.Webhook) (*string, error) {
+	if obj.OrganizationID == "" {
+		return nil, nil
+	}
+	return &obj.OrganizationID, nil
+}
+
+// Deliveries is the resolver for the deliveries field.
+func (r *webhookResolver) Deliveries(ctx context.Context, obj *storage.Webhook, first *int, after *string, status []storage.DeliveryStatus) (*model.WebhookDeliveryConnection, error) {
+	p, err := r.Hooks.Deliveries(ctx, obj.ID, status, storage.PageArgs{First: first, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return &model.WebhookDeliveryConnection{Nodes: p.Items, PageInfo: &p.PageInfo}, nil
 }
 
 // Mutation returns MutationResolver implementation.
@@ -250,6 +359,9 @@ func (r *Resolver) StatsKey() StatsKeyResolver { return &statsKeyResolver{r} }
 // Subscription returns SubscriptionResolver implementation.
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
+// Webhook returns WebhookResolver implementation.
+func (r *Resolver) Webhook() WebhookResolver { return &webhookResolver{r} }
+
 type (
 	mutationResolver              struct{ *Resolver }
 	participantResolver           struct{ *Resolver }
@@ -260,4 +372,17 @@ type (
 	referralRequirementsResolver  struct{ *Resolver }
 	statsKeyResolver              struct{ *Resolver }
 	subscriptionResolver          struct{ *Resolver }
+	webhookResolver               struct{ *Resolver }
 )
+
+// !!! WARNING !!!
+// The code below was going to be deleted when updating resolvers. It has been copied here so you have
+// one last chance to move it out of harms way if you want. There are two reasons this happens:
+//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
+//    it when you're done.
+//  - You have helper methods in this file. Move them out to keep these resolver files clean.
+/*
+	func (r *webhookResolver) URL(ctx context.Context, obj *storage.Webhook) (string, error) {
+	panic(fmt.Errorf("not implemented: URL - url"))
+}
+*/

@@ -32,6 +32,8 @@ type planner struct {
 	participants *sqlplan.Table
 	tags         *sqlplan.Table
 	changes      *sqlplan.Table
+	webhooks     *sqlplan.Table
+	deliveries   *sqlplan.Table
 }
 
 // plannerFallbacks counts the selections the planner could not translate
@@ -103,6 +105,23 @@ var participantFields = map[string]sqlplan.Field{
 // subscription catches up on, a chunk at a time.
 var idFields = map[string]sqlplan.Field{"_id": {Type: sqlplan.String}}
 
+// webhookFields and deliveryFields are what webhooks are listed by and
+// deliveries listed and found due by.
+var (
+	webhookFields = map[string]sqlplan.Field{
+		"_id":             {Type: sqlplan.String},
+		"organizationId":  {Type: sqlplan.String},
+		"createdDateTime": {Type: sqlplan.Date},
+	}
+	deliveryFields = map[string]sqlplan.Field{
+		"_id":             {Type: sqlplan.String},
+		"webhookId":       {Type: sqlplan.String},
+		"status":          {Type: sqlplan.String},
+		"createdDateTime": {Type: sqlplan.Date},
+		"nextAttemptAt":   {Type: sqlplan.Date},
+	}
+)
+
 var participantPlanIndexes = []sqlplan.Index{
 	{"_id"},
 	{"createdDateTime", "_id"},
@@ -156,6 +175,8 @@ func (e *Embedded) eachPlannerTable(ctx context.Context, database string, p *pla
 		{&p.participants, "participants", participantFields, participantPlanIndexes},
 		{&p.tags, "tags", idFields, []sqlplan.Index{{"_id"}}},
 		{&p.changes, "changes", idFields, []sqlplan.Index{{"_id"}}},
+		{&p.webhooks, "webhooks", webhookFields, []sqlplan.Index{{"_id"}, {"createdDateTime", "_id"}, {"organizationId", "createdDateTime", "_id"}}},
+		{&p.deliveries, "webhookDeliveries", deliveryFields, []sqlplan.Index{{"_id"}, {"webhookId", "createdDateTime", "_id"}, {"webhookId", "nextAttemptAt", "_id"}}},
 	} {
 		var table string
 		err := w.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, t.name).Scan(&table)
@@ -198,6 +219,10 @@ func (s *Store) planTable(coll *mongo.Collection) *sqlplan.Table {
 		return s.planner.tags
 	case coll == s.changes:
 		return s.planner.changes
+	case coll == s.webhooks:
+		return s.planner.webhooks
+	case coll == s.deliveries:
+		return s.planner.deliveries
 	}
 	return nil
 }

@@ -47,6 +47,9 @@ type Store struct {
 	// several documents not yet complete (pendingWrites).
 	due     *mongo.Collection
 	pending *mongo.Collection
+	// webhooks and their deliveries (see webhooks.go).
+	webhooks   *mongo.Collection
+	deliveries *mongo.Collection
 	// pushdown is what Prepare found the store answers from an index, or
 	// what Options forced.
 	pushdown Pushdown
@@ -181,6 +184,8 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		feed:         newFeed(),
 		due:          db.Collection("invitationDue"),
 		pending:      db.Collection("pendingWrites"),
+		webhooks:     db.Collection("webhooks"),
+		deliveries:   db.Collection("webhookDeliveries"),
 	}
 }
 
@@ -335,6 +340,11 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		s.tags:         {{Keys: bson.D{{Key: "category", Value: 1}, {Key: "tagId", Value: 1}}}},
 		s.due:          {{Keys: bson.D{{Key: "due", Value: 1}}}},
 		s.pending:      {{Keys: bson.D{{Key: "at", Value: 1}}}},
+		s.webhooks:     {{Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "createdDateTime", Value: 1}, {Key: "_id", Value: 1}}}},
+		s.deliveries: {
+			{Keys: bson.D{{Key: "webhookId", Value: 1}, {Key: "createdDateTime", Value: -1}, {Key: "_id", Value: -1}}},
+			{Keys: bson.D{{Key: "webhookId", Value: 1}, {Key: "nextAttemptAt", Value: 1}, {Key: "_id", Value: 1}}},
+		},
 	}
 	if s.pushdown == PushdownIDOnly {
 		for coll := range models {

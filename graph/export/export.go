@@ -39,12 +39,9 @@ const (
 	MediaNDJSON = "application/x-ndjson"
 )
 
-// exportQuery is what an export reads, one page at a time.
-var exportQuery = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: ReferralOrder, $after: String) {
-  referrals(filter: $filter, orderBy: $orderBy, first: %d, after: $after) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id createdDateTime updatedDateTime version status statusReason referralSource
+// ReferralFields is the selection of a referral that an export writes a
+// line of, and that a webhook delivery's body holds.
+const ReferralFields = `id createdDateTime updatedDateTime version status statusReason referralSource
       customerProfile {
         id name size
         address { addressLine1 addressLine2 city state postalCode country }
@@ -54,10 +51,17 @@ var exportQuery = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: R
         notes dealValue closingDate
         requirements { industryFocus { id } products { id } serviceTypes { id } solutions { id } }
       }
-      participants { id organizationId organizationName status expirationDateTime }
+      participants { id organizationId organizationName status expirationDateTime }`
+
+// exportQuery is what an export reads, one page at a time.
+var exportQuery = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: ReferralOrder, $after: String) {
+  referrals(filter: $filter, orderBy: $orderBy, first: %d, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      %s
     }
   }
-}`, pageSize)
+}`, pageSize, ReferralFields)
 
 // Limits bound how long an export may hold its connection and stream
 // slot: a client that reads slowly, or not at all, would otherwise keep

@@ -2,6 +2,24 @@
 
 package model
 
+import (
+	"referrals/storage"
+)
+
+// What `createWebhook` takes.
+type CreateWebhookInput struct {
+	// Where deliveries are POSTed: an `https` URL (at most 2,048 bytes) whose
+	// host resolves to public addresses only, unless the server runs with
+	// `--webhook-allow-private`.
+	URL string `json:"url"`
+	// The kinds of change delivered; every kind when omitted or empty.
+	Events []storage.ChangeType `json:"events,omitempty"`
+	// Only changes whose referral matches this filter are delivered, as for `referralChanged`.
+	Filter *storage.ReferralFilter `json:"filter,omitempty"`
+	// A note for people (at most 1,000 characters).
+	Description *string `json:"description,omitempty"`
+}
+
 // Changes to referrals. Every change sets `updatedDateTime` and increments
 // `version` in the same MongoDB update. Invalid input is `BAD_USER_INPUT`
 // naming the field, an unknown id `NOT_FOUND`, a stale `expectedVersion`
@@ -23,4 +41,37 @@ type Query struct {
 // Live updates. Every instance of the API sees every change, whichever
 // instance (or, on a replica set, whichever writer) made it.
 type Subscription struct {
+}
+
+// What `updateWebhook` takes: the fields given are changed, the others kept.
+type UpdateWebhookInput struct {
+	URL *string `json:"url,omitempty"`
+	// Replaces the kinds of change delivered; an empty list means every kind.
+	Events []storage.ChangeType `json:"events,omitempty"`
+	// Replaces the filter.
+	Filter *storage.ReferralFilter `json:"filter,omitempty"`
+	// Replaces the note.
+	Description *string `json:"description,omitempty"`
+	// Enables or disables the webhook.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// A page of webhooks.
+type WebhookConnection struct {
+	Nodes    []*storage.Webhook `json:"nodes"`
+	PageInfo *storage.PageInfo  `json:"pageInfo"`
+}
+
+// A page of deliveries.
+type WebhookDeliveryConnection struct {
+	Nodes    []*storage.WebhookDelivery `json:"nodes"`
+	PageInfo *storage.PageInfo          `json:"pageInfo"`
+}
+
+// A webhook with its signing secret, shown only when made.
+type WebhookWithSecret struct {
+	Webhook *storage.Webhook `json:"webhook"`
+	// The signing secret: `whsec_` and the base64 of 32 random bytes. Verify
+	// deliveries with it using a Standard Webhooks library.
+	Secret string `json:"secret"`
 }
