@@ -15,10 +15,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"referrals/graph"
 	"referrals/graph/importer"
 	"referrals/storage"
+	"referrals/webhooks"
+	"referrals/webhooks/egress"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -50,9 +53,20 @@ func TestParseConfig(t *testing.T) {
 		{"ImportLimit", nil, map[string]string{"MAX_IMPORT_BYTES": "1000"},
 			config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open, maxImport: 1000}},
 	}
+	tests = append(tests, struct {
+		name string
+		args []string
+		env  map[string]string
+		want config
+	}{"Webhooks", []string{"--webhook-timeout", "2s", "--webhook-allow-private"}, map[string]string{"WEBHOOK_RETRY_SCHEDULE": "0s, 5s,1m", "WEBHOOK_DISABLE_AFTER": "1h"},
+		config{logLevel: slog.LevelInfo, mongoTimeout: defaultMongoTimeout, addr: ":8080", database: "referrals", dataDir: "./data", demo: 200, api: apiDefaults, edge: edgeDefaults, auth: open,
+			webhooks: webhooks.Options{Timeout: 2 * time.Second, Schedule: []time.Duration{0, 5 * time.Second, time.Minute}, DisableAfter: time.Hour, Egress: egress.Policy{AllowPrivate: true}}}})
 	for i := range tests {
 		if tests[i].want.maxImport == 0 {
 			tests[i].want.maxImport = importer.DefaultLimits.MaxBytes
+		}
+		if tests[i].want.webhooks.Timeout == 0 {
+			tests[i].want.webhooks.Timeout, tests[i].want.webhooks.DisableAfter = 10*time.Second, 5*24*time.Hour
 		}
 	}
 	for _, tt := range tests {
@@ -98,6 +112,13 @@ func TestParseConfig(t *testing.T) {
 		if strings.Contains(help.String(), "(default -1)") || !strings.Contains(help.String(), "default 200 with the embedded store") ||
 			!strings.Contains(help.String(), "(default 10s)") {
 			t.Errorf("--help:\n%s", help.String())
+		}
+	})
+	t.Run("ErrBadSchedule", func(t *testing.T) {
+		for _, v := range []string{"5", "1s,-1s", "1s,,2s"} {
+			if _, err := parseConfig([]string{"--webhook-retry-schedule", v}, func(string) string { return "" }); err == nil {
+				t.Errorf("--webhook-retry-schedule %q accepted", v)
+			}
 		}
 	})
 	t.Run("ErrDemoNotANumber", func(t *testing.T) {

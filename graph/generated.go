@@ -262,6 +262,7 @@ type ComplexityRoot struct {
 		EventType     func(childComplexity int) int
 		ID            func(childComplexity int) int
 		NextAttemptAt func(childComplexity int) int
+		ReferralID    func(childComplexity int) int
 		Status        func(childComplexity int) int
 	}
 
@@ -1335,6 +1336,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookDelivery.NextAttemptAt(childComplexity), true
+	case "WebhookDelivery.referralId":
+		if e.ComplexityRoot.WebhookDelivery.ReferralID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.ReferralID(childComplexity), true
 	case "WebhookDelivery.status":
 		if e.ComplexityRoot.WebhookDelivery.Status == nil {
 			break
@@ -2492,7 +2499,7 @@ input UpdateWebhookInput {
   url: URL
   "Replaces the kinds of change delivered; an empty list means every kind."
   events: [ReferralChangeType!]
-  "Replaces the filter."
+  "Replaces the filter; ` + "`" + `{}` + "`" + ` matches every referral."
   filter: ReferralFilter
   "Replaces the note."
   description: String
@@ -2553,6 +2560,8 @@ type WebhookDelivery {
   eventId: String!
   "The body's ` + "`" + `type` + "`" + `: ` + "`" + `referral.created` + "`" + `, ` + "`" + `referral.updated` + "`" + `, ` + "`" + `referral.status_changed` + "`" + `, ` + "`" + `referral.participant_changed` + "`" + ` or ` + "`" + `webhook.ping` + "`" + `."
   eventType: String!
+  "The referral the change is about; null for a ping."
+  referralId: ID
   status: WebhookDeliveryStatus!
   "When the next attempt is due; null once the delivery is settled."
   nextAttemptAt: DateTime
@@ -2955,6 +2964,8 @@ func (ec *executionContext) childFields_WebhookDelivery(ctx context.Context, fie
 		return ec.fieldContext_WebhookDelivery_eventId(ctx, field)
 	case "eventType":
 		return ec.fieldContext_WebhookDelivery_eventType(ctx, field)
+	case "referralId":
+		return ec.fieldContext_WebhookDelivery_referralId(ctx, field)
 	case "status":
 		return ec.fieldContext_WebhookDelivery_status(ctx, field)
 	case "nextAttemptAt":
@@ -7663,6 +7674,29 @@ func (ec *executionContext) fieldContext_WebhookDelivery_eventType(_ context.Con
 	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "String")
 }
 
+func (ec *executionContext) _WebhookDelivery_referralId(ctx context.Context, field graphql.CollectedField, obj *storage.WebhookDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookDelivery_referralId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferralID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOID2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookDelivery_referralId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "ID")
+}
+
 func (ec *executionContext) _WebhookDelivery_status(ctx context.Context, field graphql.CollectedField, obj *storage.WebhookDelivery) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11821,6 +11855,11 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 		case "eventType":
 			out.Values[i] = ec._WebhookDelivery_eventType(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "referralId":
+			out.Values[i] = ec._WebhookDelivery_referralId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "status":

@@ -8,10 +8,10 @@ package graph
 import (
 	"context"
 	"errors"
-	"github.com/google/uuid"
-
 	"referrals/graph/model"
 	"referrals/storage"
+
+	"github.com/google/uuid"
 )
 
 // CreateWebhook is the resolver for the createWebhook field.
@@ -374,15 +374,3 @@ type (
 	subscriptionResolver          struct{ *Resolver }
 	webhookResolver               struct{ *Resolver }
 )
-
-// !!! WARNING !!!
-// The code below was going to be deleted when updating resolvers. It has been copied here so you have
-// one last chance to move it out of harms way if you want. There are two reasons this happens:
-//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
-//    it when you're done.
-//  - You have helper methods in this file. Move them out to keep these resolver files clean.
-/*
-	func (r *webhookResolver) URL(ctx context.Context, obj *storage.Webhook) (string, error) {
-	panic(fmt.Errorf("not implemented: URL - url"))
-}
-*/

@@ -68,10 +68,12 @@ type WebhookDelivery struct {
 	WebhookID string `bson:"webhookId"`
 	// EventID is the webhook-id header: the id a subscription of the
 	// webhook's owner receives the change with.
-	EventID   string         `bson:"eventId"`
-	EventType string         `bson:"eventType"`
-	Body      string         `bson:"body"`
-	Status    DeliveryStatus `bson:"status"`
+	EventID   string `bson:"eventId"`
+	EventType string `bson:"eventType"`
+	// ReferralID is the referral the change is about ("" for a ping).
+	ReferralID string         `bson:"referralId,omitempty"`
+	Body       string         `bson:"body"`
+	Status     DeliveryStatus `bson:"status"`
 	// Seq is the change's number (0 for a ping).
 	Seq             int64     `bson:"seq"`
 	CreatedDateTime time.Time `bson:"createdDateTime"`

@@ -239,7 +239,7 @@ func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head
 				return err
 			}
 			now := d.store.Now()
-			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: EventType(c.Type),
+			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: EventType(c.Type), ReferralID: c.ReferralID,
 				Body: string(body), Status: storage.DeliveryPending, Seq: c.Seq, CreatedDateTime: now, NextAttemptAt: &now, Attempts: []storage.DeliveryAttempt{}})
 		}
 		if err := d.store.InsertDeliveries(ctx, ds); err != nil {
@@ -350,7 +350,7 @@ func (d *Deliverer) start(ctx context.Context, w *storage.Webhook, del *storage.
 
 // lease is how long a claimed attempt is another process's: longer than
 // an attempt can take.
-func (d *Deliverer) lease() time.Duration { return d.opts.Timeout + 30*time.Second }
+func (d *Deliverer) lease() time.Duration { return 2*d.opts.Timeout + time.Second }
 
 func (d *Deliverer) done(webhookID, deliveryID string) {
 	d.mu.Lock()

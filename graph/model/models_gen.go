@@ -48,7 +48,7 @@ type UpdateWebhookInput struct {
 	URL *string `json:"url,omitempty"`
 	// Replaces the kinds of change delivered; an empty list means every kind.
 	Events []storage.ChangeType `json:"events,omitempty"`
-	// Replaces the filter.
+	// Replaces the filter; `{}` matches every referral.
 	Filter *storage.ReferralFilter `json:"filter,omitempty"`
 	// Replaces the note.
 	Description *string `json:"description,omitempty"`
