@@ -316,3 +316,203 @@ func attemptStatuses(d map[string]any) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestWebhookLifecycle: a ping is attempted at once and logged; after a
+// rotation both secrets sign for a day (each verifies on its own with the
+// Standard Webhooks library); a 410 disables the webhook with its reason;
+// enabling it again clears the reason; deleting it makes it unknown.
+func TestWebhookLifecycle(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "0", "--webhook-allow-private")
+	var gone sync.Map // customer names answered 410
+	rc := newReceiver(t, func(_ int, r hookRequest) int {
+		status := http.StatusOK
+		gone.Range(func(name, _ any) bool {
+			if strings.Contains(string(r.body), name.(string)) {
+				status = http.StatusGone
+			}
+			return true
+		})
+		return status
+	})
+	hookID, oldSecret := createHook(t, base, "", fmt.Sprintf("url: %q", rc.URL))
+
+	data := mustGraphQL(t, base, "", fmt.Sprintf(`mutation { pingWebhook(id: %q) { eventId eventType referralId status attempts { responseStatus responseBody } } }`, hookID))
+	ping := rc.next(t)
+	body := verified(t, oldSecret, ping)
+	if body["type"] != "webhook.ping" || dig(body, "data", "webhookId") != hookID || ping.header.Get("webhook-id") != dig(data, "pingWebhook", "eventId") {
+		t.Errorf("ping body %v, header id %q; answer %v", body, ping.header.Get("webhook-id"), data)
+	}
+	if dig(data, "pingWebhook", "status") != "SUCCEEDED" || dig(data, "pingWebhook", "referralId") != nil {
+		t.Errorf("pingWebhook answered %v, want SUCCEEDED with its attempt", data)
+	}
+
+	data = mustGraphQL(t, base, "", fmt.Sprintf(`mutation { rotateWebhookSecret(id: %q) { secret webhook { id } } }`, hookID))
+	newSecret := dig(data, "rotateWebhookSecret", "secret").(string)
+	if newSecret == oldSecret || !strings.HasPrefix(newSecret, "whsec_") {
+		t.Fatalf("rotated secret %q", newSecret)
+	}
+	createNamed(t, base, "", "Rotated Ltd")
+	r := rc.next(t)
+	if sigs := strings.Fields(r.header.Get("webhook-signature")); len(sigs) != 2 {
+		t.Errorf("webhook-signature %q: want two v1 signatures during the overlap", r.header.Get("webhook-signature"))
+	}
+	for _, secret := range []string{newSecret, oldSecret} {
+		one := r
+		one.header = r.header.Clone()
+		sigs := strings.Fields(r.header.Get("webhook-signature"))
+		ok := false
+		for _, sig := range sigs { // each signature alone, so that each secret is shown to sign
+			one.header.Set("webhook-signature", sig)
+			wh, _ := standardwebhooks.NewWebhook(secret)
+			ok = ok || wh.Verify(one.body, one.header) == nil
+		}
+		if !ok {
+			t.Errorf("no signature of the delivery verifies with secret %s…", secret[:10])
+		}
+	}
+
+	gone.Store("Gone Ltd", true)
+	createNamed(t, base, "", "Gone Ltd")
+	rc.next(t)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		data = mustGraphQL(t, base, "", fmt.Sprintf(`{ webhook(id: %q) { enabled disabledReason } }`, hookID))
+		if dig(data, "webhook", "enabled") == false {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a 410 did not disable the webhook")
+		}
+	}
+	if reason, _ := dig(data, "webhook", "disabledReason").(string); !strings.Contains(reason, "410") {
+		t.Errorf("disabledReason %q, want it to name the 410", reason)
+	}
+	data = mustGraphQL(t, base, "", fmt.Sprintf(`mutation { updateWebhook(id: %q, input: {enabled: true, description: "back"}) { enabled disabledReason description } }`, hookID))
+	if dig(data, "updateWebhook", "enabled") != true || dig(data, "updateWebhook", "disabledReason") != nil || dig(data, "updateWebhook", "description") != "back" {
+		t.Errorf("enabled again: %v", data)
+	}
+	data = mustGraphQL(t, base, "", fmt.Sprintf(`mutation { deleteWebhook(id: %q) }`, hookID))
+	if dig(data, "deleteWebhook") != hookID {
+		t.Errorf("deleteWebhook answered %v", data)
+	}
+	data = mustGraphQL(t, base, "", fmt.Sprintf(`{ webhook(id: %q) { id } webhooks { nodes { id } } }`, hookID))
+	if data["webhook"] != nil || len(dig(data, "webhooks", "nodes").([]any)) != 0 {
+		t.Errorf("after the delete: %v", data)
+	}
+	_, errs := graphQL(t, base, "", fmt.Sprintf(`mutation { pingWebhook(id: %q) { id } }`, hookID))
+	if len(errs) != 1 || dig(errs[0], "extensions", "code") != "NOT_FOUND" {
+		t.Errorf("ping of a deleted webhook: %v, want NOT_FOUND", errs)
+	}
+}
+
+// TestWebhookURLsArePublic: without --webhook-allow-private, a URL that
+// is not https or whose host is not public is BAD_USER_INPUT naming why,
+// and no webhook is made.
+func TestWebhookURLsArePublic(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "0")
+	for _, url := range []string{
+		"http://hooks.example.com/x", "ftp://hooks.example.com/x", "https://user:pw@hooks.example.com/x", "not a url",
+		"https://127.0.0.1/x", "https://localhost/x", "https://10.1.2.3/x", "https://172.16.0.1/x", "https://192.168.1.1/x",
+		"https://169.254.169.254/latest/meta-data", "https://100.64.0.1/x", "https://224.0.0.1/x", "https://0.0.0.0/x",
+		"https://[::1]/x", "https://[fd00::1]/x", "https://[fe80::1]/x", "https://[::ffff:127.0.0.1]/x", "https://[fd00:ec2::254]/x",
+	} {
+		_, errs := graphQL(t, base, "", fmt.Sprintf(`mutation { createWebhook(input: {url: %q}) { secret } }`, url))
+		if len(errs) != 1 || dig(errs[0], "extensions", "code") != "BAD_USER_INPUT" {
+			t.Errorf("%s: %v, want BAD_USER_INPUT", url, errs)
+			continue
+		}
+		t.Logf("%s: %s", url, errs[0]["message"])
+	}
+	data := mustGraphQL(t, base, "", `{ webhooks { nodes { id } } }`)
+	if n := len(dig(data, "webhooks", "nodes").([]any)); n != 0 {
+		t.Errorf("%d webhooks made from refused URLs", n)
+	}
+}
+
+// TestPartnerWebhooks: a partner's webhook gets exactly what its
+// subscription gets (only referrals its organization takes part in, the
+// customer's address and contacts hidden until it accepts), belongs to
+// its organization, and is invisible and untouchable to another
+// organization; an admin's gets every change.
+func TestPartnerWebhooks(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "0", "--webhook-allow-private", "--jwt-secret", edgeSecret)
+	admin := adminToken(t)
+	alpha := partnerToken(t, "p-alpha", "org-alpha", time.Now().Add(time.Hour))
+	beta := partnerToken(t, "p-beta", "org-beta", time.Now().Add(time.Hour))
+	alphaHooks, adminHooks := newReceiver(t, nil), newReceiver(t, nil)
+	alphaHook, alphaSecret := createHook(t, base, alpha, fmt.Sprintf("url: %q", alphaHooks.URL))
+	_, adminSecret := createHook(t, base, admin, fmt.Sprintf("url: %q", adminHooks.URL))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events := openSSE(t, ctx, base, alpha, "subscription { "+webhookSelection+" }")
+	if events == nil {
+		t.Fatal("alpha's subscription was refused")
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, metrics := request(t, ctx, http.MethodGet, base+"/metrics", "", map[string]string{"Authorization": "Bearer " + admin})
+		if strings.Contains(metrics, "\ngraphql_subscriptions 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alpha's subscription never started")
+		}
+	}
+
+	hidden := createNamed(t, base, admin, "Not Alpha's Ltd")
+	shared := createNamed(t, base, admin, "Alpha's Ltd")
+	data := mustGraphQL(t, base, admin, fmt.Sprintf(`mutation { inviteParticipant(referralId: %q, input: {organizationId: "org-alpha", organizationName: "Alpha"}) { id } }`, shared))
+	participant := dig(data, "inviteParticipant", "id").(string)
+	mustGraphQL(t, base, alpha, fmt.Sprintf(`mutation { respondToInvitation(participantId: %q, response: ACCEPT) { id } }`, participant))
+
+	for _, want := range []string{hidden, shared, shared, shared} { // created ×2, invited, accepted
+		body := verified(t, adminSecret, adminHooks.next(t))
+		if dig(body, "data", "referralId") != want {
+			t.Errorf("admin's webhook got %v, want a change of %s", dig(body, "data", "referralId"), want)
+		}
+	}
+	for i := range 2 { // invited (customer details hidden), accepted (shown)
+		var ev struct{ Data map[string]json.RawMessage }
+		if err := json.Unmarshal([]byte((<-events).Data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		body := verified(t, alphaSecret, alphaHooks.next(t))
+		gotData, _ := json.Marshal(body["data"])
+		var want any
+		_ = json.Unmarshal(ev.Data["referralChanged"], &want)
+		wantData, _ := json.Marshal(want)
+		if string(gotData) != string(wantData) {
+			t.Errorf("alpha's delivery %d:\n%s\nalpha's subscription:\n%s", i, gotData, wantData)
+		}
+		if dig(body, "data", "referralId") != shared {
+			t.Errorf("alpha's webhook got a change of %v", dig(body, "data", "referralId"))
+		}
+		address := dig(body, "data", "referral", "customerProfile", "address")
+		if (i == 0) != (address == nil) {
+			t.Errorf("alpha's delivery %d shows the address %v (hidden until it accepts)", i, address)
+		}
+	}
+
+	data = mustGraphQL(t, base, alpha, `{ webhooks { nodes { id organizationId } } }`)
+	if nodes := dig(data, "webhooks", "nodes").([]any); len(nodes) != 1 || dig(nodes[0], "organizationId") != "org-alpha" {
+		t.Errorf("alpha's webhooks: %v, want its one, of org-alpha", nodes)
+	}
+	data = mustGraphQL(t, base, beta, fmt.Sprintf(`{ webhook(id: %q) { id } webhooks { nodes { id } } }`, alphaHook))
+	if data["webhook"] != nil || len(dig(data, "webhooks", "nodes").([]any)) != 0 {
+		t.Errorf("beta sees alpha's webhook: %v", data)
+	}
+	for _, m := range []string{
+		fmt.Sprintf(`updateWebhook(id: %q, input: {enabled: false}) { id }`, alphaHook),
+		fmt.Sprintf(`deleteWebhook(id: %q)`, alphaHook),
+		fmt.Sprintf(`rotateWebhookSecret(id: %q) { secret }`, alphaHook),
+		fmt.Sprintf(`pingWebhook(id: %q) { id }`, alphaHook),
+	} {
+		_, errs := graphQL(t, base, beta, "mutation { "+m+" }")
+		if len(errs) != 1 || dig(errs[0], "extensions", "code") != "NOT_FOUND" {
+			t.Errorf("beta: %s: %v, want NOT_FOUND", m, errs)
+		}
+	}
+	data = mustGraphQL(t, base, admin, `{ webhooks { nodes { id } } }`)
+	if n := len(dig(data, "webhooks", "nodes").([]any)); n != 2 {
+		t.Errorf("the admin sees %d webhooks, want both", n)
+	}
+}

@@ -213,7 +213,7 @@ func (r *referralResolver) Participants(ctx context.Context, obj *storage.Referr
 	if ps == nil && err == nil {
 		ps = []*storage.Participant{}
 	}
-	return ps, err
+	return obj.AsAtChange(ps), err
 }
 
 // TotalCount is the resolver for the totalCount field.

@@ -62,7 +62,9 @@ func eventFor(caller storage.Caller, filter *storage.ReferralFilter, ids *storag
 	if !visible || !filter.Matches(view) {
 		return nil, false
 	}
-	ev := &model.ReferralChange{Change: c, ID: ids.Encode(caller, c.Seq), Referral: view}
+	then := *view // the change's referral is shared by every subscriber: mark a copy
+	then.AtChange = true
+	ev := &model.ReferralChange{Change: c, ID: ids.Encode(caller, c.Seq), Referral: &then}
 	ev.Fields = storage.ChangedFieldsFor(caller, c.After, c.Fields)
 	return ev, true
 }

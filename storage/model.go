@@ -21,6 +21,31 @@ type Referral struct {
 	// later, per-organization visibility) are one query on one collection,
 	// with counts and pages that stay right.
 	Participation []Participation `bson:"participation"`
+	// AtChange marks a referral as a change left it (a subscription's or a
+	// webhook's event): its participants are then those of Participation,
+	// in the statuses they had, not those of now (see AsAtChange).
+	AtChange bool `bson:"-"`
+}
+
+// AsAtChange returns participants (the referral's now) as they were when
+// r, a referral as a change left it, was recorded: only those it had,
+// each in the status it had. A referral not marked AtChange keeps them.
+func (r *Referral) AsAtChange(participants []*Participant) []*Participant {
+	if !r.AtChange {
+		return participants
+	}
+	out := make([]*Participant, 0, len(participants))
+	for _, p := range participants {
+		for _, then := range r.Participation {
+			if then.ParticipantID == p.ID {
+				q := *p
+				q.Status = then.Status
+				out = append(out, &q)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Participation is the part of a participant that referral queries filter on.

@@ -71,7 +71,7 @@ type WebhookDelivery struct {
 	EventID   string `bson:"eventId"`
 	EventType string `bson:"eventType"`
 	// ReferralID is the referral the change is about ("" for a ping).
-	ReferralID string         `bson:"referralId,omitempty"`
+	ReferralID *string        `bson:"referralId,omitempty"`
 	Body       string         `bson:"body"`
 	Status     DeliveryStatus `bson:"status"`
 	// Seq is the change's number (0 for a ping).

@@ -239,7 +239,7 @@ func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head
 				return err
 			}
 			now := d.store.Now()
-			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: EventType(c.Type), ReferralID: c.ReferralID,
+			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: EventType(c.Type), ReferralID: &c.ReferralID,
 				Body: string(body), Status: storage.DeliveryPending, Seq: c.Seq, CreatedDateTime: now, NextAttemptAt: &now, Attempts: []storage.DeliveryAttempt{}})
 		}
 		if err := d.store.InsertDeliveries(ctx, ds); err != nil {
