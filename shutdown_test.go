@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -261,5 +262,52 @@ func stopWithin5s(t *testing.T, stop func(), done <-chan struct{}, runErr *error
 	}
 	if *runErr != nil {
 		t.Errorf("shutdown: %v", *runErr)
+	}
+}
+
+// TestStopDuringAnExport stops a server while a client reads an export:
+// the file ends with an error line saying the server is shutting down,
+// not silently short (before, the export stopped at its next page and the
+// response ended cleanly, a truncated file looking complete).
+func TestStopDuringAnExport(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	var runErr error
+	done := make(chan struct{})
+	at := make(chan listening, 1)
+	go func() {
+		defer close(done)
+		runErr = run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo", "2000"}, func(string) string { return "" },
+			slog.New(slog.NewTextHandler(t.Output(), nil)), func(l listening) { at <- l })
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	var base string
+	select {
+	case l := <-at:
+		base = "http://" + l.API.String()
+	case <-done:
+		t.Fatalf("server stopped: %v", runErr)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/export/referrals", nil)
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 1<<20)
+	if !lines.Scan() {
+		t.Fatalf("no first line: %v", lines.Err())
+	}
+	go stopWithin5s(t, stop, done, &runErr)
+	n, last := 1, ""
+	for lines.Scan() {
+		n, last = n+1, lines.Text()
+	}
+	if n > 2000 {
+		t.Fatalf("the whole export (%d lines) came before the stop; export more to test it", n)
+	}
+	if !strings.Contains(last, `"SHUTTING_DOWN"`) || !strings.Contains(last, "incomplete") {
+		t.Errorf("after %d lines the file ends with %.300s, want an error line with SHUTTING_DOWN", n, last)
 	}
 }

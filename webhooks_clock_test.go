@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"referrals/graph"
 	"referrals/storage"
 	"referrals/webhooks"
@@ -44,15 +46,29 @@ type deliveryRig struct {
 	admin context.Context
 }
 
-func newDeliveryRig(t *testing.T, opts webhooks.Options) *deliveryRig {
+func newDeliveryRig(t testing.TB, opts webhooks.Options) *deliveryRig {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	return newDeliveryRigAt(t, opts, nil)
+}
+
+// newDeliveryRigAt is newDeliveryRig on the clock now (time.Now when nil:
+// the rig's clock is then not moved).
+func newDeliveryRigAt(t testing.TB, opts webhooks.Options, now func() time.Time) *deliveryRig {
+	t.Helper()
+	level := slog.LevelInfo
+	if _, bench := t.(*testing.B); bench { // a line per attempt would drown the results
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))
 	embedded, err := storage.StartEmbedded(t.TempDir(), "", logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &movableClock{t: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
-	store, err := storage.Connect(t.Context(), storage.Options{URI: embedded.URI(), Database: "referrals", Embedded: embedded, Logger: logger, Now: clock.Now})
+	if now == nil {
+		now = clock.Now
+	}
+	store, err := storage.Connect(t.Context(), storage.Options{URI: embedded.URI(), Database: "referrals", Embedded: embedded, Logger: logger, Now: now})
 	if err != nil {
 		embedded.Stop()
 		t.Fatal(err)
@@ -81,9 +97,9 @@ func newDeliveryRig(t *testing.T, opts webhooks.Options) *deliveryRig {
 }
 
 // hook registers a webhook for url as an admin.
-func (r *deliveryRig) hook(t *testing.T, url string) *storage.Webhook {
+func (r *deliveryRig) hook(t testing.TB, url string) *storage.Webhook {
 	t.Helper()
-	w := &storage.Webhook{ID: "hook-1", URL: url, Secrets: []storage.WebhookSecret{{Secret: webhooks.NewSecret()}}}
+	w := &storage.Webhook{ID: uuid.NewString(), URL: url, Secrets: []storage.WebhookSecret{{Secret: webhooks.NewSecret()}}}
 	if err := r.store.CreateWebhook(r.admin, w); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +107,7 @@ func (r *deliveryRig) hook(t *testing.T, url string) *storage.Webhook {
 }
 
 // create makes a referral as an admin.
-func (r *deliveryRig) create(t *testing.T, name string) {
+func (r *deliveryRig) create(t testing.TB, name string) {
 	t.Helper()
 	_, err := r.store.CreateReferral(r.admin, storage.ReferralInput{ReferralSource: storage.SourcePartnerLed,
 		CustomerProfile: &storage.CustomerProfileInput{Name: &name, Address: &storage.Address{AddressLine1: "1 Main Street", City: "Leeds", Country: "GB"}}})

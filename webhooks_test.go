@@ -33,7 +33,7 @@ type receiver struct {
 	answer func(n int, r hookRequest) int
 }
 
-func newReceiver(t *testing.T, answer func(n int, r hookRequest) int) *receiver {
+func newReceiver(t testing.TB, answer func(n int, r hookRequest) int) *receiver {
 	t.Helper()
 	rc := &receiver{got: make(chan hookRequest, 10000), answer: answer}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +58,7 @@ func newReceiver(t *testing.T, answer func(n int, r hookRequest) int) *receiver 
 
 // next returns the receiver's next request, failing the test after a
 // minute without one.
-func (rc *receiver) next(t *testing.T) hookRequest {
+func (rc *receiver) next(t testing.TB) hookRequest {
 	t.Helper()
 	select {
 	case r := <-rc.got:

@@ -40,6 +40,9 @@ const (
 	// CodeSubscriberTooSlow: the subscription fell so far behind the feed
 	// that it was ended; resubscribe from the id of the last event read.
 	CodeSubscriberTooSlow ErrorCode = "SUBSCRIBER_TOO_SLOW"
+	// CodeShuttingDown: the server is stopping and ended a stream (an
+	// export) before its end; ask again once it is back.
+	CodeShuttingDown ErrorCode = "SHUTTING_DOWN"
 	// CodeInternal: anything else; the cause is logged with the request id.
 	CodeInternal ErrorCode = "INTERNAL"
 )

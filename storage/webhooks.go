@@ -85,6 +85,9 @@ type WebhookDelivery struct {
 	// Round is the index in Attempts where the retry schedule starts: a
 	// redelivery starts a new round.
 	Round int `bson:"round"`
+	// MadeHere marks a delivery this process recorded (InsertDeliveries):
+	// until its NextAttemptAt, its first attempt is this process's.
+	MadeHere bool `bson:"-"`
 }
 
 // DeliveryAttempt is one POST of a delivery.
@@ -336,30 +339,38 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 	return nil
 }
 
-// InsertDeliveries records deliveries before their first attempt. One
-// another process recorded already is left as it is.
-func (s *Store) InsertDeliveries(ctx context.Context, ds []*WebhookDelivery) error {
+// InsertDeliveries records deliveries before their first attempt and
+// returns those it recorded, marked MadeHere: one another process
+// recorded already is left as it is, and not returned.
+func (s *Store) InsertDeliveries(ctx context.Context, ds []*WebhookDelivery) ([]*WebhookDelivery, error) {
 	if len(ds) == 0 {
-		return nil
+		return nil, nil
 	}
 	docs := make([]any, len(ds))
 	for i, d := range ds {
 		docs[i] = d
 	}
 	_, err := s.deliveries.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	taken := map[int]bool{}
 	var bwe mongo.BulkWriteException
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
 		for _, we := range bwe.WriteErrors {
 			if !mongo.IsDuplicateKeyError(we) {
-				return fmt.Errorf("record deliveries: %w", err)
+				return nil, fmt.Errorf("record deliveries: %w", err)
 			}
+			taken[we.Index] = true
 		}
-		return nil
+	} else if err != nil {
+		return nil, fmt.Errorf("record deliveries: %w", err)
 	}
-	if err != nil {
-		return fmt.Errorf("record deliveries: %w", err)
+	mine := make([]*WebhookDelivery, 0, len(ds))
+	for i, d := range ds {
+		if !taken[i] {
+			d.MadeHere = true
+			mine = append(mine, d)
+		}
 	}
-	return nil
+	return mine, nil
 }
 
 // Delivery returns the delivery id of a webhook ctx's caller manages.

@@ -22,7 +22,8 @@ import (
 const userAgent = "referrals-webhooks/1"
 
 // attempt POSTs del to w once, records the attempt, and sets what follows:
-// settled, the next attempt, or the webhook disabled.
+// settled, the next attempt, or the webhook disabled. A next attempt due
+// at once wakes Run.
 func (d *Deliverer) attempt(ctx context.Context, w *storage.Webhook, del *storage.WebhookDelivery) {
 	start := d.store.Now()
 	a := storage.DeliveryAttempt{At: start}
@@ -76,6 +77,9 @@ func (d *Deliverer) attempt(ctx context.Context, w *storage.Webhook, del *storag
 	}
 	d.logger.InfoContext(ctx, "webhook attempt", attrs...)
 	d.afterAttempt(ctx, w, ok, status, start)
+	if next != nil && !next.After(d.store.Now()) {
+		d.Kick()
+	}
 }
 
 // afterAttempt keeps the webhook's failure record: a success clears it, a
@@ -178,22 +182,18 @@ func sign(secrets []storage.WebhookSecret, id string, at time.Time, body []byte)
 func (d *Deliverer) Ping(ctx context.Context, w *storage.Webhook) (*storage.WebhookDelivery, error) {
 	id := "ping_" + uuid.NewString()
 	now := d.store.Now()
+	reservedUntil := now.Add(d.lease()) // its first attempt is this call's
 	body := fmt.Sprintf(`{"type":%q,"timestamp":%q,"data":{"webhookId":%q}}`, PingType, now.Format(time.RFC3339Nano), w.ID)
 	del := &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: PingType, Body: body,
-		Status: storage.DeliveryPending, CreatedDateTime: now, NextAttemptAt: &now, Attempts: []storage.DeliveryAttempt{}}
-	if err := d.store.InsertDeliveries(ctx, []*storage.WebhookDelivery{del}); err != nil {
+		Status: storage.DeliveryPending, CreatedDateTime: now, NextAttemptAt: &reservedUntil, Attempts: []storage.DeliveryAttempt{}}
+	if _, err := d.store.InsertDeliveries(ctx, []*storage.WebhookDelivery{del}); err != nil {
 		return nil, err
 	}
 	// A disabled webhook is pinged too: that is how one checks an
 	// endpoint before enabling it again.
-	d.mu.Lock()
-	d.inflight[del.ID] = true
-	d.perHook[w.ID]++
-	d.total++
-	d.mu.Unlock()
-	if ok, err := d.store.ClaimAttempt(ctx, del.ID, 0, d.lease()); err == nil && ok {
+	if d.start(ctx, w, del) {
 		d.attempt(context.WithoutCancel(ctx), w, del)
+		d.done(del.ID)
 	}
-	d.done(w.ID, del.ID)
 	return d.store.DeliveryByID(ctx, del.ID)
 }

@@ -83,12 +83,22 @@ type Deliverer struct {
 	logger  *slog.Logger
 	metrics *metrics
 	wake    chan struct{}
+	slots   chan struct{} // Concurrency: one per attempt in flight
 
 	mu       sync.Mutex
-	inflight map[string]bool // delivery ids attempted now by this process
-	perHook  map[string]int  // attempts in flight by webhook
-	total    int
-	idle     chan struct{} // closed when an attempt ends (tests wait on it)
+	hooks    map[string]*hookState // by webhook id, while a drainer runs
+	inflight map[string]bool       // delivery ids attempted now by this process
+}
+
+// hookState is what a webhook's drainer works through: deliveries this
+// process made and reserved for itself, then the store's due ones.
+type hookState struct {
+	mu       sync.Mutex
+	webhook  *storage.Webhook
+	reserved []*storage.WebhookDelivery
+	running  bool // a drainer runs
+	dirty    bool // work came since the drainer last looked
+	slots    chan struct{}
 }
 
 // New returns a Deliverer over store; Run starts it.
@@ -115,7 +125,7 @@ func New(store *storage.Store, render Renderer, opts Options) *Deliverer {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Deliverer{store: store, render: render, opts: opts, client: opts.Egress.Client(opts.Timeout), logger: opts.Logger,
-		wake: make(chan struct{}, 1), inflight: map[string]bool{}, perHook: map[string]int{}, idle: make(chan struct{})}
+		wake: make(chan struct{}, 1), slots: make(chan struct{}, opts.Concurrency), hooks: map[string]*hookState{}, inflight: map[string]bool{}}
 	d.metrics = newMetrics(opts.Registerer, d)
 	return d
 }
@@ -169,8 +179,8 @@ func (d *Deliverer) Run(ctx context.Context) error {
 }
 
 // pass makes the deliveries of the changes recorded since each webhook's
-// cursor, starts the attempts that are due, and returns how long to wait
-// before the next pass unless something wakes it.
+// cursor, sets each webhook's drainer to attempt what is due, and returns
+// how long to wait before the next pass unless something wakes it.
 func (d *Deliverer) pass(ctx context.Context) time.Duration {
 	wait := d.opts.Poll
 	hooks, err := d.store.AllWebhooks(ctx)
@@ -187,15 +197,19 @@ func (d *Deliverer) pass(ctx context.Context) time.Duration {
 		}
 		return wait
 	}
+	rendered := renderCache{}
 	for _, w := range hooks {
 		if !w.Enabled {
 			continue
 		}
-		if err := d.makeDeliveries(ctx, w, head); err != nil && ctx.Err() == nil {
+		made, err := d.makeDeliveries(ctx, w, head, rendered)
+		if err != nil && ctx.Err() == nil {
 			d.logger.WarnContext(ctx, "make webhook deliveries", "webhook_id", w.ID, "error", err)
 		}
-		if due := d.startDue(ctx, w); due > 0 && due < wait {
-			wait = due
+		d.drain(ctx, w, made)
+		next, err := d.store.NextDue(ctx, w.ID)
+		if err == nil && next != nil {
+			wait = min(wait, max(next.Sub(d.store.Now()), time.Millisecond))
 		}
 	}
 	return wait
@@ -205,53 +219,83 @@ func (d *Deliverer) pass(ctx context.Context) time.Duration {
 // a time.
 const fanOutChunk = 100
 
+// renderKey names what a change renders to for webhooks without a filter:
+// the owner's organization and the change.
+type renderKey struct {
+	org string
+	seq int64
+}
+
+type rendered struct {
+	id   string
+	data json.RawMessage
+	ok   bool
+}
+
+// renderCache keeps, for one pass, each change's rendering for each owner,
+// which the webhooks of one owner share.
+type renderCache map[renderKey]rendered
+
 // makeDeliveries records a delivery for each change after w's cursor up
 // to head that w receives, then moves the cursor past them: a process
 // that dies between the two leaves the cursor behind, and the next pass
 // (in any process) makes the same deliveries again, which the store keeps
-// once.
-func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head int64) error {
+// once. The deliveries it recorded first are reserved for this process
+// for a lease (their first attempt is due after it, for any other) and
+// returned.
+func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head int64, cache renderCache) ([]*storage.WebhookDelivery, error) {
 	owner := Owner(w)
+	var made []*storage.WebhookDelivery
 	for w.Cursor < head {
 		upTo := min(head, w.Cursor+fanOutChunk)
 		changes, err := d.store.ChangesBetween(ctx, w.Cursor, upTo)
 		if err != nil {
-			return err
+			return made, err
 		}
 		var ds []*storage.WebhookDelivery
 		for _, c := range changes {
 			if len(w.Events) > 0 && !containsType(w.Events, c.Type) {
 				continue
 			}
-			id, data, ok, err := d.render.Render(ctx, owner, w.Filter, c)
-			if err != nil {
-				return err
+			key := renderKey{owner.OrganizationID, c.Seq}
+			r, hit := cache[key]
+			if !hit || w.Filter != nil {
+				r.id, r.data, r.ok, err = d.render.Render(ctx, owner, w.Filter, c)
+				if err != nil {
+					return made, err
+				}
+				if w.Filter == nil {
+					cache[key] = r
+				}
 			}
-			if !ok {
+			if !r.ok {
 				continue
 			}
 			body, err := json.Marshal(struct {
 				Type      string          `json:"type"`
 				Timestamp time.Time       `json:"timestamp"`
 				Data      json.RawMessage `json:"data"`
-			}{EventType(c.Type), c.At.UTC(), data})
+			}{EventType(c.Type), c.At.UTC(), r.data})
 			if err != nil {
-				return err
+				return made, err
 			}
 			now := d.store.Now()
-			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: EventType(c.Type), ReferralID: &c.ReferralID,
-				Body: string(body), Status: storage.DeliveryPending, Seq: c.Seq, CreatedDateTime: now, NextAttemptAt: &now, Attempts: []storage.DeliveryAttempt{}})
+			reservedUntil := now.Add(d.lease())
+			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + r.id, WebhookID: w.ID, EventID: r.id, EventType: EventType(c.Type), ReferralID: &c.ReferralID,
+				Body: string(body), Status: storage.DeliveryPending, Seq: c.Seq, CreatedDateTime: now, NextAttemptAt: &reservedUntil, Attempts: []storage.DeliveryAttempt{}})
 		}
-		if err := d.store.InsertDeliveries(ctx, ds); err != nil {
-			return err
+		mine, err := d.store.InsertDeliveries(ctx, ds)
+		if err != nil {
+			return made, err
 		}
-		d.metrics.made.Add(float64(len(ds)))
+		made = append(made, mine...)
+		d.metrics.made.Add(float64(len(mine)))
 		if err := d.store.AdvanceWebhookCursor(ctx, w.ID, upTo); err != nil {
-			return err
+			return made, err
 		}
 		w.Cursor = upTo
 	}
-	return nil
+	return made, nil
 }
 
 func containsType(types []storage.ChangeType, t storage.ChangeType) bool {
@@ -281,47 +325,119 @@ func Owner(w *storage.Webhook) storage.Caller {
 	return storage.Caller{Subject: "webhook:" + w.ID, OrganizationID: w.OrganizationID, Role: storage.RolePartner}
 }
 
-// startDue starts the due attempts of w that its free slots allow, and
-// returns how long until its next open delivery is due (0 when none is
-// known).
-func (d *Deliverer) startDue(ctx context.Context, w *storage.Webhook) time.Duration {
+// drain hands w's reserved deliveries to its drainer, starting one unless
+// it runs: the drainer attempts them, then whatever of w the store has
+// due, at most PerWebhook at once, until nothing is left.
+func (d *Deliverer) drain(ctx context.Context, w *storage.Webhook, reserved []*storage.WebhookDelivery) {
 	d.mu.Lock()
-	free := min(d.opts.PerWebhook-d.perHook[w.ID], d.opts.Concurrency-d.total)
+	h, ok := d.hooks[w.ID]
+	if !ok {
+		h = &hookState{slots: make(chan struct{}, d.opts.PerWebhook)}
+		d.hooks[w.ID] = h
+	}
 	d.mu.Unlock()
-	if free > 0 {
-		due, err := d.store.DueDeliveries(ctx, w.ID, d.store.Now(), free+d.inflightOf(w.ID))
-		if err != nil {
-			if ctx.Err() == nil {
-				d.logger.WarnContext(ctx, "find due webhook deliveries", "webhook_id", w.ID, "error", err)
-			}
-			return 0
-		}
-		for _, del := range due {
-			if free == 0 {
-				break
-			}
-			if d.start(ctx, w, del) {
-				free--
-			}
-		}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.webhook = w
+	h.reserved = append(h.reserved, reserved...)
+	if h.running {
+		h.dirty = true
+		return
 	}
-	next, err := d.store.NextDue(ctx, w.ID)
-	if err != nil || next == nil {
-		return 0
-	}
-	return max(next.Sub(d.store.Now()), time.Millisecond)
+	h.running = true
+	go d.drainer(ctx, h)
 }
 
-// inflightOf counts w's attempts in flight in this process, which the
-// due deliveries read may include.
-func (d *Deliverer) inflightOf(webhookID string) int {
+// drainer attempts h's reserved deliveries, then the due ones the store
+// holds, until there are none; then it ends.
+func (d *Deliverer) drainer(ctx context.Context, h *hookState) {
+	for ctx.Err() == nil {
+		h.mu.Lock()
+		w, batch := h.webhook, h.reserved
+		h.reserved, h.dirty = nil, false
+		h.mu.Unlock()
+		if len(batch) == 0 {
+			batch = d.due(ctx, w)
+		}
+		if len(batch) == 0 {
+			h.mu.Lock()
+			if !h.dirty {
+				h.running = false
+				h.mu.Unlock()
+				return
+			}
+			h.mu.Unlock()
+			continue
+		}
+		for _, del := range batch {
+			if !d.take(ctx, h) {
+				return
+			}
+			if !d.start(ctx, w, del) {
+				d.give(h)
+				continue
+			}
+			go func() {
+				defer d.give(h)
+				defer d.done(del.ID)
+				d.attempt(ctx, w, del)
+			}()
+		}
+	}
+	h.mu.Lock()
+	h.running = false
+	h.mu.Unlock()
+}
+
+// due returns w's deliveries the store has due and this process is not
+// attempting.
+func (d *Deliverer) due(ctx context.Context, w *storage.Webhook) []*storage.WebhookDelivery {
+	d.mu.Lock()
+	inflight := len(d.inflight)
+	d.mu.Unlock()
+	due, err := d.store.DueDeliveries(ctx, w.ID, d.store.Now(), 2*d.opts.PerWebhook+inflight)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.logger.WarnContext(ctx, "find due webhook deliveries", "webhook_id", w.ID, "error", err)
+		}
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.perHook[webhookID]
+	out := due[:0]
+	for _, del := range due {
+		if !d.inflight[del.ID] {
+			out = append(out, del)
+		}
+	}
+	return out
 }
 
-// start claims the next attempt of del and makes it in the background;
-// false when it is in flight here already or claimed elsewhere.
+// take waits for a slot of h and one of the process; false when ctx ends.
+func (d *Deliverer) take(ctx context.Context, h *hookState) bool {
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		<-h.slots
+		return false
+	}
+}
+
+func (d *Deliverer) give(h *hookState) {
+	<-d.slots
+	<-h.slots
+}
+
+// start marks del in flight here and makes sure no other process makes
+// its next attempt: a delivery this process made and still holds the
+// reservation of needs nothing more, any other is claimed in the store.
+// It is false when del is in flight here already or claimed elsewhere.
 func (d *Deliverer) start(ctx context.Context, w *storage.Webhook, del *storage.WebhookDelivery) bool {
 	d.mu.Lock()
 	if d.inflight[del.ID] {
@@ -329,40 +445,31 @@ func (d *Deliverer) start(ctx context.Context, w *storage.Webhook, del *storage.
 		return false
 	}
 	d.inflight[del.ID] = true
-	d.perHook[w.ID]++
-	d.total++
 	d.mu.Unlock()
+	reserved := len(del.Attempts) == 0 && del.NextAttemptAt != nil && d.store.Now().Add(d.opts.Timeout).Before(*del.NextAttemptAt) &&
+		del.Status == storage.DeliveryPending && del.Round == 0 && del.MadeHere
+	if reserved {
+		return true
+	}
 	ok, err := d.store.ClaimAttempt(ctx, del.ID, len(del.Attempts), d.lease())
 	if err != nil || !ok {
 		if err != nil && ctx.Err() == nil {
 			d.logger.WarnContext(ctx, "claim a webhook attempt", "delivery_id", del.ID, "error", err)
 		}
-		d.done(w.ID, del.ID)
+		d.done(del.ID)
 		return false
 	}
-	go func() {
-		defer d.Kick() // its slot is free: look for more
-		defer d.done(w.ID, del.ID)
-		d.attempt(ctx, w, del)
-	}()
 	return true
 }
 
-// lease is how long a claimed attempt is another process's: longer than
-// an attempt can take.
+// lease is how long a reservation or claimed attempt is one process's:
+// longer than an attempt can take.
 func (d *Deliverer) lease() time.Duration { return 2*d.opts.Timeout + time.Second }
 
-func (d *Deliverer) done(webhookID, deliveryID string) {
+func (d *Deliverer) done(deliveryID string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.inflight, deliveryID)
-	d.perHook[webhookID]--
-	if d.perHook[webhookID] == 0 {
-		delete(d.perHook, webhookID)
-	}
-	d.total--
-	close(d.idle)
-	d.idle = make(chan struct{})
 }
 
 // jitter spreads a delay by up to a tenth either way.

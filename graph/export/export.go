@@ -160,6 +160,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
 	for started := false; ; started = true {
 		if r.Context().Err() != nil {
+			if errors.Is(context.Cause(r.Context()), transport.ErrShuttingDown) {
+				// The client is still there: say why its file ends here.
+				h.logger.InfoContext(ctx, "export ended: the server is shutting down", "request_id", transport.RequestID(ctx))
+				err := &pageError{code: storage.CodeShuttingDown, message: "the server is shutting down; export again once it is back"}
+				if !started {
+					transport.WriteError(w, err.code, err.message)
+					return
+				}
+				out.fail(err)
+				return
+			}
 			h.logger.DebugContext(ctx, "export ended early: the client went away", "request_id", transport.RequestID(ctx))
 			return
 		}

@@ -29,6 +29,8 @@ func httpStatus(code storage.ErrorCode) int {
 		return http.StatusTooManyRequests
 	case storage.CodeInternal:
 		return http.StatusInternalServerError
+	case storage.CodeShuttingDown:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusBadRequest
 	}

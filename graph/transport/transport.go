@@ -12,6 +12,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -284,10 +285,14 @@ func (e *edge) serveSSE(w http.ResponseWriter, r *http.Request, rc *http.Respons
 
 // stream gives a streaming request a context that CloseStreams ends too.
 func (e *edge) stream(r *http.Request) (*http.Request, func()) {
-	ctx, cancel := context.WithCancel(r.Context())
-	stop := context.AfterFunc(e.closing, cancel)
-	return r.WithContext(ctx), func() { stop(); cancel() }
+	ctx, cancel := context.WithCancelCause(r.Context())
+	stop := context.AfterFunc(e.closing, func() { cancel(ErrShuttingDown) })
+	return r.WithContext(ctx), func() { stop(); cancel(nil) }
 }
+
+// ErrShuttingDown is the cause (context.Cause) of a stream's context that
+// CloseStreams ended, so that a stream can tell its client why it ends.
+var ErrShuttingDown = errors.New("the server is shutting down")
 
 // recoverPanic answers INTERNAL for a panic outside a resolver (resolver
 // panics are the executor's), logged with its stack.
