@@ -30,7 +30,6 @@ func BenchmarkWebhookLatency(b *testing.B) {
 	for _, hanging := range []int{0, 1} {
 		b.Run(fmt.Sprintf("hanging=%d", hanging), func(b *testing.B) {
 			stop := make(chan struct{})
-			b.Cleanup(func() { close(stop) })
 			rig := newDeliveryRigAt(b, webhooks.Options{Egress: egress.Policy{AllowPrivate: true}}, time.Now)
 			var healthy []*receiver
 			for i := range 10 {
@@ -43,6 +42,7 @@ func BenchmarkWebhookLatency(b *testing.B) {
 				healthy = append(healthy, rc)
 				rig.hook(b, rc.URL)
 			}
+			b.Cleanup(func() { close(stop) }) // before the receivers close, which waits for the hanging one
 			for b.Loop() {
 				type arrival struct {
 					at   time.Time

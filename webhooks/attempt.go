@@ -59,7 +59,7 @@ func (d *Deliverer) attempt(ctx context.Context, w *storage.Webhook, del *storag
 			settled = storage.DeliveryFailed
 		}
 	}
-	if err := d.store.RecordAttempt(ctx, del.ID, a, settled, next); err != nil {
+	if err := d.store.RecordAttempt(ctx, del.ID, a, settled, next); err != nil && ctx.Err() == nil {
 		d.logger.ErrorContext(ctx, "record a webhook attempt", "delivery_id", del.ID, "error", err)
 	}
 	d.metrics.attempts.WithLabelValues(outcome).Inc()
@@ -99,7 +99,7 @@ func (d *Deliverer) afterAttempt(ctx context.Context, w *storage.Webhook, ok boo
 	case at.Sub(*w.FailingSince) >= d.opts.DisableAfter:
 		err = d.disable(ctx, w, fmt.Sprintf("every attempt failed from %s to %s", w.FailingSince.Format(time.RFC3339), at.Format(time.RFC3339)))
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		d.logger.ErrorContext(ctx, "update a webhook after an attempt", "webhook_id", w.ID, "error", err)
 	}
 }
