@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -42,6 +43,9 @@ type Options struct {
 	// that call the store and of loaders' batch reads (see tracing); nil
 	// records none and adds nothing to an operation.
 	Tracing trace.TracerProvider
+	// RunTimeout bounds each response's execution (a query's or a
+	// mutation's, each event of a subscription); DefaultRunTimeout when 0.
+	RunTimeout time.Duration
 	// Hooks and Deliverer serve the webhook fields; without them those
 	// fields answer that webhooks are not served.
 	Hooks     WebhookStore
@@ -59,6 +63,9 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	}
 	if opts.MaxDepth == 0 {
 		opts.MaxDepth = DefaultMaxDepth
+	}
+	if opts.RunTimeout == 0 {
+		opts.RunTimeout = DefaultRunTimeout
 	}
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: store, Broker: broker, Hooks: opts.Hooks, Deliverer: opts.Deliverer}, Complexity: complexityCosts()}))
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
@@ -85,6 +92,8 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	exec.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		// The statistics of one response share one bound of groups, so
 		// that aliases cannot multiply it.
+		ctx, cancel := context.WithTimeoutCause(ctx, opts.RunTimeout, errRunTimeout)
+		defer cancel()
 		return next(storage.WithStatsBudget(WithLoaders(ctx, NewLoaders(store))))
 	})
 	exec.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -101,6 +110,17 @@ func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metr
 	return exec
 }
 
+// DefaultRunTimeout bounds how long one response is computed: a query
+// running past it is stopped and answered with COMPLEXITY_LIMIT within
+// the HTTP edge's 60 s write deadline, rather than computed on past it for
+// a client that then gets an empty reply (four heavy requests at once
+// took 108 s that way).
+const DefaultRunTimeout = 50 * time.Second
+
+// errRunTimeout is the cause (context.Cause) of a response's context that
+// ran past RunTimeout.
+var errRunTimeout = errors.New("the operation ran past its time limit")
+
 // presentError gives every error one of the API's codes. Errors whose cause
 // is known keep their message; anything else is logged with the request id
 // and shown only as "internal error", so no driver text reaches a client.
@@ -109,6 +129,11 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var known *storage.Error
 		switch {
+		case errors.Is(context.Cause(ctx), errRunTimeout) && !errors.As(err, &known):
+			// whatever failed, it failed because the operation ran too long
+			gqlErr.Message = "the operation ran past the time limit of a request and was stopped: ask for less at a time (a narrower filter, fewer aliases or groupings)"
+			gqlErr.Extensions = nil
+			setCode(gqlErr, storage.CodeComplexityLimit)
 		case errors.As(err, &known):
 			gqlErr.Message = known.Message
 			if arg := argumentPath(ctx, gqlErr.Path, known.Field); arg != "" {
