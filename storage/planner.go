@@ -128,6 +128,10 @@ var participantPlanIndexes = []sqlplan.Index{
 	{"referralId", "createdDateTime", "_id"},
 	{"organizationId", "createdDateTime", "_id"},
 	{"status", "expirationDateTime"},
+	// A referral filter's participant expiration range selects referral
+	// ids from this index alone (it read every participant: 1.6–3.4 s at
+	// 100,000 referrals).
+	{"expirationDateTime", "referralId"},
 }
 
 // openPlanner readies the SQLite file of database for the planner (side

@@ -437,6 +437,7 @@ func participantIndexes() []mongo.IndexModel {
 		{Keys: bson.D{{Key: "referralId", Value: 1}}},
 		{Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "createdDateTime", Value: -1}, {Key: "_id", Value: -1}}},
 		{Keys: bson.D{{Key: "createdDateTime", Value: -1}, {Key: "_id", Value: -1}}},
+		{Keys: bson.D{{Key: "expirationDateTime", Value: 1}, {Key: "referralId", Value: 1}}},
 	}
 }
 
