@@ -205,13 +205,11 @@ func (s *Store) checkParticipantIDs(ctx context.Context, rec *ImportedReferral) 
 	for i, p := range rec.Participants {
 		ids[i] = p.ID
 	}
-	cur, err := s.participants.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetProjection(bson.D{{Key: "referralId", Value: 1}}))
+	// By _id, one point read each where the store answers nothing else
+	// from an index: a list of ids read every participant (3,000
+	// PascalCase referrals with participants imported at 6 a second).
+	found, err := findByID(ctx, s, s.participants, ids, nil, s.idOnly(), func(p *Participant) string { return p.ID })
 	if err != nil {
-		return fmt.Errorf("find participants by id: %w", err)
-	}
-	var found []Participant
-	if err := cur.All(ctx, &found); err != nil {
 		return fmt.Errorf("read participants by id: %w", err)
 	}
 	for _, p := range found {
