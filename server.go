@@ -241,6 +241,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("--%s (%s) must be positive, got %s", f.name, envNames[f.name], fs.Lookup(f.name).Value)
 		}
 	}
+	if c.webhooks.Timeout > time.Minute {
+		return config{}, fmt.Errorf("--webhook-timeout (WEBHOOK_TIMEOUT) is at most 1m (an attempt holds a connection that long), got %s", c.webhooks.Timeout)
+	}
 	if c.demo < 0 {
 		c.demo = 0
 		if c.mongoURI == "" {
@@ -278,6 +281,9 @@ func (s *schedule) Set(v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(p))
 		if err != nil || d < 0 {
 			return fmt.Errorf("%q is not a delay (a Go duration such as 0s, 5s or 30m)", strings.TrimSpace(p))
+		}
+		if d > 7*24*time.Hour {
+			return fmt.Errorf("%q: a delay is at most 168h (7 days)", strings.TrimSpace(p))
 		}
 		out = append(out, d)
 	}

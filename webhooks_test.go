@@ -645,3 +645,30 @@ func TestTwoProcessesShareDeliveries(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookInputs: an update that gives nothing changes nothing and
+// answers the webhook (it was INTERNAL); a description holds what stored
+// text may, as a referral's notes (ESC, NUL and bidi overrides were
+// stored); a URL that changes nothing is still checked.
+func TestWebhookInputs(t *testing.T) {
+	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "0", "--webhook-allow-private")
+	hookID, _ := createHook(t, base, "", `url: "http://127.0.0.1:9/x", description: "kept"`)
+	for _, input := range []string{`{}`, `{filter: null, description: null}`, `{url: null}`, `{enabled: null}`} {
+		data := mustGraphQL(t, base, "", fmt.Sprintf(`mutation { updateWebhook(id: %q, input: %s) { id description enabled } }`, hookID, input))
+		if dig(data, "updateWebhook", "id") != hookID || dig(data, "updateWebhook", "description") != "kept" || dig(data, "updateWebhook", "enabled") != true {
+			t.Errorf("updateWebhook %s: %v, want the webhook unchanged", input, data)
+		}
+	}
+	for _, desc := range []string{"a\u001b[31mred", "nul\u0000", "bidi \u202e", strings.Repeat("x", 1001)} {
+		q, _ := json.Marshal(desc)
+		for _, m := range []string{
+			fmt.Sprintf(`createWebhook(input: {url: "http://127.0.0.1:9/x", description: %s}) { secret }`, q),
+			fmt.Sprintf(`updateWebhook(id: %q, input: {description: %s}) { id }`, hookID, q),
+		} {
+			_, errs := graphQL(t, base, "", "mutation { "+m+" }")
+			if len(errs) != 1 || dig(errs[0], "extensions", "code") != "BAD_USER_INPUT" || !strings.Contains(errs[0]["message"].(string), "description") {
+				t.Errorf("%.60s: %v, want BAD_USER_INPUT naming the description", m, errs)
+			}
+		}
+	}
+}

@@ -216,10 +216,17 @@ type WebhookPatch struct {
 // MaxWebhookDescription bounds a webhook's description, in characters.
 const MaxWebhookDescription = 1000
 
-// CheckWebhookDescription refuses a description over its bound.
+// CheckWebhookDescription refuses a description over its bound, or with
+// what stored text may not hold (see check.characters): it is free text
+// with lines, as a referral's notes.
 func CheckWebhookDescription(d *string) error {
 	if d != nil && utf8.RuneCountInString(*d) > MaxWebhookDescription {
-		return badInput("description", "at most %d characters, got %d", MaxWebhookDescription, utf8.RuneCountInString(*d))
+		return badInput("input.description", "at most %d characters, got %d", MaxWebhookDescription, utf8.RuneCountInString(*d))
+	}
+	var c check
+	c.multiline("input.description", d, MaxWebhookDescription)
+	if c.err != nil {
+		return c.err
 	}
 	return nil
 }
@@ -263,6 +270,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, p WebhookPatch) (*
 			}
 			set = append(set, bson.E{Key: "cursor", Value: head})
 		}
+	}
+	if len(set) == 0 && len(unset) == 0 {
+		return w, nil // nothing given: nothing changes
 	}
 	if err := s.SetWebhookState(ctx, id, set, unset...); err != nil {
 		return nil, err

@@ -85,6 +85,8 @@ func (d *Deliverer) attempt(ctx context.Context, w *storage.Webhook, del *storag
 // afterAttempt keeps the webhook's failure record: a success clears it, a
 // 410 disables the webhook, and failing for DisableAfter does too.
 func (d *Deliverer) afterAttempt(ctx context.Context, w *storage.Webhook, ok bool, status int, at time.Time) {
+	d.state.Lock()
+	defer d.state.Unlock()
 	var err error
 	switch {
 	case ok && w.FailingSince != nil:

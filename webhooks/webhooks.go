@@ -52,9 +52,11 @@ type Options struct {
 	DisableAfter time.Duration
 	// Egress decides where deliveries may go (see egress.Policy).
 	Egress egress.Policy
-	// Concurrency bounds the attempts in flight in this process (32 when
-	// zero), PerWebhook those to one webhook (4 when zero): a slow or dead
-	// endpoint holds its own slots, not the others'.
+	// Concurrency bounds the attempts in flight in this process (256 when
+	// zero), PerWebhook those to one webhook (4 when zero), and a webhook
+	// whose last attempt failed has one at a time: a slow or dead endpoint
+	// holds one slot, not the others' (eight hanging webhooks holding four
+	// each filled the 32 slots there were and held the others up).
 	Concurrency int
 	PerWebhook  int
 	// Poll is how often due retries are looked for when nothing wakes the
@@ -85,6 +87,10 @@ type Deliverer struct {
 	wake    chan struct{}
 	slots   chan struct{} // Concurrency: one per attempt in flight
 
+	// state guards the failure record (FailingSince, Enabled) of the
+	// webhooks being attempted, which their attempts update.
+	state sync.Mutex
+
 	mu       sync.Mutex
 	hooks    map[string]*hookState // by webhook id, while a drainer runs
 	inflight map[string]bool       // delivery ids attempted now by this process
@@ -99,6 +105,7 @@ type hookState struct {
 	running  bool // a drainer runs
 	dirty    bool // work came since the drainer last looked
 	slots    chan struct{}
+	failing  chan struct{} // the one slot of a failing webhook
 }
 
 // New returns a Deliverer over store; Run starts it.
@@ -113,7 +120,7 @@ func New(store *storage.Store, render Renderer, opts Options) *Deliverer {
 		opts.DisableAfter = 5 * 24 * time.Hour
 	}
 	if opts.Concurrency == 0 {
-		opts.Concurrency = 32
+		opts.Concurrency = 256
 	}
 	if opts.PerWebhook == 0 {
 		opts.PerWebhook = 4
@@ -332,7 +339,7 @@ func (d *Deliverer) drain(ctx context.Context, w *storage.Webhook, reserved []*s
 	d.mu.Lock()
 	h, ok := d.hooks[w.ID]
 	if !ok {
-		h = &hookState{slots: make(chan struct{}, d.opts.PerWebhook)}
+		h = &hookState{slots: make(chan struct{}, d.opts.PerWebhook), failing: make(chan struct{}, 1)}
 		d.hooks[w.ID] = h
 	}
 	d.mu.Unlock()
@@ -370,15 +377,18 @@ func (d *Deliverer) drainer(ctx context.Context, h *hookState) {
 			continue
 		}
 		for _, del := range batch {
-			if !d.take(ctx, h) {
-				return
+			d.state.Lock()
+			failing := w.FailingSince != nil
+			d.state.Unlock()
+			if !d.take(ctx, h, failing) {
+				break
 			}
 			if !d.start(ctx, w, del) {
-				d.give(h)
+				d.give(h, failing)
 				continue
 			}
 			go func() {
-				defer d.give(h)
+				defer d.give(h, failing)
 				defer d.done(del.ID)
 				d.attempt(ctx, w, del)
 			}()
@@ -413,24 +423,32 @@ func (d *Deliverer) due(ctx context.Context, w *storage.Webhook) []*storage.Webh
 	return out
 }
 
-// take waits for a slot of h and one of the process; false when ctx ends.
-func (d *Deliverer) take(ctx context.Context, h *hookState) bool {
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		return false
+// take waits for a slot of h (its one slot too when it is failing) and
+// one of the process; false when ctx ends.
+func (d *Deliverer) take(ctx context.Context, h *hookState, failing bool) bool {
+	held := []chan struct{}{}
+	for _, slots := range []chan struct{}{h.slots, h.failing, d.slots} {
+		if slots == h.failing && !failing {
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+			held = append(held, slots)
+		case <-ctx.Done():
+			for _, s := range held {
+				<-s
+			}
+			return false
+		}
 	}
-	select {
-	case d.slots <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		<-h.slots
-		return false
-	}
+	return true
 }
 
-func (d *Deliverer) give(h *hookState) {
+func (d *Deliverer) give(h *hookState, failing bool) {
 	<-d.slots
+	if failing {
+		<-h.failing
+	}
 	<-h.slots
 }
 

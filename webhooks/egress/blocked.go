@@ -50,6 +50,8 @@ var blockedRanges = []blockedRange{
 	{netip.MustParsePrefix("100::/64"), "discard"},
 	{netip.MustParsePrefix("2001::/32"), "Teredo (embeds IPv4)"},
 	{netip.MustParsePrefix("2001:2::/48"), "benchmarking"},
+	{netip.MustParsePrefix("2001:10::/28"), "ORCHID (not routable)"},
+	{netip.MustParsePrefix("2001:20::/28"), "ORCHIDv2 (not routable)"},
 	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
 	{netip.MustParsePrefix("2002::/16"), "6to4 (embeds IPv4)"},
 	{netip.MustParsePrefix("3fff::/20"), "documentation"},
