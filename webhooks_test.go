@@ -647,9 +647,9 @@ func TestTwoProcessesShareDeliveries(t *testing.T) {
 }
 
 // TestWebhookInputs: an update that gives nothing changes nothing and
-// answers the webhook (it was INTERNAL); a description holds what stored
-// text may, as a referral's notes (ESC, NUL and bidi overrides were
-// stored); a URL that changes nothing is still checked.
+// answers the webhook (it was INTERNAL); an owner has at most 20
+// webhooks; a description holds what stored text may, as a referral's
+// notes (ESC, NUL and bidi overrides were stored).
 func TestWebhookInputs(t *testing.T) {
 	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "0", "--webhook-allow-private")
 	hookID, _ := createHook(t, base, "", `url: "http://127.0.0.1:9/x", description: "kept"`)
@@ -658,6 +658,13 @@ func TestWebhookInputs(t *testing.T) {
 		if dig(data, "updateWebhook", "id") != hookID || dig(data, "updateWebhook", "description") != "kept" || dig(data, "updateWebhook", "enabled") != true {
 			t.Errorf("updateWebhook %s: %v, want the webhook unchanged", input, data)
 		}
+	}
+	for range 19 { // 20 in all, the most one owner may have
+		createHook(t, base, "", `url: "http://127.0.0.1:9/x"`)
+	}
+	_, errs := graphQL(t, base, "", `mutation { createWebhook(input: {url: "http://127.0.0.1:9/x"}) { secret } }`)
+	if len(errs) != 1 || dig(errs[0], "extensions", "code") != "BAD_USER_INPUT" || !strings.Contains(errs[0]["message"].(string), "at most 20") {
+		t.Errorf("a 21st webhook: %v, want BAD_USER_INPUT naming the bound", errs)
 	}
 	for _, desc := range []string{"a\u001b[31mred", "nul\u0000", "bidi \u202e", strings.Repeat("x", 1001)} {
 		q, _ := json.Marshal(desc)
