@@ -405,3 +405,20 @@ func TestStartFailsBeforeTouchingTheStore(t *testing.T) {
 		}
 	})
 }
+
+// TestRestartSendsNoFailingCommand: a start on an existing embedded store
+// sends no command that fails (it tried to create each collection again,
+// six failed `create` commands in /metrics at every start).
+func TestRestartSendsNoFailingCommand(t *testing.T) {
+	dir := t.TempDir()
+	first := startProcess(t, "--data-dir", dir, "--demo", "5")
+	_ = first.cmd.Process.Signal(os.Interrupt)
+	<-first.exited
+	second := startProcess(t, "--data-dir", dir, "--demo", "5")
+	_, metrics := httpGet(t, second.URL+"/metrics")
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "mongodb_command_failures_total{") {
+			t.Errorf("after a restart: %s", line)
+		}
+	}
+}

@@ -347,12 +347,26 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		},
 	}
 	if s.pushdown == PushdownIDOnly {
+		// Only the missing ones: creating one that exists is a failed
+		// command in /metrics (six at every start, which an operator
+		// watching failures would chase).
+		colls := []*mongo.Collection{s.claims}
 		for coll := range models {
+			colls = append(colls, coll)
+		}
+		missing, err := s.missingCollections(ctx, colls...)
+		if err != nil {
+			return err
+		}
+		for _, coll := range colls {
+			if !missing[coll] {
+				continue
+			}
 			if err := s.createCollection(ctx, coll); err != nil {
 				return err
 			}
 		}
-		return s.createCollection(ctx, s.claims)
+		return nil
 	}
 	for coll, m := range models {
 		if err := ensureIndexes(ctx, coll, m); err != nil {
