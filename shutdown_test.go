@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,23 +33,8 @@ func TestStopDuringExpirySweep(t *testing.T) {
 	if len(due) < 4*50 { // several of the sweep's batches (expireBatch)
 		t.Fatalf("only %d invitations due; the sweep would have too little to do", len(due))
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	var runErr error
-	done := make(chan struct{})
-	at := make(chan listening, 1)
-	go func() {
-		defer close(done)
-		runErr = run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--demo", "0"}, func(string) string { return "" },
-			slog.New(slog.NewTextHandler(t.Output(), nil)), func(l listening) { at <- l })
-	}()
-	t.Cleanup(func() { stop(); <-done })
-	var base string
-	select {
-	case l := <-at:
-		base = "http://" + l.API.String()
-	case <-done:
-		t.Fatalf("server stopped: %v", runErr)
-	}
+	addr, stop, done, runErr := serveUntilStopped(t, t.Output(), "--data-dir", dir, "--demo", "0")
+	base := "http://" + addr
 
 	streamCtx, endStream := context.WithTimeout(context.Background(), time.Minute)
 	defer endStream()
@@ -63,7 +49,7 @@ func TestStopDuringExpirySweep(t *testing.T) {
 	}
 	waitForExpiryWrite(t)
 
-	stopWithin5s(t, stop, done, &runErr)
+	stopWithin5s(t, stop, done, runErr)
 	checkExpiries(t, dir, due)
 }
 
@@ -197,24 +183,8 @@ func openStore(t *testing.T, dir string) (s *storage.Store, closeStore func()) {
 // grace period; before, the stop waited for such a request up to 30 s.
 // (Exports and subscriptions are streams, ended at once.)
 func TestStopWithARequestInFlight(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	var runErr error
-	done := make(chan struct{})
-	at := make(chan listening, 1)
 	var logs syncBuffer
-	go func() {
-		defer close(done)
-		runErr = run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo", "0"}, func(string) string { return "" },
-			slog.New(slog.NewTextHandler(&logs, nil)), func(l listening) { at <- l })
-	}()
-	t.Cleanup(func() { stop(); <-done })
-	var addr string
-	select {
-	case l := <-at:
-		addr = l.API.String()
-	case <-done:
-		t.Fatalf("server stopped: %v", runErr)
-	}
+	addr, stop, done, runErr := serveUntilStopped(t, &logs, "--data-dir", t.TempDir(), "--demo", "0")
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -236,7 +206,7 @@ func TestStopWithARequestInFlight(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	stopWithin5s(t, stop, done, &runErr)
+	stopWithin5s(t, stop, done, runErr)
 	if !strings.Contains(logs.String(), "requests still in flight after the grace period") {
 		t.Errorf("the stop did not say it cancelled a request in flight:\n%s", logs.String())
 	}
@@ -245,6 +215,31 @@ func TestStopWithARequestInFlight(t *testing.T) {
 	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Errorf("the request in flight was answered (%d bytes, %v), want its connection closed", n, err)
 	}
+}
+
+// serveUntilStopped runs the server with args, logging to logs, and
+// returns where it listens, the stop that cancels it, a channel closed
+// when run returns, and run's error then. The test's cleanup stops it
+// too.
+func serveUntilStopped(t *testing.T, logs io.Writer, args ...string) (addr string, stop func(), done <-chan struct{}, runErr *error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	at := make(chan listening, 1)
+	var err error
+	go func() {
+		defer close(finished)
+		err = run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), func(string) string { return "" },
+			slog.New(slog.NewTextHandler(logs, nil)), func(l listening) { at <- l })
+	}()
+	t.Cleanup(func() { cancel(); <-finished })
+	select {
+	case l := <-at:
+		return l.API.String(), cancel, finished, &err
+	case <-finished:
+		t.Fatalf("server stopped: %v", err)
+	}
+	return "", nil, nil, nil
 }
 
 // stopWithin5s stops the server run is serving (stop cancels its context,
@@ -270,23 +265,8 @@ func stopWithin5s(t *testing.T, stop func(), done <-chan struct{}, runErr *error
 // not silently short (before, the export stopped at its next page and the
 // response ended cleanly, a truncated file looking complete).
 func TestStopDuringAnExport(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	var runErr error
-	done := make(chan struct{})
-	at := make(chan listening, 1)
-	go func() {
-		defer close(done)
-		runErr = run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo", "2000"}, func(string) string { return "" },
-			slog.New(slog.NewTextHandler(t.Output(), nil)), func(l listening) { at <- l })
-	}()
-	t.Cleanup(func() { stop(); <-done })
-	var base string
-	select {
-	case l := <-at:
-		base = "http://" + l.API.String()
-	case <-done:
-		t.Fatalf("server stopped: %v", runErr)
-	}
+	addr, stop, done, runErr := serveUntilStopped(t, t.Output(), "--data-dir", t.TempDir(), "--demo", "2000")
+	base := "http://" + addr
 	req, _ := http.NewRequest(http.MethodGet, base+"/export/referrals", nil)
 	req.Header.Set("Accept", "application/x-ndjson")
 	resp, err := http.DefaultClient.Do(req)
@@ -299,7 +279,7 @@ func TestStopDuringAnExport(t *testing.T) {
 	if !lines.Scan() {
 		t.Fatalf("no first line: %v", lines.Err())
 	}
-	go stopWithin5s(t, stop, done, &runErr)
+	go stopWithin5s(t, stop, done, runErr)
 	n, last := 1, ""
 	for lines.Scan() {
 		n, last = n+1, lines.Text()

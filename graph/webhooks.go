@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -155,18 +156,9 @@ func (r *Resolver) checkWebhookInput(ctx context.Context, url *string, filter *s
 func uniqueTypes(ts []storage.ChangeType) []storage.ChangeType {
 	out := []storage.ChangeType{}
 	for _, t := range ts {
-		if !containsType(out, t) {
+		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
 	return out
-}
-
-func containsType(ts []storage.ChangeType, t storage.ChangeType) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }

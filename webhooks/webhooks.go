@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -261,7 +262,7 @@ func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head
 		}
 		var ds []*storage.WebhookDelivery
 		for _, c := range changes {
-			if len(w.Events) > 0 && !containsType(w.Events, c.Type) {
+			if len(w.Events) > 0 && !slices.Contains(w.Events, c.Type) {
 				continue
 			}
 			key := renderKey{owner.OrganizationID, c.Seq}
@@ -303,15 +304,6 @@ func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head
 		w.Cursor = upTo
 	}
 	return made, nil
-}
-
-func containsType(types []storage.ChangeType, t storage.ChangeType) bool {
-	for _, x := range types {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 // EventType is the body's type of a change: referral.created,
