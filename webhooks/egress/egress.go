@@ -228,8 +228,11 @@ func (p Policy) checkResolved(ctx context.Context, host string) error {
 	for _, addr := range addrs {
 		if blocked, name := Blocked(addr); blocked {
 			return &urlError{
-				msg: fmt.Sprintf("url: host %q resolves to %s, %s %s address; webhooks are delivered to public addresses only",
-					clip(host), addr, article(name), name),
+				// The address itself is not named: the message would
+				// otherwise map this network's internal names for anyone
+				// who may register a webhook.
+				msg: fmt.Sprintf("url: host %q resolves to %s %s address; webhooks are delivered to public addresses only",
+					clip(host), article(name), name),
 				err: ErrBlocked,
 			}
 		}
