@@ -320,7 +320,7 @@ func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (groups, tota
 		side := sqlplan.Quote(t.SideTable())
 		// m: the matching referrals' grouped scalars (k0, k1, …), id,
 		// status and deal value.
-		var cols, keys, joins, counts []string
+		var cols, keys, joins []string
 		for i, src := range plan.sources {
 			f, ok := t.Fields[src.path]
 			switch {
@@ -337,8 +337,6 @@ func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (groups, tota
 					"(SELECT 1 FROM %s d WHERE d.id = m.id AND d.path = %s.path AND d.rowid < %s.rowid AND %s = %s)",
 					side, e, e, e, src.path, side, e, e, enumName("d.value", src.positions), value))
 				keys = append(keys, value)
-				// Repeated elements counted: a bound, and count(DISTINCT) took half again as long.
-				counts = append(counts, fmt.Sprintf("(SELECT count(*) FROM %s WHERE id = %s AND path = '%s')", side, sqlplan.IDExpr, src.path))
 			default:
 				cols = append(cols, fmt.Sprintf("%s AS k%d", sqlplan.Expr(src.path), i))
 				keys = append(keys, fmt.Sprintf("m.k%d", i))
@@ -346,61 +344,64 @@ func (s *Store) plannedStats(ctx context.Context, plan *statsPlan) (groups, tota
 		}
 		cols = append(cols, sqlplan.IDExpr+" AS id", sqlplan.Expr("status")+" AS status", sqlplan.Expr(string(OrderByDealValue))+" AS deal")
 		from := fmt.Sprintf("%s INDEXED BY %s WHERE %s", sqlplan.Quote(t.Name), sqlplan.Quote(t.IndexName(referralWideIndex)), where)
-		if len(counts) > 1 {
-			// Two lists or more multiply: the groups they make are
-			// counted, and refused past the bound (or when one referral
-			// alone makes more than a query may return), before any is
-			// built.
-			var splits, most sql.NullInt64
-			q := fmt.Sprintf("SELECT sum(p), max(p) FROM (SELECT %s AS p FROM %s)", strings.Join(counts, " * "), from)
-			if err := db.QueryRowContext(ctx, q, args...).Scan(&splits, &most); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-			if statsBudget(ctx).Add(-splits.Int64) < 0 || most.Int64 > int64(maxStatsCombinations) {
-				return tooManyGroups()
-			}
-		}
 		// The matching rows are read first from the wide index, which
 		// holds every value grouped here (a MATERIALIZED CTE: grouping
 		// the scan directly made SQLite read each document again, 20
-		// times slower at 100,000 referrals). The sum goes in two halves
-		// that cannot overflow SQLite's integers (sum() would report an
-		// error), added up exactly here.
-		tally := []string{"m.status", "m.deal IS NULL"}
-		measures := "count(*), sum(m.deal >> 32), sum(m.deal & 4294967295), min(m.deal), max(m.deal)"
-		grouped := strings.Join(append(keys, tally...), ", ")
-		with := fmt.Sprintf("WITH m AS MATERIALIZED (SELECT %s FROM %s)", strings.Join(cols, ", "), from)
-		q := fmt.Sprintf("%s SELECT 0, %s, %s FROM m %s GROUP BY %s", with, grouped, measures, strings.Join(joins, " "), grouped)
+		// times slower at 100,000 referrals); j is each of them once for
+		// every combination of its lists' elements. The sum goes in two
+		// halves that cannot overflow SQLite's integers (sum() would
+		// report an error), added up exactly here.
+		measures := func(r string) string {
+			return fmt.Sprintf("%[1]s.status, %[1]s.deal IS NULL, count(*), sum(%[1]s.deal >> 32), sum(%[1]s.deal & 4294967295), min(%[1]s.deal), max(%[1]s.deal)", r)
+		}
+		var grouped []string
+		for i, k := range keys {
+			keys[i], grouped = fmt.Sprintf("%s AS g%d", k, i), append(grouped, fmt.Sprintf("g%d", i))
+		}
+		q := fmt.Sprintf("WITH m AS MATERIALIZED (SELECT %s FROM %s), j AS (SELECT %s FROM m %s LIMIT ?) SELECT 0, %s FROM j GROUP BY %s",
+			strings.Join(cols, ", "), from, strings.Join(append(keys, "m.status AS status", "m.deal AS deal"), ", "), strings.Join(joins, " "),
+			strings.Join(append(grouped, measures("j")), ", "), strings.Join(append(grouped, "status", "deal IS NULL"), ", "))
 		if len(joins) > 0 {
 			// A referral is in as many groups as its lists make, and in
 			// the total once.
-			q += fmt.Sprintf(" UNION ALL SELECT 1, %s%s, %s FROM m GROUP BY %s",
-				strings.Repeat("NULL, ", len(keys)), strings.Join(tally, ", "), measures, strings.Join(tally, ", "))
+			q += fmt.Sprintf(" UNION ALL SELECT 1, %s%s FROM m GROUP BY m.status, m.deal IS NULL", strings.Repeat("NULL, ", len(keys)), measures("m"))
 		}
-		rows, err := db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("%s: %w", q, err)
-		}
-		defer rows.Close()
-		seen := map[string]bool{}
-		for rows.Next() {
-			isTotal, r, err := scanStatsRow(rows, plan.sources, t, plan.extremes())
+		read := func(limit int64) (used int64, err error) {
+			rows, err := db.QueryContext(ctx, q, append(args, limit)...)
 			if err != nil {
-				return err
+				return 0, fmt.Errorf("%s: %w", q, err)
 			}
-			if isTotal {
-				total.add(r)
-				continue
+			defer rows.Close()
+			seen := map[string]bool{}
+			for rows.Next() {
+				isTotal, r, err := scanStatsRow(rows, plan.sources, t, plan.extremes())
+				if err != nil {
+					return used, err
+				}
+				if isTotal {
+					total.add(r)
+					continue
+				}
+				used += r.tally.N.AsInt64()
+				if seen[string(r.key)] = true; len(seen) > maxStatsCombinations {
+					return used, tooManyGroups()
+				}
+				groups.add(r)
 			}
-			if seen[string(r.key)] = true; len(seen) > maxStatsCombinations {
-				return tooManyGroups()
-			}
-			groups.add(r)
+			return used, rows.Err()
 		}
-		if len(joins) == 0 {
-			total = groups // each referral is in exactly one group
+		if len(joins) < 2 {
+			_, err := read(-1) // one list splits a referral into its elements only
+			if len(joins) == 0 {
+				total = groups // each referral is in exactly one group
+			}
+			return err
 		}
-		return rows.Err()
+		// Two lists or more multiply: what is split is charged to the
+		// operation's budget, and the split stops one row past what is
+		// left of it, so that a grouping past the bound costs no more
+		// than one within it.
+		return statsBudget(ctx).within(func(left int64) (int64, error) { return read(left + 1) })
 	})
 	return groups, total, done, err
 }

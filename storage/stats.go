@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -76,24 +76,50 @@ var maxStatsSplits int64 = 500_000
 
 type statsBudgetKey struct{}
 
+// splitBudget is what is left of the group keys an operation's statistics
+// may split their rows into.
+type splitBudget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+// spend charges n keys; false when they are more than was left.
+func (b *splitBudget) spend(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.left -= n
+	return b.left >= 0
+}
+
+// within runs f with what is left and charges what f used. Aliases
+// running at once spend the budget one after the other, so that together
+// they never split more than it (the planner stops at what is left, not
+// after counting first).
+func (b *splitBudget) within(f func(left int64) (used int64, err error)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	used, err := f(max(b.left, 0))
+	b.left -= used
+	if err == nil && b.left < 0 {
+		err = tooManyGroups()
+	}
+	return err
+}
+
 // WithStatsBudget gives the statistics queries run with ctx (an
 // operation's aliases) one budget of maxStatsSplits group keys together,
 // so that one request cannot multiply the bound by repeating a grouping.
 // Without it each query has the budget alone.
 func WithStatsBudget(ctx context.Context) context.Context {
-	b := new(atomic.Int64)
-	b.Store(maxStatsSplits)
-	return context.WithValue(ctx, statsBudgetKey{}, b)
+	return context.WithValue(ctx, statsBudgetKey{}, &splitBudget{left: maxStatsSplits})
 }
 
 // statsBudget is the budget of ctx's operation, or a budget of one query.
-func statsBudget(ctx context.Context) *atomic.Int64 {
-	if b, ok := ctx.Value(statsBudgetKey{}).(*atomic.Int64); ok {
+func statsBudget(ctx context.Context) *splitBudget {
+	if b, ok := ctx.Value(statsBudgetKey{}).(*splitBudget); ok {
 		return b
 	}
-	b := new(atomic.Int64)
-	b.Store(maxStatsSplits)
-	return b
+	return &splitBudget{left: maxStatsSplits}
 }
 
 // maxStatsCombinations bounds the groups one statistics query may add up:
@@ -468,7 +494,7 @@ func (s *Store) ReferralStats(ctx context.Context, q StatsQuery) (*ReferralStats
 	}
 	// Rows the planner split are charged by its count before it built
 	// them; rows with whole lists are charged as they are split.
-	var budget *atomic.Int64
+	var budget *splitBudget
 	if !done {
 		budget = statsBudget(ctx)
 	}
@@ -693,7 +719,7 @@ type statsAccumulator struct {
 	// budget is what is left of the keys the rows may be split into (a
 	// row's lists make the product of their lengths); nil when the rows
 	// were split, and charged, before.
-	budget *atomic.Int64
+	budget *splitBudget
 }
 
 // tooManyGroups refuses a grouping that splits the referrals into more
@@ -707,7 +733,7 @@ type statsGroupAcc struct {
 	m   StatsMeasures
 }
 
-func newStatsAccumulator(dims int, budget *atomic.Int64) *statsAccumulator {
+func newStatsAccumulator(dims int, budget *splitBudget) *statsAccumulator {
 	return &statsAccumulator{dims: dims, groups: map[string]*statsGroupAcc{}, budget: budget}
 }
 
@@ -728,7 +754,7 @@ func (a *statsAccumulator) add(sources []statsSource, r *statsRow, add func(*Sta
 			return tooManyGroups()
 		}
 	}
-	if a.budget != nil && a.budget.Add(-int64(split)) < 0 {
+	if a.budget != nil && !a.budget.spend(int64(split)) {
 		return tooManyGroups()
 	}
 	keys := [][]*string{make([]*string, a.dims)}
