@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -574,4 +575,45 @@ func TestImportSpecNaming(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestImportAsksForTheBody: a client that sends "Expect: 100-continue"
+// (curl does for files over 1 MB) is asked for the body at once, over raw
+// HTTP/1.1. The import used to begin its response before reading, which
+// keeps net/http from asking: curl waited a second, its timeout, on every
+// such file, and a client without a timeout would wait for ever.
+func TestImportAsksForTheBody(t *testing.T) {
+	base := importServer(t)
+	body := specRecord(t, "asked", nil) + "\n"
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /import/referrals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\n"+
+		"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n", adminToken(t), len(body))
+	// Bounds the wait for an answer that the old code never sent.
+	if err := conn.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("first response line %q, %v; want HTTP/1.1 100 Continue before the body is sent", line, err)
+	}
+	if _, err := r.ReadString('\n'); err != nil { // the blank line ending the interim response
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	report, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(report), `"created":1`) {
+		t.Fatalf("status %d, body %s; want 200 and one referral created", resp.StatusCode, report)
+	}
 }

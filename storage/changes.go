@@ -79,21 +79,53 @@ var errSeqTaken = errors.New("sequence number taken")
 // publishes them with one head update, then passes the job on (group
 // commit).
 func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType, fields []string, in *intent) bool {
+	return s.recordChanges(ctx, []changeToRecord{{after, t, fields, in}})[0]
+}
+
+// changeToRecord is a change recordChanges records: the referral as the
+// write left it, what changed and the writer's intent.
+type changeToRecord struct {
+	after  *Referral
+	t      ChangeType
+	fields []string
+	in     *intent
+}
+
+// recordChanges records the changes of several writes of one writer (an
+// import's batch) as recordChange records one: queued together, in
+// order, so that one leader stores them in one command and publishes
+// them with one head. It reports for each whether it is published.
+func (s *Store) recordChanges(ctx context.Context, cs []changeToRecord) []bool {
 	f := s.feed
-	p := &queued{c: Change{ReferralID: after.ID, Type: t, Fields: fields, At: s.Now(), After: after, Writer: in.Writer},
-		in: in, lead: make(chan struct{}), done: make(chan struct{})}
+	mine := make([]*queued, len(cs))
 	f.mu.Lock()
-	f.queue = append(f.queue, p)
-	if !f.recording {
+	for i, c := range cs {
+		mine[i] = &queued{c: Change{ReferralID: c.after.ID, Type: c.t, Fields: c.fields, At: s.Now(), After: c.after, Writer: c.in.Writer},
+			in: c.in, lead: make(chan struct{}), done: make(chan struct{})}
+		f.queue = append(f.queue, mine[i])
+	}
+	if !f.recording && len(mine) > 0 {
 		f.recording = true
-		close(p.lead)
+		close(mine[0].lead)
 	}
 	f.mu.Unlock()
-	select {
-	case <-p.done:
-		return p.published
-	case <-p.lead:
+	out := make([]bool, len(mine))
+	for i, p := range mine {
+		select {
+		case <-p.done:
+		case <-p.lead:
+			s.recordQueue(ctx)
+		}
+		<-p.done
+		out[i] = p.published
 	}
+	return out
+}
+
+// recordQueue records every change queued, as the writer whose turn it
+// is (see recordChange), and passes the turn on.
+func (s *Store) recordQueue(ctx context.Context) {
+	f := s.feed
 	f.mu.Lock()
 	batch := f.queue
 	f.queue = nil
@@ -113,15 +145,9 @@ func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType,
 		}
 		f.mu.Unlock()
 	}()
-	var stored []*queued
-	for _, q := range batch {
-		if seq, ok := s.storeChange(ctx, q.c); ok {
-			q.c.Seq, q.c.Key = seq, changeKey(seq)
-			stored = append(stored, q)
-		}
-	}
+	stored := s.storeChanges(ctx, batch)
 	if len(stored) == 0 {
-		return false
+		return
 	}
 	s.reach(stepHead)
 	published := s.advanceHead(ctx, stored[len(stored)-1].c.Seq) == nil
@@ -139,7 +165,80 @@ func (s *Store) recordChange(ctx context.Context, after *Referral, t ChangeType,
 		s.dropIntents(ctx, stored)
 	}
 	s.trimChanges(ctx, len(stored))
-	return p.published
+}
+
+// storeChanges stores the changes of batch under the next free sequence
+// numbers, in order, and returns those it stored. A batch of several
+// goes first in one command under consecutive numbers (an import's
+// batch: one insert instead of one each); what that does not store goes
+// one at a time through storeChange.
+func (s *Store) storeChanges(ctx context.Context, batch []*queued) []*queued {
+	n, known := 0, true
+	if len(batch) > 1 {
+		n, known = s.storeRun(ctx, batch)
+	}
+	stored := batch[:n:n]
+	if !known {
+		// Whether the rest were stored is unknown: their intents stay,
+		// and recovery publishes each exactly once.
+		return stored
+	}
+	for _, q := range batch[n:] {
+		if seq, ok := s.storeChange(ctx, q.c); ok {
+			q.c.Seq, q.c.Key = seq, changeKey(seq)
+			stored = append(stored, q)
+		}
+	}
+	return stored
+}
+
+// storeRun inserts the changes of batch under consecutive sequence
+// numbers in one ordered insert and returns how many, from the first,
+// it stored: all, or those before the first the store refused (a number
+// another process holds, or a failure). It finds what an insert whose
+// answer was lost stored by reading the numbers back: an ordered insert
+// stores a prefix, so no gap is left above the head. The numbers of the
+// rest are given back for storeChange to try again; known is false when
+// the numbers could not be read back.
+func (s *Store) storeRun(ctx context.Context, batch []*queued) (n int, known bool) {
+	docs := make([]any, len(batch))
+	keys := make([]string, len(batch))
+	for i, q := range batch {
+		q.c.Seq = s.takeSeq(ctx)
+		q.c.Key, keys[i] = changeKey(q.c.Seq), changeKey(q.c.Seq)
+		docs[i] = q.c
+	}
+	n, known = len(batch), true
+	if batch[n-1].c.Seq-batch[0].c.Seq == int64(n-1) {
+		_, err := s.changes.InsertMany(ctx, docs)
+		if err == nil {
+			return n, true
+		}
+		n, known = s.storedPrefix(ctx, batch, keys)
+	} else {
+		n = 0 // a number was taken meanwhile: one at a time
+	}
+	for i := len(batch) - 1; i >= n; i-- {
+		s.feed.abandon(batch[i].c.Seq, true)
+	}
+	return n, known
+}
+
+// storedPrefix is how many changes of batch, from the first, are stored
+// under their keys by their own writers; known is false when they could
+// not be read.
+func (s *Store) storedPrefix(ctx context.Context, batch []*queued, keys []string) (int, bool) {
+	held, err := findByID(ctx, s, s.changes, keys, nil, true, func(c *Change) string { return c.Key })
+	if err != nil {
+		s.logger.WarnContext(ctx, "read back a batch of changes; recovery will publish what it stored", "error", err)
+		return 0, false
+	}
+	for i, q := range batch {
+		if c := held[keys[i]]; c == nil || c.Writer != q.c.Writer {
+			return i, true
+		}
+	}
+	return len(batch), true
 }
 
 // queued is a change waiting for its process to record it.

@@ -3,7 +3,9 @@ package storage
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -41,69 +43,194 @@ type ImportOptions struct {
 	DryRun bool
 }
 
-// ImportReferral reconciles rec with the referral of its id: absent, it is
-// created as rec says (id, dates, version, status, participants); stored
-// with the same content (everything but version and dates), it is
-// unchanged; otherwise it is updated when rec's updatedDateTime is newer
-// than the stored one or opts.Overwrite, and skipped (with the reason)
-// when not. An update overwrites the referral's own fields in one
+// ImportResult is what importing one record did: its outcome, why it was
+// skipped, or the error that refused it.
+type ImportResult struct {
+	Outcome ImportOutcome
+	Reason  string
+	Err     error
+}
+
+// ImportReferral imports one record (see ImportReferrals).
+func (s *Store) ImportReferral(ctx context.Context, rec *ImportedReferral, opts ImportOptions) (ImportOutcome, string, error) {
+	res := s.ImportReferrals(ctx, []*ImportedReferral{rec}, opts)[0]
+	return res.Outcome, res.Reason, res.Err
+}
+
+// ImportReferrals reconciles each record with the referral of its id, in
+// order, with the outcome it would have imported alone: absent, it is
+// created as the record says (id, dates, version, status, participants);
+// stored with the same content (everything but version and dates), it is
+// unchanged; otherwise it is updated when the record's updatedDateTime is
+// newer than the stored one or opts.Overwrite, and skipped (with the
+// reason) when not. An update overwrites the referral's own fields in one
 // versioned write (version+1, updatedDateTime now); it does not change
 // participants, and a record whose participants differ from the stored
 // ones is refused (CodeBadUserInput on "participants"). Every write goes
 // through the write path of the mutations: its intent first, then the
-// documents, then its change (see intent). rec is validated as the
+// documents, then its change (see intent). A record is validated as the
 // mutations validate their input (CodeBadUserInput naming the field); a
 // partner gets CodeForbidden; a participant id of another referral is
 // CodeConflict.
-func (s *Store) ImportReferral(ctx context.Context, rec *ImportedReferral, opts ImportOptions) (ImportOutcome, string, error) {
+//
+// The records are read and written in runs of distinct ids, each run in
+// a fixed number of commands whatever its length (its referrals, their
+// participants and tags read at once; its creates written at once, their
+// changes recorded in one insert); a record repeating an id of its run
+// starts the next one, so that it meets what the first wrote. Updates are
+// written one at a time (each is a versioned write).
+func (s *Store) ImportReferrals(ctx context.Context, recs []*ImportedReferral, opts ImportOptions) []ImportResult {
+	out := make([]ImportResult, len(recs))
 	if err := requireAdmin(ctx, "import referrals"); err != nil {
-		return "", "", err
-	}
-	if err := s.checkImport(ctx, rec); err != nil {
-		return "", "", err
-	}
-	r := &rec.Referral
-	current, err := s.referralByID(ctx, r.ID)
-	if ErrorCodeOf(err) == CodeNotFound {
-		if err := s.checkParticipantIDs(ctx, rec); err != nil || opts.DryRun {
-			return ImportCreated, "", err
+		for i := range out {
+			out[i].Err = err
 		}
-		return ImportCreated, "", s.createImported(ctx, rec)
+		return out
 	}
+	for start := 0; start < len(recs); {
+		end, ids := start, map[string]bool{}
+		for end < len(recs) && !ids[recs[end].Referral.ID] {
+			ids[recs[end].Referral.ID] = true
+			end++
+		}
+		s.importRun(ctx, recs[start:end], opts, out[start:end])
+		start = end
+	}
+	return out
+}
+
+// importRun imports recs, whose ids are distinct, into out.
+func (s *Store) importRun(ctx context.Context, recs []*ImportedReferral, opts ImportOptions, out []ImportResult) {
+	fail := func(err error) {
+		for i := range out {
+			if out[i].Outcome == "" && out[i].Err == nil {
+				out[i].Err = err
+			}
+		}
+	}
+	tags, err := s.importTags(ctx, recs)
 	if err != nil {
-		return "", "", err
+		fail(err)
+		return
 	}
-	stored, err := s.participantsOfReferrals(ctx, []string{r.ID})
+	var ids []string
+	for i, rec := range recs {
+		if out[i].Err = s.checkImport(ctx, tags, rec); out[i].Err == nil {
+			ids = append(ids, rec.Referral.ID)
+		}
+	}
+	stored, err := findByID(ctx, s, s.referrals, ids, nil, s.idOnly(), func(r *Referral) string { return r.ID })
 	if err != nil {
-		return "", "", err
+		fail(err)
+		return
 	}
+	var storedIDs []string
+	var creates []int
+	for i, rec := range recs {
+		switch {
+		case out[i].Err != nil:
+		case stored[rec.Referral.ID] != nil:
+			storedIDs = append(storedIDs, rec.Referral.ID)
+		default:
+			creates = append(creates, i)
+		}
+	}
+	storedParts, err := s.participantsOfReferrals(ctx, storedIDs)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := s.checkParticipantIDs(ctx, recs, creates, out); err != nil {
+		fail(err)
+		return
+	}
+	var toCreate []int
+	for i, rec := range recs {
+		current := stored[rec.Referral.ID]
+		switch {
+		case out[i].Err != nil:
+		case current == nil:
+			if out[i].Outcome = ImportCreated; !opts.DryRun {
+				toCreate = append(toCreate, i)
+			}
+		default:
+			out[i] = s.reconcile(ctx, rec, current, storedParts[current.ID], opts)
+		}
+	}
+	s.createImported(ctx, recs, toCreate, out)
+}
+
+// importTags reads the catalog's tags of every record of recs at once,
+// and returns a reader that answers from them (or from the store, for a
+// key it did not read).
+func (s *Store) importTags(ctx context.Context, recs []*ImportedReferral) (tagReader, error) {
+	asked := map[TagKey]bool{}
+	var keys []TagKey
+	for _, rec := range recs {
+		if rec.Referral.Details == nil {
+			continue
+		}
+		for _, f := range requirementFields {
+			for _, id := range f.ids(&rec.Referral.Details.Requirements) {
+				if k := (TagKey{f.category, id}); !asked[k] && len(id) <= maxTagIDLength {
+					asked[k] = true
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	found := map[TagKey]*Tag{}
+	for chunk := range slices.Chunk(keys, insertBatch) {
+		part, err := s.TagsByKey(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(found, part)
+	}
+	return func(ctx context.Context, keys []TagKey) (map[TagKey]*Tag, error) {
+		for _, k := range keys {
+			if !asked[k] {
+				return s.TagsByKey(ctx, keys)
+			}
+		}
+		return found, nil
+	}, nil
+}
+
+// reconcile decides what to do with rec, whose referral current is stored
+// with participants parts, and does it.
+func (s *Store) reconcile(ctx context.Context, rec *ImportedReferral, current *Referral, parts []*Participant, opts ImportOptions) ImportResult {
+	r := &rec.Referral
 	fields := changedFields(current, r)
-	sameParticipants := slices.Equal(participantKeys(stored[r.ID], s.Now()), participantKeys(ptrs(rec.Participants), s.Now()))
+	sameParticipants := slices.Equal(participantKeys(parts, s.Now()), participantKeys(ptrs(rec.Participants), s.Now()))
 	switch {
 	case len(fields) == 0 && sameParticipants:
-		return ImportUnchanged, "", nil
+		return ImportResult{Outcome: ImportUnchanged}
 	case !opts.Overwrite && !r.UpdatedDateTime.After(current.UpdatedDateTime):
-		return ImportSkipped, fmt.Sprintf("the stored referral was updated at %s, not before this record's updatedDateTime %s; import with mode=overwrite to replace it",
-			current.UpdatedDateTime.Format(time.RFC3339Nano), r.UpdatedDateTime.Format(time.RFC3339Nano)), nil
+		return ImportResult{Outcome: ImportSkipped, Reason: fmt.Sprintf("the stored referral was updated at %s, not before this record's updatedDateTime %s; import with mode=overwrite to replace it",
+			current.UpdatedDateTime.Format(time.RFC3339Nano), r.UpdatedDateTime.Format(time.RFC3339Nano))}
 	case !sameParticipants:
-		return "", "", badInput("participants", "differ from the stored participants of referral %s: an import creates participants with a new referral but does not change those of a stored one (invite, or answer invitations, through the API)", r.ID)
+		return ImportResult{Err: badInput("participants", "differ from the stored participants of referral %s: an import creates participants with a new referral but does not change those of a stored one (invite, or answer invitations, through the API)", r.ID)}
 	case r.Status != current.Status && !allowedMove(current.Status, r.Status):
 		// The moves of changeReferralStatus hold for an import too.
-		return "", "", badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(r.Status))
+		return ImportResult{Err: badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(r.Status))}
 	case opts.DryRun:
 		if err := refuseArchived("id", current); err != nil {
-			return "", "", err
+			return ImportResult{Err: err}
 		}
-		return ImportUpdated, "", nil
+		return ImportResult{Outcome: ImportUpdated}
 	}
-	return ImportUpdated, "", s.overwriteImported(ctx, current, r, fields)
+	if err := s.overwriteImported(ctx, current, r, fields); err != nil {
+		return ImportResult{Err: err}
+	}
+	return ImportResult{Outcome: ImportUpdated}
 }
 
 // checkImport validates rec as CreateReferral validates its input, plus
 // what an import gives that a create does not: id, dates, version,
 // status and participants. It normalizes what the checks normalize
 // (dates to milliseconds, the country to upper case).
-func (s *Store) checkImport(ctx context.Context, rec *ImportedReferral) error {
+func (s *Store) checkImport(ctx context.Context, tags tagReader, rec *ImportedReferral) error {
 	r := &rec.Referral
 	var c check
 	if r.ID == "" {
@@ -128,7 +255,7 @@ func (s *Store) checkImport(ctx context.Context, rec *ImportedReferral) error {
 	c.profile("customerProfile", profileInput(r.CustomerProfile), true)
 	details := detailsInput(r.Details)
 	c.details("details", details)
-	if err := s.checkTags(ctx, &c, "details", details); err != nil {
+	if err := checkTags(ctx, tags, &c, "details", details); err != nil {
 		return err
 	}
 	if c.err != nil {
@@ -194,16 +321,19 @@ func checkImportedParticipants(parts []Participant) error {
 	return nil
 }
 
-// checkParticipantIDs refuses (CodeConflict) a new referral whose
-// participant ids belong to another referral. Those of the same referral
+// checkParticipantIDs refuses (CodeConflict, in out) each new referral of
+// recs (at the positions creates) whose participant ids belong to another
+// referral, stored or created earlier in recs. Those of the same referral
 // are left by an import that did not finish, and are written over.
-func (s *Store) checkParticipantIDs(ctx context.Context, rec *ImportedReferral) error {
-	if len(rec.Participants) == 0 {
-		return nil
+func (s *Store) checkParticipantIDs(ctx context.Context, recs []*ImportedReferral, creates []int, out []ImportResult) error {
+	var ids []string
+	for _, i := range creates {
+		for _, p := range recs[i].Participants {
+			ids = append(ids, p.ID)
+		}
 	}
-	ids := make([]string, len(rec.Participants))
-	for i, p := range rec.Participants {
-		ids[i] = p.ID
+	if len(ids) == 0 {
+		return nil
 	}
 	// By _id, one point read each where the store answers nothing else
 	// from an index: a list of ids read every participant (3,000
@@ -212,9 +342,22 @@ func (s *Store) checkParticipantIDs(ctx context.Context, rec *ImportedReferral) 
 	if err != nil {
 		return fmt.Errorf("read participants by id: %w", err)
 	}
+	taken := map[string]string{} // participant id → referral id
 	for _, p := range found {
-		if p.ReferralID != rec.Referral.ID {
-			return Errorf(CodeConflict, "participant %s takes part in another referral: participant ids are unique across referrals", p.ID)
+		taken[p.ID] = p.ReferralID
+	}
+	for _, i := range creates {
+		rec := recs[i]
+		for _, p := range rec.Participants {
+			if other, ok := taken[p.ID]; ok && other != rec.Referral.ID {
+				out[i].Err = Errorf(CodeConflict, "participant %s takes part in another referral: participant ids are unique across referrals", p.ID)
+				break
+			}
+		}
+		if out[i].Err == nil {
+			for _, p := range rec.Participants {
+				taken[p.ID] = rec.Referral.ID
+			}
 		}
 	}
 	return nil
@@ -223,50 +366,116 @@ func (s *Store) checkParticipantIDs(ctx context.Context, rec *ImportedReferral) 
 // importFields are the fields of a created referral's change.
 var importFields = []string{"referralSource", "customerProfile", "details", "status", "statusReason", "participants"}
 
-// createImported writes a new referral with its participants: its intent,
-// the participants (listed as due when invited, as invitations are), then
-// the referral, whose insert makes the whole visible at once (readers
-// find participants through the referral's participation list), then
-// its change.
-func (s *Store) createImported(ctx context.Context, rec *ImportedReferral) error {
-	r := &rec.Referral
-	r.Participation = make([]Participation, len(rec.Participants))
-	for i := range rec.Participants {
-		p := &rec.Participants[i]
-		// Readers list a referral's participants by creation, then id:
-		// these dates keep the order of the record.
-		p.ReferralID, p.CreatedDateTime = r.ID, r.CreatedDateTime.Add(time.Duration(i)*time.Millisecond)
-		if p.Users == nil {
-			p.Users = []ParticipantUser{}
+// createImported writes the new referrals of recs at the positions at,
+// each as one write of the mutations would, all at once: their intents,
+// their participants (listed as due when invited, as invitations are),
+// then the referrals, whose inserts make each whole visible at once
+// (readers find participants through the referral's participation
+// list), then their changes, recorded together. A record whose write
+// fails gets the error in out; its intent stays when the write may have
+// happened, for recovery.
+func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at []int, out []ImportResult) {
+	if len(at) == 0 {
+		return
+	}
+	fail := func(i int, err error) { out[i] = ImportResult{Err: err} }
+	intents := make([]*intent, len(recs))
+	var docs, due, parts []any
+	var owners []int // the record of each of parts
+	for _, i := range at {
+		rec := recs[i]
+		r := &rec.Referral
+		r.Participation = make([]Participation, len(rec.Participants))
+		for j := range rec.Participants {
+			p := &rec.Participants[j]
+			// Readers list a referral's participants by creation, then
+			// id: these dates keep the order of the record.
+			p.ReferralID, p.CreatedDateTime = r.ID, r.CreatedDateTime.Add(time.Duration(j)*time.Millisecond)
+			if p.Users == nil {
+				p.Users = []ParticipantUser{}
+			}
+			r.Participation[j] = participationOf(p)
+			parts, owners = append(parts, p), append(owners, i)
 		}
-		r.Participation[i] = participationOf(p)
+		due = append(due, dueEntries(ptrs(rec.Participants))...)
+		in := s.newIntent(ctx, "")
+		in.ReferralID, in.Version, in.Type, in.Fields = r.ID, 1, ChangeCreated, importFields
+		intents[i] = in
+		docs = append(docs, in)
 	}
-	in, err := s.intend(ctx, r.ID, 1, ChangeCreated, importFields)
-	if err != nil {
-		return err
+	if _, err := s.pending.InsertMany(ctx, docs); err != nil {
+		err = fmt.Errorf("record the changes to come: %w", err) // recovery drops intents whose writes did not happen
+		for _, i := range at {
+			fail(i, err)
+		}
+		return
 	}
-	if err := insertNew(ctx, s.due, dueEntries(ptrs(rec.Participants))); err != nil {
-		return err
+	if err := insertNew(ctx, s.due, due); err != nil {
+		for _, i := range at {
+			fail(i, err)
+		}
+		return
 	}
-	for i := range rec.Participants {
-		p := &rec.Participants[i]
-		_, err := s.participants.ReplaceOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, p, options.Replace().SetUpsert(true))
-		if err != nil {
-			return fmt.Errorf("write participant: %w", err) // the intent stays: recovery looks
+	for k, err := range insertEach(ctx, s.participants, parts) {
+		if mongo.IsDuplicateKeyError(err) {
+			// Left by an import of the same referral that did not finish
+			// (checkParticipantIDs): written over.
+			p := parts[k].(*Participant)
+			_, err = s.participants.ReplaceOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, p, options.Replace().SetUpsert(true))
+		}
+		if err != nil && out[owners[k]].Err == nil {
+			fail(owners[k], fmt.Errorf("write participant: %w", err)) // the intent stays: recovery looks
 		}
 	}
 	s.reach(stepParticipants)
-	if _, err := s.referrals.InsertOne(ctx, r); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			err = Errorf(CodeConflict, "referral %s was created by another write meanwhile: import it again", r.ID)
-			s.giveUp(ctx, in, err)
-			return err
+	var written []int
+	docs = docs[:0]
+	for _, i := range at {
+		if out[i].Err == nil {
+			written, docs = append(written, i), append(docs, &recs[i].Referral)
 		}
-		return fmt.Errorf("insert referral: %w", err) // the intent stays: the insert may have happened
 	}
+	errs := insertEach(ctx, s.referrals, docs)
 	s.reach(stepWritten)
-	s.recordChange(ctx, r, ChangeCreated, importFields, in)
-	return nil
+	var changes []changeToRecord
+	for k, i := range written {
+		switch err := errs[k]; {
+		case mongo.IsDuplicateKeyError(err):
+			fail(i, Errorf(CodeConflict, "referral %s was created by another write meanwhile: import it again", recs[i].Referral.ID))
+			s.giveUp(ctx, intents[i], out[i].Err)
+		case err != nil:
+			fail(i, fmt.Errorf("insert referral: %w", err)) // the intent stays: the insert may have happened
+		default:
+			changes = append(changes, changeToRecord{&recs[i].Referral, ChangeCreated, importFields, intents[i]})
+		}
+	}
+	s.recordChanges(ctx, changes)
+}
+
+// insertEach inserts docs in one unordered command and returns the error
+// of each (nil for those inserted). When the command fails as a whole,
+// every document has its error.
+func insertEach(ctx context.Context, coll *mongo.Collection, docs []any) []error {
+	errs := make([]error, len(docs))
+	if len(docs) == 0 {
+		return errs
+	}
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bulk mongo.BulkWriteException
+	switch {
+	case err == nil:
+	case errors.As(err, &bulk) && bulk.WriteConcernError == nil:
+		for _, we := range bulk.WriteErrors {
+			if we.Index >= 0 && we.Index < len(errs) {
+				errs[we.Index] = mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}
+			}
+		}
+	default:
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
 }
 
 // overwriteImported sets the fields of current that r changes (fields, by

@@ -2,9 +2,15 @@ package storage
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 )
 
 // importRecord is a valid referral to import, with two participants.
@@ -228,5 +234,109 @@ func TestImportReferralUpdateRefusals(t *testing.T) {
 		if _, _, err := s.ImportReferral(ctx, changed, ImportOptions{DryRun: dry}); ErrorCodeOf(err) != CodeBadUserInput || !strings.Contains(err.Error(), "ARCHIVED") {
 			t.Errorf("archived (dry run %v): got %v, want BAD_USER_INPUT saying it is ARCHIVED", dry, err)
 		}
+	}
+}
+
+// commandCounter counts the commands the driver sends, by name.
+type commandCounter struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (c *commandCounter) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.count[e.CommandName]++
+	}}
+}
+
+// take returns and forgets the counts so far.
+func (c *commandCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.count
+	c.count = map[string]int{}
+	return out
+}
+
+// TestImportReferralsInBatches: a batch of records is read and written in
+// a fixed number of commands whatever its length (50 or 150 new
+// referrals with two participants each, then 150 unchanged), and its
+// records get the outcomes they would get one after another: a repeated
+// id meets what the first wrote, and a participant id taken by an earlier
+// record of the batch is a conflict.
+func TestImportReferralsInBatches(t *testing.T) {
+	counter := &commandCounter{count: map[string]int{}}
+	s := openTestStore(t, Options{Monitor: counter.monitor()})
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	batch := func(prefix string, n int) []*ImportedReferral {
+		out := make([]*ImportedReferral, n)
+		for i := range out {
+			out[i] = importRecord(fmt.Sprintf("%s-%03d", prefix, i), updated)
+		}
+		return out
+	}
+	imported := func(recs []*ImportedReferral, want ImportOutcome) (commands map[string]int, selections int64) {
+		t.Helper()
+		counter.take()
+		before := s.PlannedSelections()
+		for i, res := range s.ImportReferrals(ctx, recs, ImportOptions{}) {
+			if res.Err != nil || res.Outcome != want {
+				t.Fatalf("record %d: %s, %v; want %s", i, res.Outcome, res.Err, want)
+			}
+		}
+		return counter.take(), s.PlannedSelections() - before
+	}
+	small, smallSel := imported(batch("a", 50), ImportCreated)
+	large, largeSel := imported(batch("b", 150), ImportCreated)
+	if !maps.Equal(small, large) || smallSel != largeSel {
+		t.Errorf("50 new referrals: %v and %d planner selections; 150: %v and %d; want the same", small, smallSel, large, largeSel)
+	}
+	if small["insert"] > 5 {
+		t.Errorf("50 new referrals took %d inserts, want one each for intents, due invitations, participants, referrals and changes", small["insert"])
+	}
+	same, _ := imported(batch("b", 150), ImportUnchanged)
+	for name, n := range same {
+		if name != "find" && name != "aggregate" || n > 4 {
+			t.Errorf("150 unchanged referrals sent %d %s commands, want a few reads and no write (all: %v)", n, name, same)
+		}
+	}
+	if n, err := s.referrals.CountDocuments(ctx, bson.D{}); err != nil || n != 200 {
+		t.Fatalf("%d referrals stored, %v; want 200", n, err)
+	}
+
+	// One after another, as alone.
+	newer := importRecord("c-1", updated.Add(time.Hour))
+	newer.Referral.StatusReason = ptr("moved on")
+	stealing := importRecord("c-2", updated)
+	stealing.Participants[0].ID = "c-1-p2"
+	recs := []*ImportedReferral{importRecord("c-1", updated), importRecord("c-1", updated), newer, stealing, importRecord("c-3", updated)}
+	got := s.ImportReferrals(ctx, recs, ImportOptions{})
+	want := []ImportOutcome{ImportCreated, ImportUnchanged, ImportUpdated, "", ImportCreated}
+	for i, res := range got {
+		if res.Outcome != want[i] {
+			t.Errorf("record %d: %s, %v; want %s", i, res.Outcome, res.Err, want[i])
+		}
+	}
+	if ErrorCodeOf(got[3].Err) != CodeConflict {
+		t.Errorf("a participant id of an earlier record of the batch: %v, want CONFLICT", got[3].Err)
+	}
+	if _, err := s.referralByID(ctx, "c-2"); ErrorCodeOf(err) != CodeNotFound {
+		t.Errorf("the refused record was stored: %v", err)
+	}
+	changes, err := s.ChangesBetween(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]int{}
+	for _, c := range changes {
+		if c.Type == ChangeCreated {
+			created[c.ReferralID]++
+		}
+	}
+	if len(created) != 202 || created["c-1"] != 1 || created["c-3"] != 1 || created["c-2"] != 0 {
+		t.Errorf("CREATED changes for %d referrals (c-1: %d, c-2: %d, c-3: %d), want one for each of the 202 created", len(created), created["c-1"], created["c-2"], created["c-3"])
 	}
 }

@@ -38,7 +38,7 @@ func (s *Store) CreateReferral(ctx context.Context, in ReferralInput) (*Referral
 	var c check
 	c.profile("referral.customerProfile", in.CustomerProfile, true)
 	c.details("referral.details", in.Details)
-	if err := s.checkTags(ctx, &c, "referral.details", in.Details); err != nil {
+	if err := checkTags(ctx, s.TagsByKey, &c, "referral.details", in.Details); err != nil {
 		return nil, err
 	}
 	if c.err != nil {
@@ -91,7 +91,7 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, expectedVersion i
 	}
 	c.profile("patch.customerProfile", patch.CustomerProfile, false)
 	c.details("patch.details", patch.Details)
-	if err := s.checkTags(ctx, &c, "patch.details", patch.Details); err != nil {
+	if err := checkTags(ctx, s.TagsByKey, &c, "patch.details", patch.Details); err != nil {
 		return nil, err
 	}
 	if c.err != nil {
@@ -377,8 +377,13 @@ func (s *Store) referralByID(ctx context.Context, id string) (*Referral, error) 
 	return &r, nil
 }
 
-// checkTags records in c every requirement tag id missing from the catalog.
-func (s *Store) checkTags(ctx context.Context, c *check, path string, d *DetailsInput) error {
+// tagReader reads tags of the catalog by key (TagsByKey, or an import's
+// batch read once, see importTags).
+type tagReader func(ctx context.Context, keys []TagKey) (map[TagKey]*Tag, error)
+
+// checkTags records in c every requirement tag id missing from the
+// catalog as read tells.
+func checkTags(ctx context.Context, read tagReader, c *check, path string, d *DetailsInput) error {
 	if d == nil || d.Requirements == nil {
 		return nil
 	}
@@ -396,7 +401,7 @@ func (s *Store) checkTags(ctx context.Context, c *check, path string, d *Details
 	if len(keys) == 0 || c.err != nil {
 		return nil
 	}
-	found, err := s.TagsByKey(ctx, keys)
+	found, err := read(ctx, keys)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ package importer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -21,7 +22,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"referrals/graph/transport"
 	"referrals/storage"
@@ -37,7 +41,7 @@ const MediaJSON = "application/json"
 
 // Store is what an import needs of the store.
 type Store interface {
-	ImportReferral(ctx context.Context, rec *storage.ImportedReferral, opts storage.ImportOptions) (storage.ImportOutcome, string, error)
+	ImportReferrals(ctx context.Context, recs []*storage.ImportedReferral, opts storage.ImportOptions) []storage.ImportResult
 }
 
 // Limits bound what one import reads.
@@ -47,12 +51,16 @@ type Limits struct {
 	MaxBytes int64
 	// MaxLineBytes bounds one line (one record), its newline included.
 	MaxLineBytes int
+	// BatchRecords and BatchBytes bound the records the store reads and
+	// writes together (see storage.ImportReferrals): their reports go
+	// out when the batch is written.
+	BatchRecords, BatchBytes int
 }
 
 // DefaultLimits are the limits of New: 512 MiB a file (about 250,000
 // referrals as the export writes them) and 1 MiB a record (the largest a
 // referral within the API's own limits is about 700 KB).
-var DefaultLimits = Limits{MaxBytes: 512 << 20, MaxLineBytes: 1 << 20}
+var DefaultLimits = Limits{MaxBytes: 512 << 20, MaxLineBytes: 1 << 20, BatchRecords: 200, BatchBytes: 8 << 20}
 
 // Handler serves imports into a store. The request's context must carry
 // its caller (transport.Handler.Upload).
@@ -163,7 +171,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("the file is %d bytes, over the limit of %d bytes: import it in parts", r.ContentLength, h.Limits.MaxBytes))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxBytes)
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, h.Limits.MaxBytes))
+	// Read before the response begins: a client that sent "Expect:
+	// 100-continue" sends the body when asked, and net/http asks at the
+	// first read only if no response has begun (curl, which asks for
+	// files over 1 MB, otherwise waited a second, its timeout, on each).
+	_, _ = body.Peek(1)
 	var src source = newLineSource(body, h.Limits.MaxLineBytes)
 	switch media {
 	case MediaJSON:
@@ -204,9 +217,20 @@ func (h *Handler) importRecords(w http.ResponseWriter, r *http.Request, src sour
 	}
 	report := func(rep Report) bool {
 		(*counts[rep.Outcome])++
-		err := out.Encode(rep)
+		return out.Encode(rep) == nil
+	}
+	// A batch of records read, written together; its reports, in the
+	// order of the records, go out once it is written.
+	var batch []pendingRecord
+	size := 0
+	flush := func() bool {
+		ok := true
+		for _, rep := range h.importBatch(r.Context(), batch, opts) {
+			ok = ok && report(rep)
+		}
+		batch, size = batch[:0], 0
 		_ = rc.Flush()
-		return err == nil
+		return ok
 	}
 	for {
 		at, rec, err := src.next()
@@ -216,12 +240,13 @@ func (h *Handler) importRecords(w http.ResponseWriter, r *http.Request, src sour
 		}
 		var bad *recordError
 		if errors.As(err, &bad) {
-			if !report(Report{Line: at.line, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Field: bad.field, Message: bad.message}) {
-				return
-			}
+			batch = append(batch, pendingRecord{report: &Report{Line: at.line, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Field: bad.field, Message: bad.message}})
 			continue
 		}
 		if err != nil {
+			if !flush() {
+				return
+			}
 			report(Report{Line: at.line, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Message: h.readError(err) + ": the import stopped here"})
 			break
 		}
@@ -229,12 +254,25 @@ func (h *Handler) importRecords(w http.ResponseWriter, r *http.Request, src sour
 			h.logger.InfoContext(r.Context(), "import ended early: the client went away", "request_id", transport.RequestID(r.Context()), "line", at.line)
 			return
 		}
-		if !report(h.importRecord(r.Context(), at, rec, opts)) {
+		// A copy: a source reuses its buffer for the next record.
+		batch, size = append(batch, pendingRecord{at: at, raw: bytes.Clone(rec)}), size+len(rec)
+		if (len(batch) >= h.Limits.BatchRecords || size >= h.Limits.BatchBytes) && !flush() {
 			return
 		}
 	}
+	if !flush() {
+		return
+	}
 	sum.Summary.Lines = src.seen()
 	_ = out.Encode(sum)
+}
+
+// pendingRecord is a record of a batch: read, to import, or already
+// reported (a line that could not be read as a record).
+type pendingRecord struct {
+	at     position
+	raw    []byte
+	report *Report
 }
 
 // readError says why the body could not be read on.
@@ -262,32 +300,68 @@ func (h *Handler) readError(err error) string {
 	return "the file could not be read on"
 }
 
-// importRecord imports the record at. The write of a record is not cut
-// short when the client leaves: a record is written whole.
-func (h *Handler) importRecord(ctx context.Context, at position, raw []byte, opts storage.ImportOptions) Report {
-	rep := Report{Line: at.line, Index: at.index, Outcome: OutcomeError}
-	if len(raw) > h.Limits.MaxLineBytes { // an element of an array; a line is bounded as it is read
-		rep.Code, rep.Message = string(storage.CodeBadUserInput), fmt.Sprintf("the record is %d bytes, over the limit of %d bytes a record", len(raw), h.Limits.MaxLineBytes)
-		return rep
+// importBatch imports the records of batch and returns their reports,
+// in order. The writes are not cut short when the client leaves: a record
+// is written whole.
+func (h *Handler) importBatch(ctx context.Context, batch []pendingRecord, opts storage.ImportOptions) []Report {
+	reports := make([]Report, len(batch))
+	decoded := make([]*storage.ImportedReferral, len(batch))
+	namings := make([]naming, len(batch))
+	// Decoded on every processor: reading JSON is most of an unchanged
+	// record's cost.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, p := range batch {
+		if p.report != nil {
+			reports[i] = *p.report
+			continue
+		}
+		g.Go(func() error {
+			reports[i] = Report{Line: p.at.line, Index: p.at.index, Outcome: OutcomeError}
+			if len(p.raw) > h.Limits.MaxLineBytes { // an element of an array; a line is bounded as it is read
+				reports[i].Code, reports[i].Message = string(storage.CodeBadUserInput), fmt.Sprintf("the record is %d bytes, over the limit of %d bytes a record", len(p.raw), h.Limits.MaxLineBytes)
+				return nil
+			}
+			rec, id, naming, err := decode(p.raw)
+			reports[i].ID, namings[i] = id, naming
+			if err != nil {
+				h.fail(ctx, &reports[i], err)
+				return nil
+			}
+			decoded[i] = rec
+			return nil
+		})
 	}
-	rec, id, naming, err := decode(raw)
-	rep.ID = id
-	if err == nil {
-		var outcome storage.ImportOutcome
-		outcome, rep.Message, err = h.store.ImportReferral(context.WithoutCancel(ctx), rec, opts)
-		rep.Outcome = string(outcome)
-		err = naming.fieldOf(err)
+	_ = g.Wait()
+	var recs []*storage.ImportedReferral
+	var at []int // the position in batch of each of recs
+	for i, rec := range decoded {
+		if rec != nil {
+			recs, at = append(recs, rec), append(at, i)
+		}
 	}
-	if err == nil {
-		return rep
+	if len(recs) == 0 {
+		return reports
 	}
+	for k, res := range h.store.ImportReferrals(context.WithoutCancel(ctx), recs, opts) {
+		rep := &reports[at[k]]
+		if res.Err != nil {
+			h.fail(ctx, rep, namings[at[k]].fieldOf(res.Err))
+			continue
+		}
+		rep.Outcome, rep.Message = string(res.Outcome), res.Reason
+	}
+	return reports
+}
+
+// fail reports err as the error of the record of rep.
+func (h *Handler) fail(ctx context.Context, rep *Report, err error) {
 	rep.Outcome, rep.Code, rep.Message = OutcomeError, string(storage.ErrorCodeOf(err)), err.Error()
 	var se *storage.Error
 	if errors.As(err, &se) {
 		rep.Field, rep.Message = strings.Join(se.Field, "."), se.Message
-	} else {
-		h.logger.ErrorContext(ctx, "import a referral", "request_id", transport.RequestID(ctx), "line", at.line, "referral_id", id, "error", err)
-		rep.Message = "internal error (request id " + transport.RequestID(ctx) + "): the record was not imported or was imported whole; import the file again to know"
+		return
 	}
-	return rep
+	h.logger.ErrorContext(ctx, "import a referral", "request_id", transport.RequestID(ctx), "line", rep.Line, "referral_id", rep.ID, "error", err)
+	rep.Message = "internal error (request id " + transport.RequestID(ctx) + "): the record was not imported or was imported whole; import the file again to know"
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fastjson"
+
 	"referrals/storage"
 )
 
@@ -67,6 +69,9 @@ type namer struct {
 // naming it had. A name of neither naming, or a record that mixes both,
 // is a CodeBadUserInput *storage.Error naming the field as given.
 func toOurNames(raw []byte) ([]byte, naming, error) {
+	if naming, ok := inOurNaming(raw); ok {
+		return raw, naming, nil
+	}
 	n := &namer{dec: json.NewDecoder(bytes.NewReader(raw))}
 	n.dec.UseNumber()
 	if err := n.value(""); err != nil {
@@ -180,4 +185,46 @@ func (n naming) fieldOf(err error) error {
 		}
 	}
 	return err
+}
+
+// parsers parse records for inOurNaming.
+var parsers fastjson.ParserPool
+
+// inOurNaming reports whether raw is one JSON object whose field names,
+// at every level, are all ours, and so needs no renaming (an export's
+// records): it reads them several times faster than the namer, which
+// reads the others and says what is wrong with them. The naming is
+// namingUnknown for an object with no fields.
+func inOurNaming(raw []byte) (naming, bool) {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(raw)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return namingUnknown, false
+	}
+	named, ours := false, true
+	var walk func(v *fastjson.Value)
+	walk = func(v *fastjson.Value) {
+		switch v.Type() {
+		case fastjson.TypeObject:
+			o, _ := v.Object()
+			o.Visit(func(key []byte, member *fastjson.Value) {
+				if _, ok := ourNames[string(key)]; !ok || !ours {
+					ours = false
+					return
+				}
+				named = true
+				walk(member)
+			})
+		case fastjson.TypeArray:
+			for _, e := range v.GetArray() {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	if !named {
+		return namingUnknown, ours
+	}
+	return namingOurs, ours
 }

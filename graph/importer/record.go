@@ -112,19 +112,15 @@ type enumTable[E ~string] struct {
 // Any problem is a CodeBadUserInput *storage.Error naming the field as
 // the record does.
 func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
-	var id struct {
-		ID string `json:"id"` // or Id: the match is case-insensitive
-	}
-	_ = json.Unmarshal(line, &id)
 	ours, naming, err := toOurNames(line)
 	if err != nil {
-		return nil, id.ID, naming, err
+		return nil, idOf(line), naming, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(ours))
 	dec.DisallowUnknownFields() // a misspelt field is named, not dropped
 	var rec record
 	if err := dec.Decode(&rec); err != nil {
-		return nil, id.ID, naming, bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, idOf(line), naming, bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if rec.Version == nil && naming == namingSpec {
 		rec.Version = new(int64)
@@ -133,6 +129,16 @@ func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
 	c := converter{}
 	out := c.referral(&rec)
 	return out, rec.ID, naming, naming.fieldOf(c.err)
+}
+
+// idOf is the id of a record that cannot be read whole, as far as it can
+// be read.
+func idOf(line []byte) string {
+	var id struct {
+		ID string `json:"id"` // or Id: the match is case-insensitive
+	}
+	_ = json.Unmarshal(line, &id)
+	return id.ID
 }
 
 func bad(field, format string, args ...any) *storage.Error {
