@@ -18,6 +18,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"referrals/graph/importer"
+	"referrals/storage"
 )
 
 // importMedia is the Content-Type of a file to import, by its extension.
@@ -27,8 +28,9 @@ var importMedia = map[string]string{
 }
 
 // importCommand is `referrals import [--url URL] [--token T] [--dry-run]
-// FILE`: it posts FILE to the server's POST /import/referrals, prints each
-// record in error and the summary on out, and, when progress is a
+// [--overwrite] FILE`: it posts FILE to the server's POST
+// /import/referrals, prints each record in error or skipped and the
+// summary on out, and, when progress is a
 // terminal, a progress bar there. It returns the exit status: 0 when every
 // record was imported (or would be, in a dry run), 1 when a record failed,
 // the server refused the file or the import did not complete, 2 for a
@@ -38,9 +40,10 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	base := fs.String("url", "", "the server's base URL (env REFERRALS_URL; default http://localhost:8080)")
 	token := fs.String("token", "", "an administrator's bearer token (env REFERRALS_TOKEN)")
 	dryRun := fs.Bool("dry-run", false, "validate and report each record without writing anything")
+	overwrite := fs.Bool("overwrite", false, "update stored referrals that differ whatever their updatedDateTime (mode=overwrite)")
 	fs.SetOutput(progress)
 	fs.Usage = func() {
-		fmt.Fprintln(progress, "usage: referrals import [--url URL] [--token T] [--dry-run] FILE (.jsonl, .ndjson, .json or .csv)")
+		fmt.Fprintln(progress, "usage: referrals import [--url URL] [--token T] [--dry-run] [--overwrite] FILE (.jsonl, .ndjson, .json or .csv)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -80,8 +83,15 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 		return fail(1, "%v", err)
 	}
 	target := strings.TrimSuffix(*base, "/") + "/import/referrals"
+	query := url.Values{}
 	if *dryRun {
-		target += "?" + url.Values{"dryRun": {"true"}}.Encode()
+		query.Set("dryRun", "true")
+	}
+	if *overwrite {
+		query.Set("mode", "overwrite")
+	}
+	if len(query) > 0 {
+		target += "?" + query.Encode()
 	}
 	var body io.Reader = file
 	var bar *progressbar.ProgressBar
@@ -114,8 +124,8 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	return printReports(resp.Body, out, bar)
 }
 
-// printReports prints the records in error and the summary of an import's
-// response, and returns the exit status.
+// printReports prints the records in error or skipped and the summary of
+// an import's response, and returns the exit status.
 func printReports(body io.Reader, out io.Writer, bar *progressbar.ProgressBar) int {
 	lines := bufio.NewScanner(body)
 	lines.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -138,7 +148,7 @@ func printReports(body io.Reader, out io.Writer, bar *progressbar.ProgressBar) i
 		if bar != nil {
 			bar.Describe(fmt.Sprintf("%d records, %.0f/s", records, float64(records)/max(time.Since(start).Seconds(), 1e-3)))
 		}
-		if rep.Outcome != importer.OutcomeError {
+		if rep.Outcome != importer.OutcomeError && rep.Outcome != string(storage.ImportSkipped) {
 			continue
 		}
 		if bar != nil {
@@ -151,11 +161,14 @@ func printReports(body io.Reader, out io.Writer, bar *progressbar.ProgressBar) i
 		if rep.ID != "" {
 			at += " " + rep.ID
 		}
-		field := ""
-		if rep.Field != "" {
-			field = " " + rep.Field
+		what := rep.Code // an error's code and field, or "skipped"
+		if rep.Outcome != importer.OutcomeError {
+			what = rep.Outcome
 		}
-		fmt.Fprintf(out, "%s: %s%s: %s\n", at, rep.Code, field, rep.Message)
+		if rep.Field != "" {
+			what += " " + rep.Field
+		}
+		fmt.Fprintf(out, "%s: %s: %s\n", at, what, rep.Message)
 	}
 	if bar != nil {
 		_ = bar.Finish()

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +89,26 @@ func TestImportCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("skipped, then overwritten", func(t *testing.T) {
+		renamed := editLine(t, first, func(m map[string]any) {
+			m["customerProfile"].(map[string]any)["name"] = "Renamed Ltd"
+		})
+		file := write("renamed.jsonl", renamed+"\n")
+		id := fmt.Sprint(editLineID(t, first))
+		status, out, _ := runImport(t, ctx, false, "--url", target, "--token", token, file)
+		if status != 0 || !strings.HasPrefix(out, "line 1 "+id+": skipped: the stored referral was updated at ") ||
+			!strings.HasSuffix(out, "imported: 0 created, 0 updated, 0 unchanged, 1 skipped, 0 errors, of 1 lines\n") {
+			t.Fatalf("status %d, out %q; want 0, the skipped record listed with why", status, out)
+		}
+		status, out, _ = runImport(t, ctx, false, "--url", target, "--token", token, "--overwrite", file)
+		if status != 0 || out != "imported: 0 created, 1 updated, 0 unchanged, 0 skipped, 0 errors, of 1 lines\n" {
+			t.Fatalf("--overwrite: status %d, out %q; want the record updated", status, out)
+		}
+		if got := exportLines(t, ctx, target); !strings.Contains(got, "Renamed Ltd") {
+			t.Fatalf("after --overwrite the export has no Renamed Ltd:\n%s", got)
+		}
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		for _, c := range []struct {
 			args   []string
@@ -106,4 +128,14 @@ func TestImportCommand(t *testing.T) {
 			}
 		}
 	})
+}
+
+// editLineID is the id of a JSON line.
+func editLineID(t *testing.T, line string) any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m["id"]
 }

@@ -70,7 +70,7 @@ const (
 // operation (its aliases together, see WithStatsBudget) are split into (a
 // row's lists make the product of their lengths; a plain grouping, one
 // per row): on the embedded store, where SQL joins each referral with its
-// lists' elements, 300,000 took 3.9 s at 100,000 referrals (products ×
+// lists' elements, 300,000 took 1.8–2.0 s at 100,000 referrals (products ×
 // solutions). A variable so that a test can lower it.
 var maxStatsSplits int64 = 500_000
 
