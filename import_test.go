@@ -617,3 +617,35 @@ func TestImportAsksForTheBody(t *testing.T) {
 		t.Fatalf("status %d, body %s; want 200 and one referral created", resp.StatusCode, report)
 	}
 }
+
+// TestImportEventsReachSubscribers: the npm graphql-ws client subscribed
+// to referralChanged receives a CREATED event for each referral of an
+// imported file, in the file's order, then an UPDATED event when a newer
+// version of one is imported; a record skipped or unchanged sends none.
+func TestImportEventsReachSubscribers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	server := startProcess(t, "--data-dir", t.TempDir(), "--demo", "0")
+	events, _ := feedClient(t, ctx, server.URL, 4, "")
+	waitForSubscriptions(t, server.URL, 1)
+	post := func(lines ...string) {
+		t.Helper()
+		status, body := request(t, ctx, http.MethodPost, server.URL+"/import/referrals", strings.Join(lines, "\n")+"\n",
+			map[string]string{"Content-Type": "application/x-ndjson"})
+		if status != http.StatusOK || strings.Contains(body, `"outcome":"error"`) {
+			t.Fatalf("import: status %d, body %s", status, body)
+		}
+	}
+	post(specRecord(t, "live-1", nil), specRecord(t, "live-2", nil), specRecord(t, "live-3", nil))
+	renamed := specRecord(t, "live-2", func(m map[string]any) {
+		m["UpdatedDateTime"] = "2026-03-06T08:00:00Z"
+		m["CustomerProfile"].(map[string]any)["Name"] = "Renamed Traders"
+	})
+	stale := specRecord(t, "live-1", func(m map[string]any) { m["CustomerProfile"].(map[string]any)["Name"] = "Stale Traders" })
+	post(specRecord(t, "live-3", nil), stale, renamed)
+	for _, want := range []string{"CREATED live-1", "CREATED live-2", "CREATED live-3", "UPDATED live-2"} {
+		if got, _ := receive(t, events); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
