@@ -3,7 +3,9 @@ package importer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +122,7 @@ func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
 	dec.DisallowUnknownFields() // a misspelt field is named, not dropped
 	var rec record
 	if err := dec.Decode(&rec); err != nil {
-		return nil, idOf(line), naming, bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, idOf(line), naming, naming.fieldOf(decodeError(err))
 	}
 	if rec.Version == nil && naming == namingSpec {
 		rec.Version = new(int64)
@@ -129,6 +131,44 @@ func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
 	c := converter{}
 	out := c.referral(&rec)
 	return out, rec.ID, naming, naming.fieldOf(c.err)
+}
+
+// decodeError says what is wrong with a record encoding/json could not
+// read: a value of the wrong JSON type names its field and the type
+// wanted, in JSON's terms rather than Go's.
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) || typeErr.Field == "" {
+		return bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	want := "an object"
+	switch t := typeErr.Type; t.Kind() {
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "an integer"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.Slice, reflect.Array:
+		want = "a list (a JSON array)"
+	}
+	if typeErr.Value == "number" && want == "an integer" {
+		return bad(typeErr.Field, "is not an integer within range")
+	}
+	return bad(typeErr.Field, "is %s: give %s", jsonKind(typeErr.Value), want)
+}
+
+// jsonKind is the JSON type encoding/json names value, with an article.
+func jsonKind(value string) string {
+	switch value {
+	case "object", "array":
+		return "an " + value
+	case "number", "string", "bool":
+		return "a " + strings.Replace(value, "bool", "boolean", 1)
+	}
+	return "the " + value // "number 1.5"
 }
 
 // idOf is the id of a record that cannot be read whole, as far as it can
