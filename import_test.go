@@ -306,6 +306,7 @@ func TestImportRefusals(t *testing.T) {
 		{"ErrMediaType", adminToken(t), "", "text/plain", http.StatusUnsupportedMediaType, "BAD_USER_INPUT"},
 		{"ErrTooLarge", adminToken(t), "", "application/x-ndjson", http.StatusRequestEntityTooLarge, "BAD_USER_INPUT"},
 		{"ErrParameter", adminToken(t), "?dryrun=true", "application/x-ndjson", http.StatusBadRequest, "BAD_USER_INPUT"},
+		{"ErrCharset", adminToken(t), "", "application/x-ndjson; charset=latin1", http.StatusUnsupportedMediaType, "BAD_USER_INPUT"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := postImport(t, ctx, base, c.token, c.query, c.media, file)
@@ -317,6 +318,14 @@ func TestImportRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("InvalidUTF8", func(t *testing.T) {
+		// A Latin-1 "été" among good lines: an error for its line only.
+		res := postImport(t, ctx, base, adminToken(t), "", "application/x-ndjson; charset=UTF-8", "{\"id\":\"\xe9t\xe9\"}\n"+lines[2]+"\n")
+		if res.status != http.StatusOK || len(res.reports) != 2 || res.reports[0]["outcome"] != "error" ||
+			res.reports[0]["message"] != "the record is not valid UTF-8 (at byte 7 of it): send the file as UTF-8" || res.reports[1]["outcome"] != "created" {
+			t.Fatalf("status %d, body %s; want the Latin-1 line refused as not UTF-8 and the next created", res.status, res.body)
+		}
+	})
 	t.Run("BodyLongerThanItsLimitWithoutALength", func(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/import/referrals", io.MultiReader(strings.NewReader(file)))
 		req.Header.Set("Authorization", "Bearer "+adminToken(t))

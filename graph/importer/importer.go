@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -160,10 +161,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, storage.CodeBadUserInput, err.Error())
 		return
 	}
-	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	media, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (media != MediaNDJSON && media != MediaJSON && media != MediaCSV) {
 		refuse(http.StatusUnsupportedMediaType, storage.CodeBadUserInput,
 			fmt.Sprintf("Content-Type: send referrals as %s, one a line, as the export writes them, as %s, an array of referrals, or as %s, the export's CSV", MediaNDJSON, MediaJSON, MediaCSV))
+		return
+	}
+	if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") {
+		// Read as UTF-8 it would be another text: refused, not guessed.
+		refuse(http.StatusUnsupportedMediaType, storage.CodeBadUserInput,
+			fmt.Sprintf("Content-Type: charset %.40q: send the file as UTF-8 (charset=utf-8, or no charset)", charset))
 		return
 	}
 	if r.ContentLength > h.Limits.MaxBytes {
@@ -322,6 +329,10 @@ func (h *Handler) importBatch(ctx context.Context, batch []pendingRecord, opts s
 				reports[i].Code, reports[i].Message = string(storage.CodeBadUserInput), fmt.Sprintf("the record is %d bytes, over the limit of %d bytes a record", len(p.raw), h.Limits.MaxLineBytes)
 				return nil
 			}
+			if !utf8.Valid(p.raw) {
+				reports[i].Code, reports[i].Message = string(storage.CodeBadUserInput), fmt.Sprintf("the record is not valid UTF-8 (at byte %d of it): send the file as UTF-8", invalidUTF8At(p.raw))
+				return nil
+			}
 			rec, id, naming, err := decode(p.raw)
 			reports[i].ID, namings[i] = id, naming
 			if err != nil {
@@ -364,4 +375,16 @@ func (h *Handler) fail(ctx context.Context, rep *Report, err error) {
 	}
 	h.logger.ErrorContext(ctx, "import a referral", "request_id", transport.RequestID(ctx), "line", rep.Line, "referral_id", rep.ID, "error", err)
 	rep.Message = "internal error (request id " + transport.RequestID(ctx) + "): the record was not imported or was imported whole; import the file again to know"
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }
