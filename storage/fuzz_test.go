@@ -43,12 +43,13 @@ func FuzzReferralFilter(f *testing.F) {
 			Requirements:    &RequirementsFilter{Products: &TagMatch{AnyOf: []string{anyTag}, AllOf: []string{allTag}}},
 			Participant:     &ParticipantMatch{OrganizationID: &org, Status: []ParticipantStatus{ParticipantStatus(status)}},
 		}
-		if _, err := filter.query(); err != nil {
+		if err := filter.check(); err != nil {
 			if ErrorCodeOf(err) != CodeBadUserInput {
 				t.Fatalf("error %v is not BAD_USER_INPUT", err)
 			}
 			return
 		}
+		_ = filter.query() // a checked filter builds
 		closing := start.Add(time.Hour)
 		value := Money(lo)
 		filter.Matches(&Referral{Status: ReferralStatus(status), CreatedDateTime: start,

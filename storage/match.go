@@ -25,8 +25,7 @@ func (f *ReferralFilter) Validate() error {
 	if f.Participant != nil && f.Participant.ExpirationDateTime != nil {
 		return badInput("filter.participant.expirationDateTime", "is not available for live updates; list referrals with it instead")
 	}
-	_, err := f.query()
-	return err
+	return f.check()
 }
 
 // maxExpiringParticipants bounds the participants a participant expiration
@@ -48,14 +47,7 @@ func (s *Store) expiringQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 		return nil, nil
 	}
 	m := f.Participant
-	expires, err := m.ExpirationDateTime.query("filter.participant.expirationDateTime", "expirationDateTime")
-	if err != nil {
-		return nil, err
-	}
-	if err := checkEnums("filter.participant.status", m.Status, participantStatusPositions); err != nil {
-		return nil, err
-	}
-	q := expires
+	q := m.ExpirationDateTime.query("expirationDateTime")
 	if m.OrganizationID != nil {
 		q = append(q, bson.E{Key: "organizationId", Value: *m.OrganizationID})
 	}
@@ -129,10 +121,7 @@ func (s *Store) participantStatusQuery(ctx context.Context, f *ReferralFilter) (
 		return nil, nil
 	}
 	m := f.Participant
-	stored, err := m.query()
-	if err != nil {
-		return nil, err
-	}
+	stored := m.query()
 	found, err := s.lapsedInvitations(ctx, m.OrganizationID)
 	if err != nil || len(found) == 0 {
 		return stored, err

@@ -99,11 +99,10 @@ func (f *ParticipantFilter) query(ctx context.Context, now time.Time) (bson.D, e
 			q = append(q, effectiveStatusIn(f.Status, now))
 		}
 		if f.ExpirationDateTime != nil {
-			expires, err := f.ExpirationDateTime.query("filter.expirationDateTime", "expirationDateTime")
-			if err != nil {
+			if err := f.ExpirationDateTime.check("filter.expirationDateTime"); err != nil {
 				return nil, err
 			}
-			q = append(q, expires...)
+			q = append(q, f.ExpirationDateTime.query("expirationDateTime")...)
 		}
 	}
 	return and(participantScope(CallerFrom(ctx)), q), nil

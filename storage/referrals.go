@@ -226,14 +226,11 @@ func (s *Store) ReferralsByID(ctx context.Context, ids []string) (map[string]*Re
 }
 
 // referralQuery is the single place that turns a filter into a MongoDB
-// query, ANDed with what the caller may see, so counts and pages are right.
+// query, ANDed with what the caller may see, so counts and pages are right:
+// f is checked, then built, once.
 func (s *Store) referralQuery(ctx context.Context, f *ReferralFilter) (bson.D, error) {
-	q := bson.D{}
-	if f != nil {
-		var err error
-		if q, err = f.query(); err != nil {
-			return nil, err
-		}
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	caller := CallerFrom(ctx)
 	expiring, err := s.expiringQuery(ctx, f)
@@ -244,62 +241,97 @@ func (s *Store) referralQuery(ctx context.Context, f *ReferralFilter) (bson.D, e
 	if err != nil {
 		return nil, err
 	}
-	return and(referralScope(caller), hiddenFieldScope(caller, f), q, expiring, statuses), nil
+	return and(referralScope(caller), hiddenFieldScope(caller, f), f.query(), expiring, statuses), nil
 }
 
-func (f *ReferralFilter) query() (bson.D, error) {
-	if err := f.checkSizes(); err != nil {
-		return nil, err
+// check reports the first problem of f as a CodeBadUserInput error whose
+// Field locates it: the one validation of a referral filter. It reads
+// nothing; query, Matches and the store's reads take a checked filter.
+func (f *ReferralFilter) check() error {
+	if f == nil {
+		return nil
 	}
-	var conds []bson.D
-	add := func(c bson.D, err error) error {
-		conds = append(conds, c)
+	if err := f.checkSizes(); err != nil {
 		return err
 	}
-	if f.Status != nil {
-		if err := checkEnums("filter.status", f.Status, referralStatusPositions); err != nil {
-			return nil, err
-		}
-		conds = append(conds, in("status", storedForms(f.Status, referralStatusPositions)))
+	if err := checkEnums("filter.status", f.Status, referralStatusPositions); err != nil {
+		return err
 	}
-	if f.ReferralSource != nil {
-		if err := checkEnums("filter.referralSource", f.ReferralSource, referralSourcePositions); err != nil {
-			return nil, err
-		}
-		conds = append(conds, in("referralSource", storedForms(f.ReferralSource, referralSourcePositions)))
+	if err := checkEnums("filter.referralSource", f.ReferralSource, referralSourcePositions); err != nil {
+		return err
 	}
-	for _, r := range []struct {
-		field, path string
-		rng         *TimeRange
-	}{
-		{"createdDateTime", "createdDateTime", f.CreatedDateTime},
-		{"updatedDateTime", "updatedDateTime", f.UpdatedDateTime},
-		{"closingDate", "details.closingDate", f.ClosingDate},
-	} {
+	for _, r := range f.timeRanges() {
 		if r.rng != nil {
-			if err := add(r.rng.query("filter."+r.field, r.path)); err != nil {
-				return nil, err
+			if err := r.rng.check("filter." + r.field); err != nil {
+				return err
 			}
 		}
 	}
 	if f.DealValue != nil {
-		if err := add(f.DealValue.query("filter.dealValue", string(OrderByDealValue))); err != nil {
-			return nil, err
+		if err := f.DealValue.check("filter.dealValue"); err != nil {
+			return err
 		}
 	}
 	if f.Requirements != nil {
-		if err := add(f.Requirements.query()); err != nil {
-			return nil, err
+		if err := f.Requirements.check(); err != nil {
+			return err
 		}
 	}
-	if m := f.Participant; m != nil && m.ExpirationDateTime == nil {
-		c, err := m.query()
-		if err != nil {
-			return nil, err
+	if f.Participant != nil {
+		if err := f.Participant.check(); err != nil {
+			return err
 		}
-		if !m.lapses() { // else participantStatusQuery decides
-			conds = append(conds, c)
+	}
+	for _, c := range f.CustomerCountry {
+		if c = strings.ToUpper(c); !isCountry(c) {
+			return badInput("filter.customerCountry", "%q is not an ISO 3166-1 alpha-2 country code such as \"US\"", c)
 		}
+	}
+	return nil
+}
+
+// timeRange is a date range of a referral filter: its field in the
+// filter, its path in the document.
+type timeRange struct {
+	field, path string
+	rng         *TimeRange
+}
+
+func (f *ReferralFilter) timeRanges() []timeRange {
+	return []timeRange{
+		{"createdDateTime", "createdDateTime", f.CreatedDateTime},
+		{"updatedDateTime", "updatedDateTime", f.UpdatedDateTime},
+		{"closingDate", "details.closingDate", f.ClosingDate},
+	}
+}
+
+// query is the MongoDB query of the checked filter f (see check), but for
+// what needs the store: a participant expiration range (expiringQuery)
+// and statuses that lapse (participantStatusQuery). Nil matches all.
+func (f *ReferralFilter) query() bson.D {
+	if f == nil {
+		return nil
+	}
+	var conds []bson.D
+	if f.Status != nil {
+		conds = append(conds, in("status", storedForms(f.Status, referralStatusPositions)))
+	}
+	if f.ReferralSource != nil {
+		conds = append(conds, in("referralSource", storedForms(f.ReferralSource, referralSourcePositions)))
+	}
+	for _, r := range f.timeRanges() {
+		if r.rng != nil {
+			conds = append(conds, r.rng.query(r.path))
+		}
+	}
+	if f.DealValue != nil {
+		conds = append(conds, f.DealValue.query(string(OrderByDealValue)))
+	}
+	if f.Requirements != nil {
+		conds = append(conds, f.Requirements.query())
+	}
+	if m := f.Participant; m != nil && m.ExpirationDateTime == nil && !m.lapses() { // else the store decides
+		conds = append(conds, m.query())
 	}
 	if f.CustomerName != nil {
 		conds = append(conds, bson.D{{Key: "customerProfile.name", Value: bson.D{
@@ -307,11 +339,9 @@ func (f *ReferralFilter) query() (bson.D, error) {
 		}}})
 	}
 	if f.CustomerCountry != nil {
-		if err := add(countryQuery(f.CustomerCountry)); err != nil {
-			return nil, err
-		}
+		conds = append(conds, countryQuery(f.CustomerCountry))
 	}
-	return and(conds...), nil
+	return and(conds...)
 }
 
 // maxFilterValues bounds every list of a filter: more than any real
@@ -361,16 +391,21 @@ func in(path string, values bson.A) bson.D {
 	return bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: values}}}}
 }
 
-// query matches the range on the document path; field names the range in
-// errors.
-func (r *TimeRange) query(field, path string) (bson.D, error) {
+// check refuses a range that gives no end or whose ends are in the wrong
+// order; field names it.
+func (r *TimeRange) check(field string) error {
 	if r.From == nil && r.To == nil {
-		return nil, badInput(field, "give from, to or both")
+		return badInput(field, "give from, to or both")
 	}
 	if r.From != nil && r.To != nil && !r.From.Before(*r.To) {
-		return nil, badInput(field, "from (%s) must be before to (%s)",
+		return badInput(field, "from (%s) must be before to (%s)",
 			r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano))
 	}
+	return nil
+}
+
+// query matches the checked range on the document path.
+func (r *TimeRange) query(path string) bson.D {
 	var c bson.D
 	if r.From != nil {
 		c = append(c, bson.E{Key: "$gte", Value: r.From.UTC()})
@@ -378,18 +413,23 @@ func (r *TimeRange) query(field, path string) (bson.D, error) {
 	if r.To != nil {
 		c = append(c, bson.E{Key: "$lt", Value: r.To.UTC()})
 	}
-	return bson.D{{Key: path, Value: c}}, nil
+	return bson.D{{Key: path, Value: c}}
 }
 
-// query matches the range on the document path; field names the range in
-// errors.
-func (r *MoneyRange) query(field, path string) (bson.D, error) {
+// check refuses a range that gives no end or whose ends are in the wrong
+// order; field names it.
+func (r *MoneyRange) check(field string) error {
 	if r.Min == nil && r.Max == nil {
-		return nil, badInput(field, "give min, max or both")
+		return badInput(field, "give min, max or both")
 	}
 	if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
-		return nil, badInput(field, "min (%s) must not exceed max (%s)", r.Min, r.Max)
+		return badInput(field, "min (%s) must not exceed max (%s)", r.Min, r.Max)
 	}
+	return nil
+}
+
+// query matches the checked range on the document path.
+func (r *MoneyRange) query(path string) bson.D {
 	var c bson.D
 	if r.Min != nil {
 		c = append(c, bson.E{Key: "$gte", Value: int64(*r.Min)})
@@ -397,18 +437,26 @@ func (r *MoneyRange) query(field, path string) (bson.D, error) {
 	if r.Max != nil {
 		c = append(c, bson.E{Key: "$lte", Value: int64(*r.Max)})
 	}
-	return bson.D{{Key: path, Value: c}}, nil
+	return bson.D{{Key: path, Value: c}}
 }
 
-func (r *RequirementsFilter) query() (bson.D, error) {
+// check refuses a tag match that gives neither anyOf nor allOf.
+func (r *RequirementsFilter) check() error {
+	for _, f := range requirementFields {
+		if m := f.match(r); m != nil && m.AnyOf == nil && m.AllOf == nil {
+			return badInput("filter.requirements."+f.name, "give anyOf, allOf or both")
+		}
+	}
+	return nil
+}
+
+// query matches the checked tag matches of r.
+func (r *RequirementsFilter) query() bson.D {
 	var conds []bson.D
 	for _, f := range requirementFields {
 		m := f.match(r)
 		if m == nil {
 			continue
-		}
-		if m.AnyOf == nil && m.AllOf == nil {
-			return nil, badInput("filter.requirements."+f.name, "give anyOf, allOf or both")
 		}
 		path := "details.requirements." + f.name
 		if m.AnyOf != nil {
@@ -418,26 +466,41 @@ func (r *RequirementsFilter) query() (bson.D, error) {
 			conds = append(conds, bson.D{{Key: path, Value: bson.D{{Key: "$all", Value: m.AllOf}}}})
 		}
 	}
-	return and(conds...), nil
+	return and(conds...)
 }
 
-func (m *ParticipantMatch) query() (bson.D, error) {
+// check refuses unknown statuses, and a match that gives nothing; an
+// expiration range is checked as a range.
+func (m *ParticipantMatch) check() error {
 	if err := checkEnums("filter.participant.status", m.Status, participantStatusPositions); err != nil {
-		return nil, err
+		return err
 	}
+	if m.ExpirationDateTime != nil {
+		return m.ExpirationDateTime.check("filter.participant.expirationDateTime")
+	}
+	if m.OrganizationID == nil && m.Status == nil {
+		return badInput("filter.participant", "give organizationId, status, expirationDateTime or several")
+	}
+	return nil
+}
+
+// query matches the referrals with a participation entry meeting the
+// checked m's organization and statuses as stored (not its expiration
+// range: see expiringQuery).
+func (m *ParticipantMatch) query() bson.D {
 	switch {
 	case m.OrganizationID != nil && m.Status != nil:
 		keys := make(bson.A, len(m.Status))
 		for i, st := range m.Status {
 			keys[i] = *m.OrganizationID + "/" + string(st)
 		}
-		return in("participation.orgStatus", keys), nil
+		return in("participation.orgStatus", keys)
 	case m.OrganizationID != nil:
-		return bson.D{{Key: "participation.organizationId", Value: *m.OrganizationID}}, nil
+		return bson.D{{Key: "participation.organizationId", Value: *m.OrganizationID}}
 	case m.Status != nil:
-		return in("participation.status", toA(m.Status)), nil
+		return in("participation.status", toA(m.Status))
 	}
-	return nil, badInput("filter.participant", "give organizationId, status, expirationDateTime or several")
+	return nil
 }
 
 func toA[E ~string](values []E) bson.A {
@@ -448,14 +511,11 @@ func toA[E ~string](values []E) bson.A {
 	return out
 }
 
-func countryQuery(codes []string) (bson.D, error) {
+// countryQuery matches the checked country codes, in any case.
+func countryQuery(codes []string) bson.D {
 	values := make(bson.A, len(codes))
 	for i, c := range codes {
-		c = strings.ToUpper(c)
-		if !isCountry(c) {
-			return nil, badInput("filter.customerCountry", "%q is not an ISO 3166-1 alpha-2 country code such as \"US\"", c)
-		}
-		values[i] = c
+		values[i] = strings.ToUpper(c)
 	}
-	return in("customerProfile.address.country", values), nil
+	return in("customerProfile.address.country", values)
 }
