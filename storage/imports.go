@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -41,6 +42,63 @@ type ImportOptions struct {
 	Overwrite bool
 	// DryRun validates and decides the outcome, and writes nothing.
 	DryRun bool
+	// Planned is a dry run's memory of what its earlier records would
+	// have written (NewImportMemory), so that a record repeating an id
+	// gets the outcome it would get after them; nil remembers nothing.
+	Planned *ImportMemory
+}
+
+// ImportMemory remembers, for a dry run, a fingerprint of each referral
+// its records would have created or updated: about a hundred bytes a
+// referral, not the referral.
+type ImportMemory struct {
+	planned map[string]plannedReferral
+}
+
+// NewImportMemory returns an empty memory for one dry run.
+func NewImportMemory() *ImportMemory {
+	return &ImportMemory{planned: map[string]plannedReferral{}}
+}
+
+// plannedReferral is what a dry run would have left of a referral: the
+// hash of what reconcile compares, its updatedDateTime and status.
+type plannedReferral struct {
+	content [sha256.Size]byte
+	updated time.Time
+	status  ReferralStatus
+}
+
+// plan returns the fingerprint of rec as it would be stored, updated at
+// updated.
+func plan(rec *ImportedReferral, updated, now time.Time) plannedReferral {
+	r := &rec.Referral
+	h := sha256.New()
+	content, _ := bson.Marshal(bson.D{
+		{Key: "status", Value: r.Status}, {Key: "statusReason", Value: r.StatusReason}, {Key: "referralSource", Value: r.ReferralSource},
+		{Key: "customerProfile", Value: normalProfile(r.CustomerProfile)}, {Key: "details", Value: normalDetails(r.Details)},
+	})
+	h.Write(content)
+	fmt.Fprintf(h, "%v", participantKeys(ptrs(rec.Participants), now))
+	return plannedReferral{content: [sha256.Size]byte(h.Sum(nil)), updated: updated, status: r.Status}
+}
+
+// outcome is what importing rec would do after the records before it,
+// which would have left p (see reconcile).
+func (p plannedReferral) outcome(rec *ImportedReferral, now time.Time, opts ImportOptions) (ImportResult, plannedReferral) {
+	r := &rec.Referral
+	next := plan(rec, now, now)
+	switch {
+	case next.content == p.content:
+		return ImportResult{Outcome: ImportUnchanged}, p
+	case !opts.Overwrite && !r.UpdatedDateTime.After(p.updated):
+		return ImportResult{Outcome: ImportSkipped, Reason: fmt.Sprintf("an earlier record of this file would leave the referral updated at %s, not before this record's updatedDateTime %s; import with mode=overwrite to replace it",
+			p.updated.Format(time.RFC3339Nano), r.UpdatedDateTime.Format(time.RFC3339Nano))}, p
+	case r.Status != p.status && !allowedMove(p.status, r.Status):
+		return ImportResult{Err: badInput("status", "a referral cannot move from %s to %s", apiName(p.status), apiName(r.Status))}, p
+	case p.status == ReferralArchived:
+		return ImportResult{Err: badInput("id", "referral %s would be ARCHIVED by an earlier record of this file, and is read-only", r.ID)}, p
+	}
+	return ImportResult{Outcome: ImportUpdated}, next
 }
 
 // ImportResult is what importing one record did: its outcome, why it was
@@ -145,16 +203,31 @@ func (s *Store) importRun(ctx context.Context, recs []*ImportedReferral, opts Im
 		return
 	}
 	var toCreate []int
+	now := s.Now()
 	for i, rec := range recs {
 		current := stored[rec.Referral.ID]
+		planned, seen := plannedReferral{}, false
+		if opts.DryRun && opts.Planned != nil {
+			planned, seen = opts.Planned.planned[rec.Referral.ID]
+		}
 		switch {
 		case out[i].Err != nil:
+		case seen:
+			out[i], opts.Planned.planned[rec.Referral.ID] = planned.outcome(rec, now, opts)
 		case current == nil:
 			if out[i].Outcome = ImportCreated; !opts.DryRun {
 				toCreate = append(toCreate, i)
 			}
 		default:
 			out[i] = s.reconcile(ctx, rec, current, storedParts[current.ID], opts)
+		}
+		if opts.DryRun && opts.Planned != nil && !seen {
+			switch out[i].Outcome {
+			case ImportCreated:
+				opts.Planned.planned[rec.Referral.ID] = plan(rec, rec.Referral.UpdatedDateTime, now)
+			case ImportUpdated:
+				opts.Planned.planned[rec.Referral.ID] = plan(rec, now, now) // an update sets updatedDateTime
+			}
 		}
 	}
 	s.createImported(ctx, recs, toCreate, out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +49,7 @@ func TestImportReferral(t *testing.T) {
 		return got
 	}
 
-	if got := imp(importRecord("r1", updated), ImportOptions{DryRun: true}); got != ImportCreated {
+	if got := imp(importRecord("r1", updated), ImportOptions{DryRun: true, Planned: NewImportMemory()}); got != ImportCreated {
 		t.Fatalf("dry run: got %s, want created", got)
 	}
 	if _, err := s.referralByID(ctx, "r1"); ErrorCodeOf(err) != CodeNotFound {
@@ -338,5 +339,47 @@ func TestImportReferralsInBatches(t *testing.T) {
 	}
 	if len(created) != 202 || created["c-1"] != 1 || created["c-3"] != 1 || created["c-2"] != 0 {
 		t.Errorf("CREATED changes for %d referrals (c-1: %d, c-2: %d, c-3: %d), want one for each of the 202 created", len(created), created["c-1"], created["c-2"], created["c-3"])
+	}
+}
+
+// TestDryRunAgreesWithImport: a dry run that remembers what its records
+// would have written gives every record of a file the outcome the import
+// gives it, also where records repeat an id, in one batch or in later
+// ones (it said "created" for each repetition of a new id).
+func TestDryRunAgreesWithImport(t *testing.T) {
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	variant := func(id string, hours int, reason string, status ReferralStatus) *ImportedReferral {
+		rec := importRecord(id, updated.Add(time.Duration(hours)*time.Hour))
+		if reason != "" {
+			rec.Referral.StatusReason = ptr(reason)
+		}
+		rec.Referral.Status = status
+		return rec
+	}
+	file := func() [][]*ImportedReferral { // batches, as the handler sends them
+		return [][]*ImportedReferral{
+			{variant("d-1", 0, "", ReferralActive), variant("d-1", 0, "", ReferralActive), variant("d-2", 0, "", ReferralActive)},
+			{variant("d-1", 1, "newer", ReferralActive), variant("d-1", 2, "older than the update", ReferralActive)},
+			{variant("d-2", 1, "", ReferralWon), variant("d-2", 2, "", ReferralPending), variant("d-2", 0, "", ReferralActive)},
+		}
+	}
+	outcomes := func(s *Store, opts ImportOptions) []string {
+		var out []string
+		for _, batch := range file() {
+			for _, res := range s.ImportReferrals(ctx, batch, opts) {
+				out = append(out, fmt.Sprintf("%s %s", res.Outcome, ErrorCodeOf(res.Err)))
+			}
+		}
+		return out
+	}
+	dry := newTestStore(t)
+	planned := outcomes(dry, ImportOptions{DryRun: true, })
+	imported := outcomes(newTestStore(t), ImportOptions{})
+	if !slices.Equal(planned, imported) {
+		t.Errorf("dry run: %q\n  import: %q", planned, imported)
+	}
+	if n, err := dry.referrals.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+		t.Errorf("the dry run stored %d referrals, %v", n, err)
 	}
 }

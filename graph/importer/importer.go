@@ -126,6 +126,9 @@ func options(raw string) (storage.ImportOptions, error) {
 		switch v := values[0]; {
 		case name == "dryRun" && (v == "true" || v == "false"):
 			opts.DryRun = v == "true"
+			if opts.DryRun {
+				opts.Planned = storage.NewImportMemory()
+			}
 		case name == "mode" && (v == "overwrite" || v == "newer"):
 			opts.Overwrite = v == "overwrite"
 		case name == "dryRun":
