@@ -63,7 +63,13 @@ type namer struct {
 	out    bytes.Buffer
 	naming naming
 	first  string // the first field name, which set the naming
+	depth  int    // of the value being copied
 }
+
+// maxDepth bounds the nesting of a record: a referral nests 4 deep (a
+// participant's users), and each level costs the namer a path, so a line
+// of a hundred thousand brackets grew the server by gigabytes.
+const maxDepth = 16
 
 // toOurNames returns raw with its field names in our naming, and the
 // naming it had. A name of neither naming, or a record that mixes both,
@@ -95,6 +101,12 @@ func (n *namer) value(path string) error {
 	tok, err := n.dec.Token()
 	if err != nil {
 		return bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
+		if n.depth++; n.depth > maxDepth {
+			return bad(path, "is nested more than %d levels deep: a referral is not", maxDepth)
+		}
+		defer func() { n.depth-- }()
 	}
 	switch tok {
 	case json.Delim('{'):

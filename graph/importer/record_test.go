@@ -2,6 +2,7 @@ package importer
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -28,6 +29,31 @@ func TestDecodeNamesTypeErrors(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "struct") {
 			t.Errorf("%s: %v names Go's types", c.line, err)
+		}
+	}
+}
+
+// TestDeepRecordsAreRefusedCheaply: a record nested deeper than a
+// referral is is an error naming where, found after reading at most
+// maxDepth levels: a line of 20,000 brackets allocates kilobytes, not the
+// hundreds of megabytes a path per level cost (a line of 200,000 grew the
+// server to 24 GB until the kernel killed it).
+func TestDeepRecordsAreRefusedCheaply(t *testing.T) {
+	for _, line := range []string{
+		strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000),
+		`{"id":"deep","details":{"notes":` + strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000) + `}}`,
+		`{"Id":"deep","Details":` + strings.Repeat(`{"Notes":`, 20) + `1` + strings.Repeat("}", 21),
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, _, err := decode([]byte(line))
+		runtime.ReadMemStats(&after)
+		var se *storage.Error
+		if !errors.As(err, &se) || !strings.Contains(se.Message, "nested more than 16 levels") {
+			t.Errorf("%.40s…: got %v, want an error on nesting", line, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+			t.Errorf("%.40s…: decoding allocated %d MB", line, grew>>20)
 		}
 	}
 }
