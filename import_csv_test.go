@@ -106,6 +106,17 @@ func TestImportCSV(t *testing.T) {
 		}
 	})
 
+	t.Run("Latin1", func(t *testing.T) {
+		// A spreadsheet saved in Windows-1252: "Café" with é as one byte.
+		latin := append([]string(nil), rows[1]...)
+		latin[col["customerName"]] = "Caf\xe9"
+		res := postImport(t, ctx, target, adminToken(t), "?dryRun=true", "text/csv", writeCSV(t, [][]string{rows[0], latin}))
+		if res.status != http.StatusOK || len(res.reports) != 1 || res.reports[0]["outcome"] != "error" || res.reports[0]["field"] != "customerName" ||
+			res.reports[0]["message"] != "is not valid UTF-8: send the file as UTF-8" || res.reports[0]["id"] != latin[col["id"]] {
+			t.Fatalf("status %d, body %s; want an error on customerName saying it is not UTF-8", res.status, res.body)
+		}
+	})
+
 	t.Run("rows", func(t *testing.T) {
 		good := append([]string(nil), rows[1]...)
 		good[col["notes"]] = "'=SUM(A1)\nsecond line" // neutralized by the export: read back as =SUM(A1)…
@@ -128,6 +139,9 @@ func TestImportCSV(t *testing.T) {
 			if r["line"] != w.line || r["outcome"] != w.outcome || r["field"] != w.field {
 				t.Errorf("report %d: %v; want line %v, %s, field %v", i, r, w.line, w.outcome, w.field)
 			}
+		}
+		if id := res.reports[2]["id"]; id != rows[3][col["id"]] {
+			t.Errorf("the bad list's row is reported with id %v, want %s", id, rows[3][col["id"]])
 		}
 		got := exportLines(t, ctx, target)
 		if !strings.Contains(got, `"notes":"=SUM(A1)\nsecond line"`) || !strings.Contains(got, `"statusReason":"'it's fine"`) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MediaCSV is the media type of a body in the CSV export's shape: a UTF-8
@@ -33,6 +34,7 @@ var csvColumns = []string{
 // the import goes on.
 type recordError struct {
 	field, message string
+	id             string // of the record, when known
 }
 
 func (e *recordError) Error() string { return e.message }
@@ -140,8 +142,16 @@ func (s *csvSource) next() (position, []byte, error) {
 	for i, cell := range row {
 		cells[s.columns[i]] = unneutralize(cell)
 	}
+	for i, cell := range row {
+		// JSON would carry it on with U+FFFD for each bad byte: a file in
+		// another encoding would lose its accents silently.
+		if !utf8.ValidString(cell) {
+			return at, nil, &recordError{field: s.columns[i], message: "is not valid UTF-8: send the file as UTF-8", id: strings.ToValidUTF8(cells["id"], "?")}
+		}
+	}
 	rec, rerr := csvRecord(cells)
 	if rerr != nil {
+		rerr.id = cells["id"]
 		return at, nil, rerr
 	}
 	raw, err := json.Marshal(rec)
@@ -214,7 +224,7 @@ func csvRecord(cells map[string]string) (map[string]any, *recordError) {
 		for i, c := range contacts {
 			contact, ok := parseContact(c)
 			if !ok {
-				return nil, &recordError{"contacts", fmt.Sprintf("contact %d, %.100q, is not as the export writes a contact: \"First Last <email> phone\"", i+1, c)}
+				return nil, &recordError{field: "contacts", message: fmt.Sprintf("contact %d, %.100q, is not as the export writes a contact: \"First Last <email> phone\"", i+1, c)}
 			}
 			list[i] = contact
 		}
@@ -260,11 +270,11 @@ func csvRecord(cells map[string]string) (map[string]any, *recordError) {
 	}{{"participantOrganizationIds", len(orgs)}, {"participantOrganizationNames", len(names)},
 		{"participantStatuses", len(statuses)}, {"participantExpirations", len(expirations)}} {
 		if cells[c.col] != "" && c.n != n {
-			return nil, &recordError{c.col, fmt.Sprintf("lists %d participants, participantIds %d", c.n, n)}
+			return nil, &recordError{field: c.col, message: fmt.Sprintf("lists %d participants, participantIds %d", c.n, n)}
 		}
 	}
 	if v := cells["participantCount"]; v != "" && v != fmt.Sprint(n) {
-		return nil, &recordError{"participantCount", fmt.Sprintf("says %.20s participants, participantIds lists %d", v, n)}
+		return nil, &recordError{field: "participantCount", message: fmt.Sprintf("says %.20s participants, participantIds lists %d", v, n)}
 	}
 	parts := make([]map[string]any, n)
 	at := func(l []*string, i int) *string {
@@ -296,7 +306,7 @@ func listCell(cells map[string]string, col string, into any) *recordError {
 	}
 	dec := json.NewDecoder(strings.NewReader(v))
 	if err := dec.Decode(into); err != nil || dec.More() {
-		return &recordError{col, fmt.Sprintf("%.100q is not a JSON array of strings, as the export writes a list", v)}
+		return &recordError{field: col, message: fmt.Sprintf("%.100q is not a JSON array of strings, as the export writes a list", v)}
 	}
 	return nil
 }

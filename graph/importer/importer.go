@@ -250,7 +250,7 @@ func (h *Handler) importRecords(w http.ResponseWriter, r *http.Request, src sour
 		}
 		var bad *recordError
 		if errors.As(err, &bad) {
-			batch = append(batch, pendingRecord{report: &Report{Line: at.line, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Field: bad.field, Message: bad.message}})
+			batch = append(batch, pendingRecord{report: &Report{Line: at.line, ID: bad.id, Outcome: OutcomeError, Code: string(storage.CodeBadUserInput), Field: bad.field, Message: bad.message}})
 			continue
 		}
 		if err != nil {
