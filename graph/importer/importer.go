@@ -22,6 +22,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"unicode/utf8"
@@ -304,6 +305,8 @@ func (h *Handler) readError(err error) string {
 		return fmt.Sprintf("the CSV is malformed at line %d, column %d (%v)", parse.Line, parse.Column, parse.Err)
 	case errors.Is(err, errRowTooLong):
 		return fmt.Sprintf("a CSV row is longer than %d bytes", h.Limits.MaxLineBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "the file stopped coming: nothing of it arrived for the read timeout"
 	case errors.Is(err, bufio.ErrTooLong):
 		return fmt.Sprintf("the line is longer than %d bytes", h.Limits.MaxLineBytes)
 	}

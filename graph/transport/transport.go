@@ -171,11 +171,30 @@ func (h *Handler) Stream(next http.Handler) http.Handler {
 }
 
 // Upload is Stream for a handler that reads a long request body as it
-// answers (the import): served by POST alone. The body is read with no
-// deadline (its stream slot bounds how many a client holds) and no size
-// limit but the handler's own.
+// answers (the import): served by POST alone. The body may take as long
+// as it keeps coming: each read of it must be answered within the read
+// timeout (Options.ReadTimeout), renewed at each read, so a body that
+// stops for that long ends with os.ErrDeadlineExceeded. Its size is
+// bounded by the handler alone.
 func (h *Handler) Upload(next http.Handler) http.Handler {
-	return h.streamed(next, "send the file with POST", http.MethodPost)
+	timeout := h.edge.readTimeout
+	return h.streamed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = &flowingBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: timeout}
+		next.ServeHTTP(w, r)
+	}), "send the file with POST", http.MethodPost)
+}
+
+// flowingBody is a request body whose every read must be answered within
+// timeout (see Upload).
+type flowingBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (b *flowingBody) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	return b.ReadCloser.Read(p)
 }
 
 // streamed serves next as Stream and Upload describe, by methods alone.
