@@ -116,7 +116,7 @@ func TestImportCommand(t *testing.T) {
 			says   string
 		}{
 			{[]string{"--url", target, "--token", token, write("referrals.txt", "x")}, 2, "the extension says neither"},
-			{[]string{"--url", target, csvFile}, 2, "give --token"},
+			{[]string{"--url", target, csvFile}, 1, "401 Unauthorized"}, // no token, and the server wants one
 			{[]string{"--url", target, "--token", token}, 2, "give one FILE"},
 			{[]string{"--url", target, "--token", token, filepath.Join(dir, "missing.csv")}, 1, "no such file"},
 			{[]string{"--url", target, "--token", partnerToken(t, "p-1", "org-1", time.Now().Add(time.Hour)), csvFile}, 1, "403 Forbidden"},
