@@ -165,6 +165,11 @@ func (n *namer) object(path string) error {
 // rename returns the name in our naming of the field given at path,
 // checking that it is a name of a record and in the record's naming.
 func (n *namer) rename(path, given string) (string, error) {
+	if (given == "id" || given == "Id") && inTagList(path) {
+		// The specification names a tag's id both ways (Id in its table,
+		// id in its examples): either fits a record of either naming.
+		return "id", nil
+	}
 	name, was := given, namingOurs
 	if ours, ok := specNames[given]; ok {
 		name, was = ours, namingSpec
@@ -239,4 +244,25 @@ func inOurNaming(raw []byte) (naming, bool) {
 		return namingUnknown, ours
 	}
 	return namingOurs, ours
+}
+
+// inTagList reports whether path is an element of a requirements list
+// (Details.Requirements.Products.0), where a tag is an object in the
+// specification's shape.
+func inTagList(path string) bool {
+	list, index, ok := cutLast(path)
+	if !ok || strings.Trim(index, "0123456789") != "" {
+		return false
+	}
+	parent, _, ok := cutLast(list)
+	return ok && (parent == "details.requirements" || parent == "Details.Requirements")
+}
+
+// cutLast splits a dotted path at its last dot.
+func cutLast(path string) (string, string, bool) {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 {
+		return "", "", false
+	}
+	return path[:i], path[i+1:], true
 }

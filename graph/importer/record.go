@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"reflect"
 	"strconv"
 	"strings"
@@ -138,7 +139,10 @@ func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
 // wanted, in JSON's terms rather than Go's.
 func decodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
-	if !errors.As(err, &typeErr) || typeErr.Field == "" {
+	if errors.As(err, &typeErr) && typeErr.Field == "" {
+		return bad("", "is %s: give an object, one referral", jsonKind(typeErr.Value))
+	}
+	if !errors.As(err, &typeErr) {
 		return bad("", "not a referral as the export writes it: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	want := "an object"
@@ -200,6 +204,10 @@ func (c *converter) fail(field, format string, args ...any) {
 }
 
 func (c *converter) date(field, s string) time.Time {
+	if s == "" {
+		c.fail(field, "is required: an RFC 3339 date-time such as \"2026-03-01T09:30:00Z\"")
+		return time.Time{}
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		c.fail(field, "%.100q is not an RFC 3339 date-time such as \"2026-03-01T09:30:00Z\"", s)
@@ -256,7 +264,10 @@ func (enum enumTable[E]) lookup(raw json.RawMessage) (E, string) {
 	}
 	names := make([]string, 0, 2*len(enum.values))
 	for _, v := range enum.values {
-		names = append(names, v.api, string(v.value))
+		names = append(names, v.api)
+		if string(v.value) != v.api { // P2P is both
+			names = append(names, string(v.value))
+		}
 	}
 	return "", fmt.Sprintf("%.100s is not one of %s (the API's names or the specification's; case-sensitive) nor a position of the specification's %s", raw, strings.Join(names, ", "), enum.name)
 }
@@ -335,6 +346,9 @@ func (c *converter) details(d *details) *storage.ReferralDetails {
 				c.fail("details.dealValue", "is not a string or a number")
 			}
 		}
+		if raw[0] != '"' {
+			text = exactCents(text)
+		}
 		m, err := storage.ParseMoney(text)
 		if err != nil {
 			c.fail("details.dealValue", "%s", err.Error())
@@ -354,4 +368,25 @@ func (c *converter) details(d *details) *storage.ReferralDetails {
 			ServiceTypes: ids(r.ServiceTypes), Solutions: ids(r.Solutions)}
 	}
 	return out
+}
+
+// exactCents writes the JSON number n as a plain decimal when it is an
+// exact amount of cents however it is written (12345.670, 1.5e3), read
+// without a float; otherwise n as given, for ParseMoney to refuse.
+func exactCents(n string) string {
+	if i := strings.IndexAny(n, "eE"); i >= 0 {
+		// big.Rat would build 10 to the exponent: 1e999999999 is
+		// refused before, not computed.
+		if exp, err := strconv.Atoi(strings.TrimPrefix(n[i+1:], "+")); err != nil || exp > 20 || exp < -20 {
+			return n
+		}
+	}
+	r, ok := new(big.Rat).SetString(n)
+	if !ok {
+		return n
+	}
+	if cents := new(big.Rat).Mul(r, big.NewRat(100, 1)); !cents.IsInt() {
+		return n
+	}
+	return r.FloatString(2)
 }

@@ -57,3 +57,59 @@ func TestDeepRecordsAreRefusedCheaply(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecTagsEitherWay: the specification names a tag's id "Id" in its
+// table and "id" in its examples; a PascalCase record takes either (its
+// own examples were refused as mixing namings).
+func TestSpecTagsEitherWay(t *testing.T) {
+	for _, tag := range []string{`{"Id":"Azure"}`, `{"id":"Azure"}`} {
+		line := `{"Id":"t","CreatedDateTime":"2026-03-05T08:00:00Z","UpdatedDateTime":"2026-03-05T08:00:00Z","Status":"Pending","ReferralSource":"P2P",` +
+			`"Details":{"Requirements":{"Products":[` + tag + `]}}}`
+		rec, _, naming, err := decode([]byte(line))
+		if err != nil || naming != namingSpec || len(rec.Referral.Details.Requirements.Products) != 1 || rec.Referral.Details.Requirements.Products[0] != "Azure" {
+			t.Errorf("tag %s: %+v, %v", tag, rec, err)
+		}
+	}
+	if _, _, _, err := decode([]byte(`{"Id":"t","Details":{"notes":"x"}}`)); err == nil {
+		t.Error("a camelCase name elsewhere in a PascalCase record is still refused")
+	}
+}
+
+// TestDecodeMessages: what an outside tester met: a record that is not an
+// object named Go's types, a missing date was "\"\" is not an RFC 3339
+// date-time", and P2P was offered twice.
+func TestDecodeMessages(t *testing.T) {
+	for _, c := range []struct{ line, field, message string }{
+		{`[1]`, "", "is an array: give an object, one referral"},
+		{`{"id":"a"}`, "createdDateTime", `is required: an RFC 3339 date-time such as "2026-03-01T09:30:00Z"`},
+		{`{"id":"a","createdDateTime":"2026-03-01T09:30:00Z","updatedDateTime":"2026-03-01T09:30:00Z","status":"PENDING","referralSource":"p2p"}`, "referralSource",
+			`"p2p" is not one of WEB_DIRECT, WebDirect, PARTNER_LED, PartnerLed, AGENT_LED, AgentLed, P2P (the API's names or the specification's; case-sensitive) nor a position of the specification's ReferralSource`},
+	} {
+		_, _, _, err := decode([]byte(c.line))
+		var se *storage.Error
+		if !errors.As(err, &se) || strings.Join(se.Field, ".") != c.field || se.Message != c.message {
+			t.Errorf("%s: got %v, want %q on %q", c.line, err, c.message, c.field)
+		}
+	}
+}
+
+// TestDealValuesAsExactNumbers: a deal value written as a JSON number is
+// read exactly however it is written, when it is whole cents (12345.670,
+// 1.5e3 were refused), and refused, not rounded, when it is not; a huge
+// exponent is refused without being computed.
+func TestDealValuesAsExactNumbers(t *testing.T) {
+	for number, want := range map[string]string{
+		"12345.670": "12345.67", "1.5e3": "1500.00", "1E+2": "100.00", "0.10": "0.10", "9007199254740993.01": "9007199254740993.01",
+		"10.005": "", "1e-3": "", "1e999999999": "", "1e21": "",
+	} {
+		line := `{"id":"m","createdDateTime":"2026-03-01T09:30:00Z","updatedDateTime":"2026-03-01T09:30:00Z","status":"PENDING","referralSource":"P2P",` +
+			`"details":{"dealValue":` + number + `}}`
+		rec, _, _, err := decode([]byte(line))
+		switch {
+		case want == "" && err == nil:
+			t.Errorf("%s: read as %s, want refused", number, rec.Referral.Details.DealValue)
+		case want != "" && (err != nil || rec.Referral.Details.DealValue.String() != want):
+			t.Errorf("%s: %v, want %s", number, err, want)
+		}
+	}
+}

@@ -47,7 +47,7 @@ func (s *streamSlots) acquire(subject string) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.max > 0 && s.held[subject] >= s.max {
-		return nil, fmt.Errorf("this identity already holds %d open streams (WebSocket connections, SSE requests and exports), the most allowed; close one first", s.max)
+		return nil, fmt.Errorf("this identity already holds %d open streams (WebSocket connections, SSE requests, exports and imports), the most allowed; close one first", s.max)
 	}
 	s.held[subject]++
 	var once sync.Once

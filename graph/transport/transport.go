@@ -62,7 +62,7 @@ const (
 type Options struct {
 	MaxBodyBytes int64 // DefaultMaxBodyBytes when 0
 	// MaxStreams caps the streams one identity (token subject) holds open:
-	// WebSocket connections, SSE requests and exports count alike. DefaultMaxStreams
+	// WebSocket connections, SSE requests, exports and imports count alike. DefaultMaxStreams
 	// when 0. Open development mode has one identity and no cap.
 	MaxStreams int
 	// AllowedOrigins lists the browser origins ("https://app.example.com",
