@@ -125,7 +125,7 @@ func decode(line []byte) (*storage.ImportedReferral, string, naming, error) {
 	if err := dec.Decode(&rec); err != nil {
 		return nil, idOf(line), naming, naming.fieldOf(decodeError(err))
 	}
-	if rec.Version == nil && naming == namingSpec {
+	if rec.Version == nil { // the specification has none; a CSV may leave the column out
 		rec.Version = new(int64)
 		*rec.Version = 1
 	}

@@ -113,3 +113,18 @@ func TestDealValuesAsExactNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsWithoutVersion: a record of either naming that gives no
+// version is created at version 1 (a CSV without the version column
+// failed every row with "must be at least 1, got 0").
+func TestRecordsWithoutVersion(t *testing.T) {
+	for _, line := range []string{
+		`{"id":"v","createdDateTime":"2026-03-01T09:30:00Z","updatedDateTime":"2026-03-01T09:30:00Z","status":"PENDING","referralSource":"P2P"}`,
+		`{"Id":"v","CreatedDateTime":"2026-03-01T09:30:00Z","UpdatedDateTime":"2026-03-01T09:30:00Z","Status":"Pending","ReferralSource":"P2P"}`,
+	} {
+		rec, _, _, err := decode([]byte(line))
+		if err != nil || rec.Referral.Version != 1 {
+			t.Errorf("%s: %+v, %v; want version 1", line, rec, err)
+		}
+	}
+}
