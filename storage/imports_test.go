@@ -374,7 +374,7 @@ func TestDryRunAgreesWithImport(t *testing.T) {
 		return out
 	}
 	dry := newTestStore(t)
-	planned := outcomes(dry, ImportOptions{DryRun: true})
+	planned := outcomes(dry, ImportOptions{DryRun: true, Planned: NewImportMemory()})
 	imported := outcomes(newTestStore(t), ImportOptions{})
 	if !slices.Equal(planned, imported) {
 		t.Errorf("dry run: %q\n  import: %q", planned, imported)
