@@ -230,7 +230,33 @@ func (s *Store) importRun(ctx context.Context, recs []*ImportedReferral, opts Im
 			}
 		}
 	}
-	s.createImported(ctx, recs, toCreate, out)
+	if raced := s.createImported(ctx, recs, toCreate, out); len(raced) > 0 {
+		s.reconcileRaced(ctx, recs, raced, opts, out)
+	}
+}
+
+// reconcileRaced reconciles the records of recs at the positions raced,
+// whose referrals another write created while they were being created
+// (two imports of one file at once), with what that write stored, as if
+// they came after it: the same content is unchanged, not a conflict.
+func (s *Store) reconcileRaced(ctx context.Context, recs []*ImportedReferral, raced []int, opts ImportOptions, out []ImportResult) {
+	ids := make([]string, len(raced))
+	for k, i := range raced {
+		ids[k] = recs[i].Referral.ID
+	}
+	stored, err := findByID(ctx, s, s.referrals, ids, nil, s.idOnly(), func(r *Referral) string { return r.ID })
+	if err != nil {
+		return // each keeps its conflict
+	}
+	parts, err := s.participantsOfReferrals(ctx, ids)
+	if err != nil {
+		return
+	}
+	for _, i := range raced {
+		if current := stored[recs[i].Referral.ID]; current != nil {
+			out[i] = s.reconcile(ctx, recs[i], current, parts[current.ID], opts)
+		}
+	}
 }
 
 // importTags reads the catalog's tags of every record of recs at once,
@@ -446,10 +472,11 @@ var importFields = []string{"referralSource", "customerProfile", "details", "sta
 // (readers find participants through the referral's participation
 // list), then their changes, recorded together. A record whose write
 // fails gets the error in out; its intent stays when the write may have
-// happened, for recovery.
-func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at []int, out []ImportResult) {
+// happened, for recovery. It returns the records whose referral another
+// write created meanwhile.
+func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at []int, out []ImportResult) (raced []int) {
 	if len(at) == 0 {
-		return
+		return nil
 	}
 	fail := func(i int, err error) { out[i] = ImportResult{Err: err} }
 	intents := make([]*intent, len(recs))
@@ -481,13 +508,13 @@ func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at
 		for _, i := range at {
 			fail(i, err)
 		}
-		return
+		return nil
 	}
 	if err := insertNew(ctx, s.due, due); err != nil {
 		for _, i := range at {
 			fail(i, err)
 		}
-		return
+		return nil
 	}
 	for k, err := range insertEach(ctx, s.participants, parts) {
 		if mongo.IsDuplicateKeyError(err) {
@@ -514,8 +541,11 @@ func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at
 	for k, i := range written {
 		switch err := errs[k]; {
 		case mongo.IsDuplicateKeyError(err):
+			// Another write created it meanwhile (an import of the same
+			// file at once): importRun reconciles the record with it.
 			fail(i, Errorf(CodeConflict, "referral %s was created by another write meanwhile: import it again", recs[i].Referral.ID))
 			s.giveUp(ctx, intents[i], out[i].Err)
+			raced = append(raced, i)
 		case err != nil:
 			fail(i, fmt.Errorf("insert referral: %w", err)) // the intent stays: the insert may have happened
 		default:
@@ -523,6 +553,7 @@ func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at
 		}
 	}
 	s.recordChanges(ctx, changes)
+	return raced
 }
 
 // insertEach inserts docs in one unordered command and returns the error

@@ -383,3 +383,38 @@ func TestDryRunAgreesWithImport(t *testing.T) {
 		t.Errorf("the dry run stored %d referrals, %v", n, err)
 	}
 }
+
+// TestImportsOfOneFileAtOnce: when another import creates a referral
+// between this one's participants and its referral (two imports of one
+// file at once), the record is reconciled with what the other stored:
+// unchanged, as it would be after it, not a CONFLICT asking to import
+// again (an outside test's three concurrent imports all exited 1).
+func TestImportsOfOneFileAtOnce(t *testing.T) {
+	s := newTestStore(t)
+	other := newStore(s.client, s.opts)
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	file := func() []*ImportedReferral {
+		return []*ImportedReferral{importRecord("race-1", updated), importRecord("race-2", updated)}
+	}
+	first := true
+	s.step = func(at string) {
+		if at == stepParticipants && first {
+			first = false
+			for i, res := range other.ImportReferrals(ctx, file(), ImportOptions{}) {
+				if res.Err != nil || res.Outcome != ImportCreated {
+					t.Errorf("the other import, record %d: %s, %v", i, res.Outcome, res.Err)
+				}
+			}
+		}
+	}
+	for i, res := range s.ImportReferrals(ctx, file(), ImportOptions{}) {
+		if res.Err != nil || res.Outcome != ImportUnchanged {
+			t.Errorf("record %d: %s, %v; want unchanged", i, res.Outcome, res.Err)
+		}
+	}
+	changes, err := s.ChangesBetween(ctx, 0, 100)
+	if err != nil || len(changes) != 2 {
+		t.Errorf("%d changes, %v; want the other import's two CREATED", len(changes), err)
+	}
+}
