@@ -658,3 +658,21 @@ func TestImportEventsReachSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// TestImportHugeElementEndsTheImport: an element of a JSON array far over
+// the limit of a record (10 MiB) ends the import there, saying so, after
+// the elements before it, rather than being read whole first (a 100 MB
+// element grew the server by 490 MB before it was refused).
+func TestImportHugeElementEndsTheImport(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := importServer(t)
+	huge := specRecord(t, "huge", func(m map[string]any) {
+		m["Details"].(map[string]any)["Notes"] = strings.Repeat("x", 10<<20)
+	})
+	res := postImport(t, ctx, base, adminToken(t), "", "application/json", "["+specRecord(t, "before", nil)+",\n"+huge+"]")
+	if res.status != http.StatusOK || len(res.reports) != 2 || res.reports[0]["outcome"] != "created" || res.summary["complete"] != false ||
+		!strings.Contains(fmt.Sprint(res.reports[1]["message"]), "an element of the array is longer than 4194304 bytes") {
+		t.Fatalf("status %d, body %.1000s; want the first created, then the import ended at the huge element", res.status, res.body)
+	}
+}

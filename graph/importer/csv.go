@@ -55,6 +55,7 @@ type csvSource struct {
 type rowBudget struct {
 	r         io.Reader
 	max, left int
+	err       error // past the budget; errRowTooLong when nil
 }
 
 // errRowTooLong is a row over its budget: the import ends there.
@@ -63,6 +64,9 @@ var errRowTooLong = errors.New("the CSV row is too long")
 const csvReadAhead = 4096 // the size of the CSV reader's buffer
 
 func (b *rowBudget) Read(p []byte) (int, error) {
+	if b.left <= 0 && b.err != nil {
+		return 0, b.err
+	}
 	if b.left <= 0 {
 		return 0, errRowTooLong
 	}

@@ -191,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var src source = newLineSource(body, h.Limits.MaxLineBytes)
 	switch media {
 	case MediaJSON:
-		src, err = newArraySource(body)
+		src, err = newArraySource(body, h.Limits.MaxLineBytes)
 	case MediaCSV:
 		src, err = newCSVSource(body, h.Limits.MaxLineBytes)
 	}
@@ -303,6 +303,8 @@ func (h *Handler) readError(err error) string {
 		return fmt.Sprintf("the file exceeds the limit of %d bytes; import the rest in another file", tooLarge.Limit)
 	case errors.As(err, &parse):
 		return fmt.Sprintf("the CSV is malformed at line %d, column %d (%v)", parse.Line, parse.Column, parse.Err)
+	case errors.Is(err, errElementTooLong):
+		return fmt.Sprintf("an element of the array is longer than %d bytes, 4 times the limit of a record", 4*h.Limits.MaxLineBytes)
 	case errors.Is(err, errRowTooLong):
 		return fmt.Sprintf("a CSV row is longer than %d bytes", h.Limits.MaxLineBytes)
 	case errors.Is(err, os.ErrDeadlineExceeded):

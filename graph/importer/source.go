@@ -70,16 +70,27 @@ const errNotAnArray = shapeError(`the body is neither a JSON array of referrals 
 type arraySource struct {
 	dec    *json.Decoder
 	lines  *lineCounter
-	inside bool // the array sits in an object, whose end is still to read
+	budget *rowBudget // of one element: the decoder reads one whole
+	inside bool       // the array sits in an object, whose end is still to read
 	n      int
 }
+
+// errElementTooLong is an element of an array far over the limit of a
+// record: the decoder would read it whole, so the import ends there.
+var errElementTooLong = errors.New("an element of the array is too long")
 
 // newArraySource reads body up to the first element, so that a body
 // that is not an array of referrals is refused before anything is
 // imported (errNotAnArray, or the JSON syntax error).
-func newArraySource(body io.Reader) (*arraySource, error) {
-	lines := &lineCounter{r: body, line: 1}
-	s := &arraySource{dec: json.NewDecoder(lines), lines: lines}
+func newArraySource(body io.Reader, maxElement int) (*arraySource, error) {
+	// Elements up to 4 times the limit are read and refused one by one;
+	// past that the import ends, so that an element of 100 MB is not read
+	// whole (the decoder's buffer holds an element and reads ahead up to
+	// twice the largest so far).
+	budget := &rowBudget{r: body, max: 4 * maxElement, err: errElementTooLong}
+	budget.reset()
+	lines := &lineCounter{r: budget, line: 1}
+	s := &arraySource{dec: json.NewDecoder(lines), lines: lines, budget: budget}
 	s.dec.UseNumber()
 	tok, err := s.dec.Token()
 	if err != nil {
@@ -121,6 +132,7 @@ func (s *arraySource) next() (position, []byte, error) {
 		err := s.end()
 		return s.errorAt(err), nil, err
 	}
+	s.budget.reset()
 	var raw json.RawMessage
 	if err := s.dec.Decode(&raw); err != nil {
 		if err == io.EOF { // the body ended after a comma: cut short
