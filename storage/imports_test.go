@@ -418,3 +418,46 @@ func TestImportsOfOneFileAtOnce(t *testing.T) {
 		t.Errorf("%d changes, %v; want the other import's two CREATED", len(changes), err)
 	}
 }
+
+// TestImportBatchesFromTwoProcesses: two processes importing at once take
+// the same sequence numbers for their batches of changes; the batch that
+// finds a number taken stores what it stored and records the rest one at
+// a time, so each created referral has exactly one change and the feed
+// has no gap.
+func TestImportBatchesFromTwoProcesses(t *testing.T) {
+	a := newTestStore(t)
+	b := newStore(a.client, a.opts)
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for p, s := range []*Store{a, b} {
+		wg.Go(func() {
+			for batch := range 5 {
+				recs := make([]*ImportedReferral, 20)
+				for i := range recs {
+					recs[i] = importRecord(fmt.Sprintf("two-%d-%d-%02d", p, batch, i), updated)
+				}
+				for i, res := range s.ImportReferrals(ctx, recs, ImportOptions{}) {
+					if res.Err != nil || res.Outcome != ImportCreated {
+						t.Errorf("process %d, batch %d, record %d: %s, %v", p, batch, i, res.Outcome, res.Err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	changes, err := a.ChangesBetween(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]int{}
+	for i, c := range changes {
+		if c.Seq != int64(i+1) {
+			t.Fatalf("change %d has number %d: the feed has a gap", i+1, c.Seq)
+		}
+		created[c.ReferralID]++
+	}
+	if len(changes) != 200 || len(created) != 200 {
+		t.Fatalf("%d changes for %d referrals, want one for each of 200", len(changes), len(created))
+	}
+}
