@@ -42,6 +42,12 @@ func newLineSource(body io.Reader, maxLine int) *lineSource {
 func (s *lineSource) next() (position, []byte, error) {
 	for s.lines.Scan() {
 		s.n++
+		if err := s.lines.Err(); err != nil {
+			// The body failed mid-line (it stopped coming, or passed its
+			// limit): the Scanner hands over the part it read as a last
+			// line, which is not a record.
+			return position{line: s.n}, nil, err
+		}
 		if line := bytes.TrimSpace(s.lines.Bytes()); len(line) > 0 {
 			return position{line: s.n}, line, nil
 		}
