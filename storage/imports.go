@@ -46,6 +46,9 @@ type ImportOptions struct {
 	// have written (NewImportMemory), so that a record repeating an id
 	// gets the outcome it would get after them; nil remembers nothing.
 	Planned *ImportMemory
+	// reread: a reconciliation after a write that lost a race, not to
+	// be retried again.
+	reread bool
 }
 
 // ImportMemory remembers, for a dry run, a fingerprint of each referral
@@ -63,9 +66,9 @@ func NewImportMemory() *ImportMemory {
 // plannedReferral is what a dry run would have left of a referral: the
 // hash of what reconcile compares, its updatedDateTime and status.
 type plannedReferral struct {
-	content [sha256.Size]byte
-	updated time.Time
-	status  ReferralStatus
+	content, participants [sha256.Size]byte
+	updated               time.Time
+	status                ReferralStatus
 }
 
 // plan returns the fingerprint of rec as it would be stored, updated at
@@ -78,8 +81,8 @@ func plan(rec *ImportedReferral, updated, now time.Time) plannedReferral {
 		{Key: "customerProfile", Value: normalProfile(r.CustomerProfile)}, {Key: "details", Value: normalDetails(r.Details)},
 	})
 	h.Write(content)
-	fmt.Fprintf(h, "%v", participantKeys(ptrs(rec.Participants), now))
-	return plannedReferral{content: [sha256.Size]byte(h.Sum(nil)), updated: updated, status: r.Status}
+	parts := sha256.Sum256(fmt.Appendf(nil, "%v", participantKeys(ptrs(rec.Participants), now)))
+	return plannedReferral{content: [sha256.Size]byte(h.Sum(nil)), participants: parts, updated: updated, status: r.Status}
 }
 
 // outcome is what importing rec would do after the records before it,
@@ -88,11 +91,13 @@ func (p plannedReferral) outcome(rec *ImportedReferral, now time.Time, opts Impo
 	r := &rec.Referral
 	next := plan(rec, now, now)
 	switch {
-	case next.content == p.content:
+	case next.content == p.content && next.participants == p.participants:
 		return ImportResult{Outcome: ImportUnchanged}, p
 	case !opts.Overwrite && !r.UpdatedDateTime.After(p.updated):
 		return ImportResult{Outcome: ImportSkipped, Reason: fmt.Sprintf("an earlier record of this file would leave the referral updated at %s, not before this record's updatedDateTime %s; import with mode=overwrite to replace it",
 			p.updated.Format(time.RFC3339Nano), r.UpdatedDateTime.Format(time.RFC3339Nano))}, p
+	case next.participants != p.participants:
+		return ImportResult{Err: badInput("participants", "differ from the participants an earlier record of this file gives referral %s: an import creates participants with a new referral but does not change those of a stored one (invite, or answer invitations, through the API)", r.ID)}, p
 	case r.Status != p.status && !allowedMove(p.status, r.Status):
 		return ImportResult{Err: badInput("status", "a referral cannot move from %s to %s", apiName(p.status), apiName(r.Status))}, p
 	case p.status == ReferralArchived:
@@ -320,9 +325,28 @@ func (s *Store) reconcile(ctx context.Context, rec *ImportedReferral, current *R
 		return ImportResult{Outcome: ImportUpdated}
 	}
 	if err := s.overwriteImported(ctx, current, r, fields); err != nil {
+		if ErrorCodeOf(err) == CodeConflict && !opts.reread {
+			// Another write moved the referral meanwhile (an import of
+			// the same file at once): reconciled again with what it
+			// wrote, as if after it.
+			opts.reread = true
+			if again, parts, rerr := s.rereadImported(ctx, r.ID); rerr == nil {
+				return s.reconcile(ctx, rec, again, parts, opts)
+			}
+		}
 		return ImportResult{Err: err}
 	}
 	return ImportResult{Outcome: ImportUpdated}
+}
+
+// rereadImported reads the referral id and its participants again.
+func (s *Store) rereadImported(ctx context.Context, id string) (*Referral, []*Participant, error) {
+	r, err := s.referralByID(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	parts, err := s.participantsOfReferrals(ctx, []string{id})
+	return r, parts[id], err
 }
 
 // checkImport validates rec as CreateReferral validates its input, plus
@@ -598,6 +622,7 @@ func (s *Store) overwriteImported(ctx context.Context, current, r *Referral, fie
 	if err != nil {
 		return err
 	}
+	s.reach(stepImportUpdate)
 	after, err := s.updateVersioned(ctx, r.ID, current.Version, bson.D{{Key: "$set", Value: set}}, in.Writer)
 	if err != nil {
 		s.giveUp(ctx, in, err)

@@ -362,6 +362,7 @@ func TestDryRunAgreesWithImport(t *testing.T) {
 			{variant("d-1", 0, "", ReferralActive), variant("d-1", 0, "", ReferralActive), variant("d-2", 0, "", ReferralActive)},
 			{variant("d-1", 1, "newer", ReferralActive), variant("d-1", 2, "older than the update", ReferralActive)},
 			{variant("d-2", 1, "", ReferralWon), variant("d-2", 2, "", ReferralPending), variant("d-2", 0, "", ReferralActive)},
+			{variant("d-3", 0, "", ReferralActive), withOrganizationName(variant("d-3", 3, "", ReferralActive), "Renamed")},
 		}
 	}
 	outcomes := func(s *Store, opts ImportOptions) []string {
@@ -417,6 +418,33 @@ func TestImportsOfOneFileAtOnce(t *testing.T) {
 	if err != nil || len(changes) != 2 {
 		t.Errorf("%d changes, %v; want the other import's two CREATED", len(changes), err)
 	}
+
+	// The same for updates: the other import writes the newer version
+	// between this one's read and its versioned write.
+	newer := func() []*ImportedReferral {
+		recs := file()
+		for _, rec := range recs {
+			rec.Referral.UpdatedDateTime = updated.Add(time.Hour)
+			rec.Referral.StatusReason = ptr("newer")
+		}
+		return recs
+	}
+	first = true
+	s.step = func(at string) {
+		if at == stepImportUpdate && first {
+			first = false
+			for i, res := range other.ImportReferrals(ctx, newer(), ImportOptions{}) {
+				if res.Err != nil || res.Outcome != ImportUpdated {
+					t.Errorf("the other import's update, record %d: %s, %v", i, res.Outcome, res.Err)
+				}
+			}
+		}
+	}
+	for i, res := range s.ImportReferrals(ctx, newer(), ImportOptions{}) {
+		if res.Err != nil || res.Outcome != ImportUnchanged {
+			t.Errorf("update, record %d: %s, %v; want unchanged", i, res.Outcome, res.Err)
+		}
+	}
 }
 
 // TestImportBatchesFromTwoProcesses: two processes importing at once take
@@ -460,4 +488,10 @@ func TestImportBatchesFromTwoProcesses(t *testing.T) {
 	if len(changes) != 200 || len(created) != 200 {
 		t.Fatalf("%d changes for %d referrals, want one for each of 200", len(changes), len(created))
 	}
+}
+
+// withOrganizationName renames rec's first participant's organization.
+func withOrganizationName(rec *ImportedReferral, name string) *ImportedReferral {
+	rec.Participants[0].OrganizationName = name
+	return rec
 }

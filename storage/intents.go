@@ -210,6 +210,8 @@ const (
 	stepHead    = "head"    // the change is stored, no head covers it yet
 	// an imported referral's participants are written, the referral not
 	stepParticipants = "participants"
+	// an import is about to update a stored referral it has read
+	stepImportUpdate = "import update"
 )
 
 // reach runs the test hook at step, if any.
