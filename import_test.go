@@ -672,7 +672,7 @@ func TestImportHugeElementEndsTheImport(t *testing.T) {
 	})
 	res := postImport(t, ctx, base, adminToken(t), "", "application/json", "["+specRecord(t, "before", nil)+",\n"+huge+"]")
 	if res.status != http.StatusOK || len(res.reports) != 2 || res.reports[0]["outcome"] != "created" || res.summary["complete"] != false ||
-		!strings.Contains(fmt.Sprint(res.reports[1]["message"]), "an element of the array is longer than 4194304 bytes") {
+		!strings.Contains(fmt.Sprint(res.reports[1]["message"]), "(an element of the array, or a member of the object around it) is longer than 4194304 bytes") {
 		t.Fatalf("status %d, body %.1000s; want the first created, then the import ended at the huge element", res.status, res.body)
 	}
 }

@@ -304,7 +304,7 @@ func (h *Handler) readError(err error) string {
 	case errors.As(err, &parse):
 		return fmt.Sprintf("the CSV is malformed at line %d, column %d (%v)", parse.Line, parse.Column, parse.Err)
 	case errors.Is(err, errElementTooLong):
-		return fmt.Sprintf("an element of the array is longer than %d bytes, 4 times the limit of a record", 4*h.Limits.MaxLineBytes)
+		return fmt.Sprintf("a value of the body (an element of the array, or a member of the object around it) is longer than %d bytes, 4 times the limit of a record", 4*h.Limits.MaxLineBytes)
 	case errors.Is(err, errRowTooLong):
 		return fmt.Sprintf("a CSV row is longer than %d bytes", h.Limits.MaxLineBytes)
 	case errors.Is(err, os.ErrDeadlineExceeded):
