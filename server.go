@@ -296,8 +296,10 @@ func (s *schedule) Set(v string) error {
 
 type demoCount int
 
+// String is "" unset (-1) and for the flag package's zero value alike, so
+// that --help shows the default its usage states, not "(default )".
 func (d *demoCount) String() string {
-	if d == nil || *d < 0 {
+	if d == nil || *d <= 0 {
 		return ""
 	}
 	return strconv.Itoa(int(*d))

@@ -109,7 +109,7 @@ func TestParseConfig(t *testing.T) {
 		var help strings.Builder
 		fs.SetOutput(&help)
 		fs.PrintDefaults()
-		if strings.Contains(help.String(), "(default -1)") || !strings.Contains(help.String(), "default 200 with the embedded store") ||
+		if strings.Contains(help.String(), "(default -1)") || strings.Contains(help.String(), "(default )") || !strings.Contains(help.String(), "default 200 with the embedded store") ||
 			!strings.Contains(help.String(), "(default 10s)") {
 			t.Errorf("--help:\n%s", help.String())
 		}
