@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,8 +67,14 @@ func Handler(opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	settings, err := json.Marshal(config{Endpoint: opts.Endpoint, TokensRequired: opts.TokensRequired, Introspection: opts.Introspection, PersistedOnly: opts.PersistedOnly, Tabs: tabs})
-	if err != nil {
+	settings := func(now time.Time) ([]byte, error) {
+		dated := make([]tab, len(tabs))
+		for i, t := range tabs {
+			dated[i] = tab{Query: t.Query, Variables: relativeDates(t.Variables, now)}
+		}
+		return json.Marshal(config{Endpoint: opts.Endpoint, TokensRequired: opts.TokensRequired, Introspection: opts.Introspection, PersistedOnly: opts.PersistedOnly, Tabs: dated})
+	}
+	if _, err := settings(time.Now()); err != nil {
 		return nil, err
 	}
 	page, err := renderPage()
@@ -76,7 +83,10 @@ func Handler(opts Options) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", withPolicy(serveBytes(page, "text/html; charset=utf-8", revalidate)))
-	mux.Handle("GET /playground/config.json", serveBytes(settings, "application/json", revalidate))
+	mux.Handle("GET /playground/config.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := settings(time.Now()) // it marshalled at start: it does now
+		serveBytes(b, "application/json", revalidate).ServeHTTP(w, r)
+	}))
 	mux.Handle("GET /playground/", http.StripPrefix("/playground/", serveFiles()))
 	return mux, nil
 }
@@ -213,4 +223,22 @@ func exampleTabs() ([]tab, error) {
 		tabs = append(tabs, t)
 	}
 	return tabs, nil
+}
+
+// relativeDate is a variable's value "$today", or "$today+Nd" for N days
+// later, in an example's variables.
+var relativeDate = regexp.MustCompile(`"\$today(?:\+([0-9]{1,4})d)?"`)
+
+// relativeDates writes the relative dates of vars as of now (today at
+// 00:00 UTC, plus the days asked), so that the example tabs ask about the
+// coming days whenever the page is opened.
+func relativeDates(vars string, now time.Time) string {
+	today := now.UTC().Truncate(24 * time.Hour)
+	return relativeDate.ReplaceAllStringFunc(vars, func(m string) string {
+		days := 0
+		if sub := relativeDate.FindStringSubmatch(m); sub[1] != "" {
+			days, _ = strconv.Atoi(sub[1])
+		}
+		return `"` + today.AddDate(0, 0, days).Format(time.RFC3339) + `"`
+	})
 }

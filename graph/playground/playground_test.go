@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vektah/gqlparser/v2"
 
@@ -195,5 +196,35 @@ func TestExampleTabs(t *testing.T) {
 		if !found {
 			t.Errorf("no tab holds the README's example %.40q", example)
 		}
+	}
+}
+
+// TestExampleDatesAreRelative: the tabs' variables give "$today" and
+// "$today+Nd", written as dates when the page asks for its settings, so
+// the Expiring and Healthcare tabs ask about the coming days whenever it
+// is opened (they held fixed dates, a week out of date within a week).
+func TestExampleDatesAreRelative(t *testing.T) {
+	now := time.Date(2026, 12, 3, 16, 30, 0, 0, time.UTC)
+	if got := relativeDates(`{ "now": "$today", "week": "$today+7d", "after": null, "x": "$todayx" }`, now); got != `{ "now": "2026-12-03T00:00:00Z", "week": "2026-12-10T00:00:00Z", "after": null, "x": "$todayx" }` {
+		t.Errorf("got %s", got)
+	}
+	before := time.Now().UTC().Truncate(24 * time.Hour)
+	rec := get(t, handler(t, Options{Endpoint: "/query"}), "/playground/config.json", nil)
+	after := time.Now().UTC().Truncate(24 * time.Hour)
+	var got config
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	dated := 0
+	for _, tab := range got.Tabs {
+		if strings.Contains(tab.Variables, "$today") {
+			t.Errorf("a tab's variables still say $today: %s", tab.Variables)
+		}
+		if strings.Contains(tab.Variables, before.Format(time.RFC3339)) || strings.Contains(tab.Variables, after.Format(time.RFC3339)) {
+			dated++
+		}
+	}
+	if dated != 2 {
+		t.Errorf("%d tabs give today's date, want 2 (Healthcare, Expiring)", dated)
 	}
 }
