@@ -74,15 +74,12 @@ type plannedReferral struct {
 // plan returns the fingerprint of rec as it would be stored, updated at
 // updated.
 func plan(rec *ImportedReferral, updated, now time.Time) plannedReferral {
-	r := &rec.Referral
-	h := sha256.New()
-	content, _ := bson.Marshal(bson.D{
-		{Key: "status", Value: r.Status}, {Key: "statusReason", Value: r.StatusReason}, {Key: "referralSource", Value: r.ReferralSource},
-		{Key: "customerProfile", Value: normalProfile(r.CustomerProfile)}, {Key: "details", Value: normalDetails(r.Details)},
-	})
-	h.Write(content)
-	parts := sha256.Sum256(fmt.Appendf(nil, "%v", participantKeys(ptrs(rec.Participants), now)))
-	return plannedReferral{content: [sha256.Size]byte(h.Sum(nil)), participants: parts, updated: updated, status: r.Status}
+	content, _ := bson.Marshal(ownContent(&rec.Referral)) // the fields changedFields compares
+	return plannedReferral{
+		content:      sha256.Sum256(content),
+		participants: sha256.Sum256(fmt.Appendf(nil, "%v", participantKeys(ptrs(rec.Participants), now))),
+		updated:      updated, status: rec.Referral.Status,
+	}
 }
 
 // outcome is what importing rec would do after the records before it,
@@ -637,21 +634,23 @@ func (s *Store) overwriteImported(ctx context.Context, current, r *Referral, fie
 // version and dates) in which b differs from a.
 func changedFields(a, b *Referral) []string {
 	var out []string
-	for _, f := range []struct {
-		name string
-		x, y any
-	}{
-		{"status", a.Status, b.Status},
-		{"statusReason", a.StatusReason, b.StatusReason},
-		{"referralSource", a.ReferralSource, b.ReferralSource},
-		{"customerProfile", normalProfile(a.CustomerProfile), normalProfile(b.CustomerProfile)},
-		{"details", normalDetails(a.Details), normalDetails(b.Details)},
-	} {
-		if !sameBSON(f.x, f.y) {
-			out = append(out, f.name)
+	x, y := ownContent(a), ownContent(b)
+	for i := range x {
+		if !sameBSON(x[i].Value, y[i].Value) {
+			out = append(out, x[i].Key)
 		}
 	}
 	return out
+}
+
+// ownContent is what an import compares of a referral, field by field as
+// the API names them: its own content, not its version and dates, with
+// empty lists where it has none, as a reader sees it.
+func ownContent(r *Referral) bson.D {
+	return bson.D{
+		{Key: "status", Value: r.Status}, {Key: "statusReason", Value: r.StatusReason}, {Key: "referralSource", Value: r.ReferralSource},
+		{Key: "customerProfile", Value: normalProfile(r.CustomerProfile)}, {Key: "details", Value: normalDetails(r.Details)},
+	}
 }
 
 // sameBSON compares two values as the store keeps them.

@@ -398,53 +398,45 @@ func TestImportsOfOneFileAtOnce(t *testing.T) {
 	file := func() []*ImportedReferral {
 		return []*ImportedReferral{importRecord("race-1", updated), importRecord("race-2", updated)}
 	}
-	first := true
-	s.step = func(at string) {
-		if at == stepParticipants && first {
-			first = false
-			for i, res := range other.ImportReferrals(ctx, file(), ImportOptions{}) {
-				if res.Err != nil || res.Outcome != ImportCreated {
-					t.Errorf("the other import, record %d: %s, %v", i, res.Outcome, res.Err)
+	// race imports recs, the other process importing them first when this
+	// one reaches step; the other gets theirs, this one wants.
+	race := func(step string, recs func() []*ImportedReferral, theirs, want ImportOutcome) {
+		t.Helper()
+		first := true
+		s.step = func(at string) {
+			if at == step && first {
+				first = false
+				for i, res := range other.ImportReferrals(ctx, recs(), ImportOptions{}) {
+					if res.Err != nil || res.Outcome != theirs {
+						t.Errorf("at %s, the other import's record %d: %s, %v; want %s", step, i, res.Outcome, res.Err, theirs)
+					}
 				}
 			}
 		}
-	}
-	for i, res := range s.ImportReferrals(ctx, file(), ImportOptions{}) {
-		if res.Err != nil || res.Outcome != ImportUnchanged {
-			t.Errorf("record %d: %s, %v; want unchanged", i, res.Outcome, res.Err)
+		for i, res := range s.ImportReferrals(ctx, recs(), ImportOptions{}) {
+			if res.Err != nil || res.Outcome != want {
+				t.Errorf("at %s, record %d: %s, %v; want %s", step, i, res.Outcome, res.Err, want)
+			}
+		}
+		if first {
+			t.Errorf("the import never reached %s", step)
 		}
 	}
+	race(stepParticipants, file, ImportCreated, ImportUnchanged)
 	changes, err := s.ChangesBetween(ctx, 0, 100)
 	if err != nil || len(changes) != 2 {
 		t.Errorf("%d changes, %v; want the other import's two CREATED", len(changes), err)
 	}
-
 	// The same for updates: the other import writes the newer version
 	// between this one's read and its versioned write.
-	newer := func() []*ImportedReferral {
+	race(stepImportUpdate, func() []*ImportedReferral {
 		recs := file()
 		for _, rec := range recs {
 			rec.Referral.UpdatedDateTime = updated.Add(time.Hour)
 			rec.Referral.StatusReason = ptr("newer")
 		}
 		return recs
-	}
-	first = true
-	s.step = func(at string) {
-		if at == stepImportUpdate && first {
-			first = false
-			for i, res := range other.ImportReferrals(ctx, newer(), ImportOptions{}) {
-				if res.Err != nil || res.Outcome != ImportUpdated {
-					t.Errorf("the other import's update, record %d: %s, %v", i, res.Outcome, res.Err)
-				}
-			}
-		}
-	}
-	for i, res := range s.ImportReferrals(ctx, newer(), ImportOptions{}) {
-		if res.Err != nil || res.Outcome != ImportUnchanged {
-			t.Errorf("update, record %d: %s, %v; want unchanged", i, res.Outcome, res.Err)
-		}
-	}
+	}, ImportUpdated, ImportUnchanged)
 }
 
 // TestImportBatchesFromTwoProcesses: two processes importing at once take
