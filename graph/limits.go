@@ -111,10 +111,6 @@ func documentTokens(src *ast.Source) int {
 	return n
 }
 
-func limitError(format string, args ...any) *gqlerror.Error {
-	return codedError(storage.CodeComplexityLimit, format, args...)
-}
-
 // checkDocument refuses doc when validating it would take long.
 func checkDocument(doc *ast.QueryDocument) *gqlerror.Error {
 	m := measureDocument(doc)

@@ -2,8 +2,6 @@ package graph
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -14,8 +12,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-
-	"referrals/storage"
 )
 
 // tracerName names the instrumentation scope of the GraphQL spans.
@@ -106,16 +102,6 @@ func (t tracing) InterceptField(ctx context.Context, next graphql.Resolver) (any
 		span.SetStatus(codes.Error, string(errorCode(err)))
 	}
 	return res, err
-}
-
-// errorCode is the API's code for a resolver's error, as the error
-// presenter will show it.
-func errorCode(err error) storage.ErrorCode {
-	var coded *gqlerror.Error
-	if errors.As(err, &coded) && isAPICode(coded.Extensions["code"]) {
-		return storage.ErrorCode(fmt.Sprint(coded.Extensions["code"]))
-	}
-	return storage.ErrorCodeOf(err)
 }
 
 // fieldPathKey is the attribute of a field's path in the response

@@ -37,20 +37,6 @@ type Deliverer interface {
 	Kick()
 }
 
-// notFound is the error of a webhook or delivery the caller does not
-// manage, whether it exists or not.
-func notFound(what, id string) error {
-	return storage.Errorf(storage.CodeNotFound, "no %s with id %.100q", what, id)
-}
-
-// webhookError turns storage.ErrNotFound into the API's NOT_FOUND.
-func webhookError(err error, what, id string) error {
-	if errors.Is(err, storage.ErrNotFound) {
-		return notFound(what, id)
-	}
-	return err
-}
-
 // eventFor is change c as a subscription of caller with filter receives
 // it, and false when it does not receive it: the referral as the caller
 // may see it, the fields it may know changed, and its id for the
