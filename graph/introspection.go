@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"referrals/storage"
+
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -221,4 +223,51 @@ func pointers[T any](items []T) []any {
 		out[i] = &items[i]
 	}
 	return out
+}
+
+// introspectionGate refuses operations that select __schema or __type
+// (__typename stays allowed: clients use it to read unions).
+type introspectionGate struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = introspectionGate{}
+
+func (introspectionGate) ExtensionName() string { return "IntrospectionGate" }
+
+func (introspectionGate) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext refuses an introspection query before it runs.
+func (introspectionGate) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	op := opCtx.Doc.Operations.ForName(opCtx.OperationName)
+	if op != nil && selectsIntrospection(op.SelectionSet, map[string]bool{}) {
+		return codedError(storage.CodeForbidden, "introspection is disabled on this server; start it with --introspection to enable it")
+	}
+	return nil
+}
+
+// selectsIntrospection looks through each fragment once: seen holds those
+// already looked through.
+func selectsIntrospection(sel ast.SelectionSet, seen map[string]bool) bool {
+	for _, s := range sel {
+		switch s := s.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if selectsIntrospection(s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && !seen[s.Name] {
+				seen[s.Name] = true
+				if selectsIntrospection(s.Definition.SelectionSet, seen) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
