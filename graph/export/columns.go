@@ -1,0 +1,148 @@
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// referral is a referral as the export's query returns it.
+type referral struct {
+	ID, CreatedDateTime, UpdatedDateTime, Status, ReferralSource string
+	Version                                                      int
+	StatusReason                                                 *string
+	CustomerProfile                                              *struct {
+		ID, Name, Size *string
+		Address        *struct {
+			AddressLine1, AddressLine2, City, State, PostalCode, Country *string
+		}
+		Contacts []struct{ FirstName, LastName, Email, PhoneNumber *string }
+	}
+	Details *struct {
+		Notes, DealValue, ClosingDate *string
+		Requirements                  map[string][]struct{ ID string }
+	}
+	Participants []struct {
+		ID, OrganizationID, Status           string
+		OrganizationName, ExpirationDateTime *string
+	}
+}
+
+// Column is one column of the CSV export.
+type Column struct {
+	Name  string
+	value func(*referral) string
+}
+
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// list is the cell of a list: its entries as a JSON array (absent values
+// null), so that no entry's text can run into the next.
+func list[T any](entries []T) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<email>" stays readable
+	_ = enc.Encode(entries)  // cannot fail: strings and nils
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func profile(f func(p *referral) *string) func(*referral) string {
+	return func(r *referral) string {
+		if r.CustomerProfile == nil {
+			return ""
+		}
+		return str(f(r))
+	}
+}
+
+func address(f func(r *referral) *string) func(*referral) string {
+	return func(r *referral) string {
+		if r.CustomerProfile == nil || r.CustomerProfile.Address == nil {
+			return ""
+		}
+		return str(f(r))
+	}
+}
+
+func detail(f func(r *referral) *string) func(*referral) string {
+	return func(r *referral) string {
+		if r.Details == nil {
+			return ""
+		}
+		return str(f(r))
+	}
+}
+
+func tags(category string) func(*referral) string {
+	return func(r *referral) string {
+		if r.Details == nil {
+			return ""
+		}
+		ids := make([]string, len(r.Details.Requirements[category]))
+		for i, t := range r.Details.Requirements[category] {
+			ids[i] = t.ID
+		}
+		return list(ids)
+	}
+}
+
+func participants(f func(id, org, status string, name, expires *string) any) func(*referral) string {
+	return func(r *referral) string {
+		parts := make([]any, len(r.Participants))
+		for i, p := range r.Participants {
+			parts[i] = f(p.ID, p.OrganizationID, p.Status, p.OrganizationName, p.ExpirationDateTime)
+		}
+		return list(parts)
+	}
+}
+
+// Columns are the CSV export's columns, in order. Lists (contacts, tags,
+// participants) are one cell each, a JSON array of their entries; the
+// participant columns list the participants in the same order.
+var Columns = []Column{
+	{"id", func(r *referral) string { return r.ID }},
+	{"createdDateTime", func(r *referral) string { return r.CreatedDateTime }},
+	{"updatedDateTime", func(r *referral) string { return r.UpdatedDateTime }},
+	{"version", func(r *referral) string { return strconv.Itoa(r.Version) }},
+	{"status", func(r *referral) string { return r.Status }},
+	{"statusReason", func(r *referral) string { return str(r.StatusReason) }},
+	{"referralSource", func(r *referral) string { return r.ReferralSource }},
+	{"customerId", profile(func(r *referral) *string { return r.CustomerProfile.ID })},
+	{"customerName", profile(func(r *referral) *string { return r.CustomerProfile.Name })},
+	{"customerSize", profile(func(r *referral) *string { return r.CustomerProfile.Size })},
+	{"addressLine1", address(func(r *referral) *string { return r.CustomerProfile.Address.AddressLine1 })},
+	{"addressLine2", address(func(r *referral) *string { return r.CustomerProfile.Address.AddressLine2 })},
+	{"city", address(func(r *referral) *string { return r.CustomerProfile.Address.City })},
+	{"state", address(func(r *referral) *string { return r.CustomerProfile.Address.State })},
+	{"postalCode", address(func(r *referral) *string { return r.CustomerProfile.Address.PostalCode })},
+	{"country", address(func(r *referral) *string { return r.CustomerProfile.Address.Country })},
+	{"contacts", func(r *referral) string {
+		if r.CustomerProfile == nil {
+			return ""
+		}
+		out := make([]string, len(r.CustomerProfile.Contacts))
+		for i, c := range r.CustomerProfile.Contacts {
+			out[i] = strings.TrimSpace(fmt.Sprintf("%s %s <%s> %s", str(c.FirstName), str(c.LastName), str(c.Email), str(c.PhoneNumber)))
+		}
+		return list(out)
+	}},
+	{"notes", detail(func(r *referral) *string { return r.Details.Notes })},
+	{"dealValue", detail(func(r *referral) *string { return r.Details.DealValue })},
+	{"closingDate", detail(func(r *referral) *string { return r.Details.ClosingDate })},
+	{"industryFocus", tags("industryFocus")},
+	{"products", tags("products")},
+	{"serviceTypes", tags("serviceTypes")},
+	{"solutions", tags("solutions")},
+	{"participantCount", func(r *referral) string { return strconv.Itoa(len(r.Participants)) }},
+	{"participantIds", participants(func(id, _, _ string, _, _ *string) any { return id })},
+	{"participantOrganizationIds", participants(func(_, org, _ string, _, _ *string) any { return org })},
+	{"participantOrganizationNames", participants(func(_, _, _ string, name, _ *string) any { return name })},
+	{"participantStatuses", participants(func(_, _, st string, _, _ *string) any { return st })},
+	{"participantExpirations", participants(func(_, _, _ string, _, exp *string) any { return exp })},
+}
