@@ -31,6 +31,7 @@ import (
 	"referrals/graph/export"
 	"referrals/graph/playground"
 	"referrals/graph/transport"
+	"referrals/live"
 	"referrals/storage"
 	"referrals/webhooks"
 )
@@ -260,7 +261,7 @@ func connectStore(ctx context.Context, cfg config, logger *slog.Logger, reg *pro
 // invitation expiry sweep, and returns the GraphQL executor over them.
 func startLive(ctx context.Context, background *sync.WaitGroup, cfg *config, store *storage.Store, logger *slog.Logger, reg *prometheus.Registry) *executor.Executor {
 	logger.Info("change feed", "mechanism", store.ChangeFeed())
-	broker := graph.NewBroker(store, logger)
+	broker := live.NewBroker(store, logger, live.Options{})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "graphql_subscriptions",
 		Help: "Live subscriptions this process serves.",

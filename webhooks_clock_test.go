@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"referrals/graph"
+	"referrals/live"
 	"referrals/storage"
 	"referrals/webhooks"
 	"referrals/webhooks/egress"
@@ -84,7 +85,7 @@ func newDeliveryRigAt(t testing.TB, opts webhooks.Options, now func() time.Time)
 	if err := store.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	broker := graph.NewBroker(store, logger)
+	broker := live.NewBroker(store, logger, live.Options{})
 	renderer := &graph.EventRenderer{IDs: store.EventIDs()}
 	opts.Logger = logger
 	d := webhooks.New(store, renderer, opts)

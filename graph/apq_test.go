@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"referrals/graph/transport"
-	"referrals/storage"
 	"strings"
 	"testing"
+
+	"referrals/graph/transport"
+	"referrals/storage"
 
 	"github.com/golang-jwt/jwt/v5"
 )

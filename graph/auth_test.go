@@ -9,11 +9,12 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"referrals/graph/transport"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"referrals/graph/transport"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"referrals/graph/transport"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"referrals/graph/transport"
 
 	"github.com/coder/websocket"
 

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"referrals/graph/transport"
 	"slices"
 	"strings"
 	"testing"
+
+	"referrals/graph/transport"
 )
 
 // FuzzRequestBody posts arbitrary bodies to /query: the server never

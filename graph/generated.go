@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"referrals/graph/model"
+	"referrals/live"
 	"referrals/storage"
 	"strconv"
 	"sync/atomic"
@@ -341,7 +342,7 @@ type StatsKeyResolver interface {
 	Solutions(ctx context.Context, obj *storage.StatsKey) (*storage.Tag, error)
 }
 type SubscriptionResolver interface {
-	ReferralChanged(ctx context.Context, filter *storage.ReferralFilter, after *string) (<-chan *model.ReferralChange, error)
+	ReferralChanged(ctx context.Context, filter *storage.ReferralFilter, after *string) (<-chan *live.Event, error)
 }
 type WebhookResolver interface {
 	OrganizationID(ctx context.Context, obj *storage.Webhook) (*string, error)
@@ -6040,7 +6041,7 @@ func (ec *executionContext) fieldContext_Referral_participants(_ context.Context
 	return fc, nil
 }
 
-func (ec *executionContext) _ReferralChange_id(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReferralChange_id(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6063,7 +6064,7 @@ func (ec *executionContext) fieldContext_ReferralChange_id(_ context.Context, fi
 	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "ID")
 }
 
-func (ec *executionContext) _ReferralChange_type(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReferralChange_type(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6086,7 +6087,7 @@ func (ec *executionContext) fieldContext_ReferralChange_type(_ context.Context, 
 	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "ReferralChangeType")
 }
 
-func (ec *executionContext) _ReferralChange_referralId(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReferralChange_referralId(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6109,7 +6110,7 @@ func (ec *executionContext) fieldContext_ReferralChange_referralId(_ context.Con
 	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "ID")
 }
 
-func (ec *executionContext) _ReferralChange_referral(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReferralChange_referral(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6141,7 +6142,7 @@ func (ec *executionContext) fieldContext_ReferralChange_referral(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ReferralChange_changedFields(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReferralChange_changedFields(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6164,7 +6165,7 @@ func (ec *executionContext) fieldContext_ReferralChange_changedFields(_ context.
 	return graphql.NewScalarFieldContext("ReferralChange", field, false, false, "String")
 }
 
-func (ec *executionContext) _ReferralChange_at(ctx context.Context, field graphql.CollectedField, obj *model.ReferralChange) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReferralChange_at(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7213,8 +7214,8 @@ func (ec *executionContext) _Subscription_referralChanged(ctx context.Context, f
 			return ec.Resolvers.Subscription().ReferralChanged(ctx, fc.Args["filter"].(*storage.ReferralFilter), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ReferralChange) graphql.Marshaler {
-			return ec.marshalNReferralChange2ᚖreferralsᚋgraphᚋmodelᚐReferralChange(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *live.Event) graphql.Marshaler {
+			return ec.marshalNReferralChange2ᚖreferralsᚋliveᚐEvent(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11181,7 +11182,7 @@ func (ec *executionContext) _Referral(ctx context.Context, sel ast.SelectionSet,
 
 var referralChangeImplementors = []string{"ReferralChange"}
 
-func (ec *executionContext) _ReferralChange(ctx context.Context, sel ast.SelectionSet, obj *model.ReferralChange) graphql.Marshaler {
+func (ec *executionContext) _ReferralChange(ctx context.Context, sel ast.SelectionSet, obj *live.Event) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, referralChangeImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -12652,7 +12653,7 @@ func (ec *executionContext) marshalNReferral2ᚖreferralsᚋstorageᚐReferral(c
 	return ec._Referral(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNReferralChange2ᚖreferralsᚋgraphᚋmodelᚐReferralChange(ctx context.Context, sel ast.SelectionSet, v *model.ReferralChange) graphql.Marshaler {
+func (ec *executionContext) marshalNReferralChange2ᚖreferralsᚋliveᚐEvent(ctx context.Context, sel ast.SelectionSet, v *live.Event) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReferralChange!")
 		return graphql.Null

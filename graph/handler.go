@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"referrals/graph/transport"
+	"referrals/live"
 	"referrals/storage"
 )
 
@@ -49,7 +50,7 @@ type Options struct {
 // persisted operations, errors presented with the codes of the API, and
 // spans when opts.Tracing is set.
 // The HTTP edge (package transport) serves it.
-func NewExecutor(store Store, broker *Broker, logger *slog.Logger, metrics *Metrics, opts Options) *executor.Executor {
+func NewExecutor(store Store, broker *live.Broker, logger *slog.Logger, metrics *Metrics, opts Options) *executor.Executor {
 	if opts.MaxComplexity == 0 {
 		opts.MaxComplexity = DefaultMaxComplexity
 	}

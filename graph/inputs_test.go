@@ -9,11 +9,12 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"referrals/graph/transport"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"referrals/graph/transport"
 
 	"github.com/golang-jwt/jwt/v5"
 

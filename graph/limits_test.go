@@ -3,13 +3,14 @@ package graph
 import (
 	"fmt"
 	"os"
-	"referrals/graph/transport"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"referrals/graph/transport"
 
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/vektah/gqlparser/v2"

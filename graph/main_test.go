@@ -9,15 +9,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"referrals/graph/transport"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"referrals/graph/transport"
+	"referrals/live"
+	"referrals/storage/storagetest"
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
@@ -27,10 +28,9 @@ import (
 // One embedded store serves the whole package; each test gets its own
 // database on it.
 var (
+	testServer   *storagetest.Server
 	testURI      string
 	testEmbedded *storage.Embedded
-	testStore    *storage.Store
-	testDBSeq    atomic.Int64
 	commands     = &commandLog{}
 )
 
@@ -43,36 +43,9 @@ const testSeed = 7
 var testAnchor = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "referrals-graph-test")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	embedded, err := storage.StartEmbedded(dir, "", slog.Default())
-	if err != nil {
-		panic(err)
-	}
-	defer embedded.Stop()
-	testURI, testEmbedded = embedded.URI(), embedded
-	testStore, err = storage.Connect(context.Background(), storage.Options{
-		URI: testURI, Database: "unused", Monitor: commands.monitor(), Embedded: embedded,
+	storagetest.Main(m, commands.monitor(), func(s *storagetest.Server) {
+		testServer, testURI, testEmbedded = s, s.URI, s.Embedded
 	})
-	if err != nil {
-		panic(err)
-	}
-	defer testStore.Close(context.Background())
-	code := m.Run()
-	// No query the package's tests send is left to FerretDB's own
-	// evaluation on the embedded store.
-	if n := storage.PlannerFallbacks(); n > 0 && code == 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
-		return 1
-	}
-	return code
 }
 
 // commandLog records the commands the driver sends, by database, as
@@ -128,7 +101,7 @@ type env struct {
 	db        string
 	planned   int64 // the store's PlannedSelections at the last reads
 	store     *storage.Store
-	broker    *Broker
+	broker    *live.Broker
 	auth      *transport.Auth // open: every caller is an admin
 	handler   http.Handler
 	referrals []storage.Referral
@@ -156,29 +129,21 @@ func newEnvAt(t testing.TB, n int, now func() time.Time) *env {
 // opts nil it is the package's store.
 func newEnvOn(t testing.TB, n int, opts *storage.Options) *env {
 	t.Helper()
+	return newEnvLive(t, n, opts, live.Options{})
+}
+
+// newEnvLive is newEnvOn with a broker sized by live.
+func newEnvLive(t testing.TB, n int, opts *storage.Options, liveOpts live.Options) *env {
+	t.Helper()
 	ctx := context.Background()
-	db := fmt.Sprintf("test_%d", testDBSeq.Add(1))
-	store := testStore.WithDatabase(db)
-	if opts != nil {
-		o := *opts
-		o.URI, o.Database, o.Monitor, o.Embedded = testURI, db, commands.monitor(), testEmbedded
-		var err error
-		store, err = storage.Connect(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close(context.Background()) })
-	}
-	t.Cleanup(func() { _ = store.Drop(context.Background()) })
-	if err := store.Prepare(ctx); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
+	store := testServer.NewStore(t, opts)
+	db := store.Database()
 	refs, parts := storage.GenerateDemo(testSeed, n, testAnchor)
 	if err := store.InsertReferrals(ctx, refs, parts); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	broker := NewBroker(store, logger)
+	broker := live.NewBroker(store, logger, liveOpts)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -332,6 +297,6 @@ func apiGoroutines() int {
 
 // newHandler serves store through the whole stack the server runs: the
 // GraphQL executor behind the HTTP edge.
-func newHandler(store *storage.Store, broker *Broker, auth *transport.Auth, opts Options, edge transport.Options) http.Handler {
+func newHandler(store *storage.Store, broker *live.Broker, auth *transport.Auth, opts Options, edge transport.Options) http.Handler {
 	return transport.New(NewExecutor(store, broker, slog.New(slog.DiscardHandler), nil, opts), auth, edge)
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"referrals/graph/transport"
 	"strings"
 	"testing"
+
+	"referrals/graph/transport"
 )
 
 // TestPanicBecomesInternalError runs the recover and present functions the

@@ -3,9 +3,10 @@ package graph
 import (
 	"os"
 	"path/filepath"
+	"testing"
+
 	"referrals/graph/transport"
 	"referrals/storage"
-	"testing"
 )
 
 func TestPersistedOnly(t *testing.T) {

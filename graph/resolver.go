@@ -1,6 +1,7 @@
 // Package graph is the GraphQL layer: the gqlgen executor, resolvers,
 // per-request loaders, scalars, operation limits, persisted operations,
-// the subscription broker, metrics, spans and the error presenter.
+// metrics, spans and the error presenter. Subscriptions read the broker
+// of package live.
 //
 // It may import storage (for its types and error codes) and graph/transport
 // (for the request id it logs), never the MongoDB driver: what it reads and
@@ -14,6 +15,7 @@ import (
 	"context"
 	"time"
 
+	"referrals/live"
 	"referrals/storage"
 )
 
@@ -22,7 +24,7 @@ import (
 // request context.
 type Resolver struct {
 	Store  Store
-	Broker *Broker
+	Broker *live.Broker
 	// Hooks and Deliverer serve webhooks; nil where none are served.
 	Hooks     WebhookStore
 	Deliverer Deliverer
@@ -54,15 +56,4 @@ type BatchReader interface {
 	ParticipantsByReferral(ctx context.Context, referralIDs []string) (map[string][]*storage.Participant, error)
 	ParticipantsOf(ctx context.Context, refs []*storage.Referral) (map[string][]*storage.Participant, error)
 	TagsByKey(ctx context.Context, keys []storage.TagKey) (map[storage.TagKey]*storage.Tag, error)
-}
-
-// ChangeFeed is what the broker reads: the store's changes as they
-// happen, those a resuming subscription missed, and the ids events are
-// handed out with.
-type ChangeFeed interface {
-	EventIDs() *storage.EventIDs
-	LatestChange(ctx context.Context) (int64, error)
-	FollowChanges(ctx context.Context, after int64, deliver func(storage.Change)) error
-	CheckResume(ctx context.Context, after int64) error
-	ChangesBetween(ctx context.Context, after, upTo int64) ([]storage.Change, error)
 }

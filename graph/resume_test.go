@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,10 +15,9 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/time/rate"
 
-	"referrals/graph/model"
 	"referrals/graph/transport"
+	"referrals/live"
 	"referrals/storage"
 )
 
@@ -238,8 +236,7 @@ func TestResumeRefusals(t *testing.T) {
 // with the advice to resume, then complete. Small socket buffers make
 // the server's writes to it block early.
 func TestSlowSubscriberIsTold(t *testing.T) {
-	e := newEnv(t, 0)
-	e.broker.setKeep(8)
+	e := newEnvLive(t, 0, nil, live.Options{Window: 8})
 	srv := httptest.NewUnstartedServer(e.handler)
 	srv.Listener = smallBuffers{srv.Listener}
 	srv.Start()
@@ -300,36 +297,6 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 		_ = tcp.SetWriteBuffer(1024)
 	}
 	return conn, err
-}
-
-// TestChangeWindowIsBoundedInBytes: the changes the broker keeps for
-// subscriptions to read are bounded in bytes as well as in number, so
-// large referrals changed often cannot grow the heap without bound: the
-// oldest go (a subscription that needs them reads the store or is told to
-// resume) and the window's floor follows.
-func TestChangeWindowIsBoundedInBytes(t *testing.T) {
-	b := NewBroker(nil, slog.New(slog.DiscardHandler))
-	b.keepB = 20_000
-	small, large := "n", strings.Repeat("n", 5_000)
-	publish := func(seq int64, notes *string) {
-		b.publish(storage.Change{Seq: seq, After: &storage.Referral{ID: "r", Status: storage.ReferralActive, ReferralSource: storage.SourceP2P,
-			Details: &storage.ReferralDetails{Notes: notes}}})
-	}
-	for seq := int64(1); seq <= 20; seq++ {
-		publish(seq, &small)
-	}
-	if len(b.recent) != 20 || b.floor != 0 {
-		t.Fatalf("20 small changes: %d kept, floor %d; want all", len(b.recent), b.floor)
-	}
-	for seq := int64(21); seq <= 40; seq++ {
-		publish(seq, &large)
-	}
-	if b.bytes > b.keepB || len(b.recent) > 4 || len(b.recent) < 3 {
-		t.Errorf("after large changes: %d kept, %d bytes; want 3 or 4 within %d", len(b.recent), b.bytes, b.keepB)
-	}
-	if want := b.recent[0].Seq - 1; b.floor != want || b.recent[len(b.recent)-1].Seq != 40 {
-		t.Errorf("floor %d, window %d..%d", b.floor, b.recent[0].Seq, b.recent[len(b.recent)-1].Seq)
-	}
 }
 
 // TestResumeIDsAreTheAudiences: two partners whose organizations take part
@@ -398,52 +365,5 @@ func TestResumeIDsAreTheAudiences(t *testing.T) {
 				t.Errorf("after the error: %+v, want the stream to complete", rest)
 			}
 		})
-	}
-}
-
-// TestCatchUpIsChargedToTheIdentity: subscriptions catching up from the
-// store read on their identity's budget: once one identity has spent it,
-// its next resume waits, while another identity's resume is served.
-func TestCatchUpIsChargedToTheIdentity(t *testing.T) {
-	e := newEnv(t, 0)
-	e.broker.setKeep(4)
-	e.broker.mu.Lock()
-	e.broker.rate, e.broker.burst = rate.Every(time.Hour), 20
-	e.broker.mu.Unlock()
-	r := e.create(t)
-	admin := storage.WithCaller(context.Background(), transport.DevCaller)
-	start, err := e.store.LatestChange(admin) // the creation: 15 changes follow, most older than the window
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := int64(1); v <= 15; v++ {
-		if _, err := e.store.UpdateReferral(admin, r.ID, v, storage.ReferralPatch{Details: &storage.DetailsInput{Notes: ptr("n")}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("never: %s", what)
-			}
-		}
-	}
-	waitFor("the window moves past the start", func() bool {
-		e.broker.mu.Lock()
-		defer e.broker.mu.Unlock()
-		return e.broker.floor > start+8
-	})
-	resume := func(subject string) <-chan *model.ReferralChange {
-		ctx := storage.WithCaller(t.Context(), storage.Caller{Subject: subject, Role: storage.RoleAdmin})
-		return subscribeAs(t, e, ctx, &start)
-	}
-	if got := len(collect(t, resume("spender"), 15)); got != 15 {
-		t.Fatalf("the first resume got %d changes, want 15", got)
-	}
-	resume("spender")
-	waitFor("the identity's second resume waits for its budget", func() bool { return e.broker.CatchUpsWaiting() == 1 })
-	if got := len(collect(t, resume("other"), 15)); got != 15 {
-		t.Errorf("another identity's resume got %d changes, want 15", got)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"referrals/graph/model"
+	"referrals/graph/transport"
+	"referrals/live"
 	"referrals/storage"
 
 	"github.com/google/uuid"
@@ -262,51 +264,18 @@ func (r *statsKeyResolver) Solutions(ctx context.Context, obj *storage.StatsKey)
 }
 
 // ReferralChanged is the resolver for the referralChanged field.
-func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *storage.ReferralFilter, after *string) (<-chan *model.ReferralChange, error) {
+func (r *subscriptionResolver) ReferralChanged(ctx context.Context, filter *storage.ReferralFilter, after *string) (<-chan *live.Event, error) {
 	if events := preparedEvents(ctx); events != nil { // a webhook delivery's body (EventRenderer)
 		return events, nil
 	}
 	if err := filter.Validate(); err != nil {
 		return nil, err
 	}
-	ids := r.Broker.EventIDs()
-	from, err := resumePoint(ctx, ids, after)
+	from, err := live.ResumePoint(storage.CallerFrom(ctx), r.Broker.EventIDs(), after, transport.LastEventID(ctx))
 	if err != nil {
 		return nil, err
 	}
-	sub, err := r.Broker.Subscribe(ctx, from)
-	if err != nil {
-		return nil, err
-	}
-	caller := storage.CallerFrom(ctx)
-	stream := eventStreamOf(ctx)
-	out := make(chan *model.ReferralChange)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		for {
-			changes, err := sub.Next(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					stream.end(err)
-				}
-				return
-			}
-			for _, c := range changes {
-				ev, ok := eventFor(caller, filter, ids, c.Change)
-				if !ok {
-					continue
-				}
-				stream.sending(ev.ID)
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
+	return r.Broker.Events(ctx, filter, from, transport.RequestID(ctx), eventStreamOf(ctx))
 }
 
 // OrganizationID is the resolver for the organizationId field.

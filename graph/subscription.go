@@ -12,26 +12,6 @@ import (
 	"referrals/storage"
 )
 
-// resumePoint returns the sequence number a subscription of ctx's caller
-// resumes after: its `after` argument, else (over SSE) the Last-Event-ID
-// header, else nil for a new subscription. Only an id handed to the
-// caller's audience is taken.
-func resumePoint(ctx context.Context, ids *storage.EventIDs, after *string) (*int64, error) {
-	field := "after"
-	if after == nil {
-		id := transport.LastEventID(ctx)
-		if id == "" {
-			return nil, nil
-		}
-		after, field = &id, "Last-Event-ID"
-	}
-	seq, err := ids.Decode(storage.CallerFrom(ctx), field, *after)
-	if err != nil {
-		return nil, err
-	}
-	return &seq, nil
-}
-
 // eventStream is what a subscription's resolver tells the transport about
 // its events beyond their data: each event's id, and why the stream ended
 // when the subscription ended it.
@@ -52,16 +32,16 @@ func eventStreamOf(ctx context.Context) *eventStream {
 	return &eventStream{}
 }
 
-// sending notes the id of the event the resolver sends next. The executor
+// Sending notes the id of the event the resolver sends next. The executor
 // answers the events in the order it receives them, one response each.
-func (s *eventStream) sending(id string) {
+func (s *eventStream) Sending(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ids = append(s.ids, id)
 }
 
-// end notes why the resolver is ending the stream, for its last response.
-func (s *eventStream) end(err error) {
+// End notes why the resolver is ending the stream, for its last response.
+func (s *eventStream) End(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cause = err

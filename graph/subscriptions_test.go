@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"referrals/graph/model"
-	"referrals/graph/transport"
-	"referrals/storage"
 	"strings"
 	"testing"
 	"time"
+
+	"referrals/graph/transport"
+	"referrals/live"
+	"referrals/storage"
 
 	"github.com/coder/websocket"
 )
@@ -227,20 +228,20 @@ func waitForSubscribers(t *testing.T, e *env, n int) {
 // after (nil: from now) and sends each change to the returned channel,
 // which is closed when the subscription ends (with the error sent to ended,
 // if given).
-func subscribeBroker(t *testing.T, e *env, after *int64) <-chan *model.ReferralChange {
+func subscribeBroker(t *testing.T, e *env, after *int64) <-chan storage.Change {
 	t.Helper()
 	return subscribeAs(t, e, context.Background(), after)
 }
 
 // subscribeAs is subscribeBroker for the caller of ctx.
-func subscribeAs(t *testing.T, e *env, ctx context.Context, after *int64) <-chan *model.ReferralChange {
+func subscribeAs(t *testing.T, e *env, ctx context.Context, after *int64) <-chan storage.Change {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	sub, err := e.broker.Subscribe(ctx, after)
+	sub, err := e.broker.Subscribe(ctx, after, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan *model.ReferralChange, 1<<16)
+	out := make(chan storage.Change, 1<<16)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -262,9 +263,9 @@ func subscribeAs(t *testing.T, e *env, ctx context.Context, after *int64) <-chan
 
 // collect reads n changes from a subscribeBroker channel, failing after a
 // generous budget (the broker delivers in milliseconds).
-func collect(t *testing.T, changes <-chan *model.ReferralChange, n int) []*model.ReferralChange {
+func collect(t *testing.T, changes <-chan storage.Change, n int) []storage.Change {
 	t.Helper()
-	var out []*model.ReferralChange
+	var out []storage.Change
 	for len(out) < n {
 		select {
 		case c, ok := <-changes:
@@ -283,10 +284,9 @@ func collect(t *testing.T, changes <-chan *model.ReferralChange, n int) []*model
 // broker keeps behind while another keeps reading: the slow one ends with
 // SUBSCRIBER_TOO_SLOW, the fast one receives every change.
 func TestSlowSubscriberIsDropped(t *testing.T) {
-	e := newEnv(t, 0)
-	e.broker.setKeep(8)
+	e := newEnvLive(t, 0, nil, live.Options{Window: 8})
 	ctx := t.Context()
-	slow, err := e.broker.Subscribe(ctx, nil)
+	slow, err := e.broker.Subscribe(ctx, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +303,8 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 			if !ok {
 				t.Fatalf("the fast subscriber was dropped after %d changes", i)
 			}
-			if c.Referral.Version != int64(i+1) {
-				t.Fatalf("fast subscriber got version %d, want %d", c.Referral.Version, i+1)
+			if c.After.Version != int64(i+1) {
+				t.Fatalf("fast subscriber got version %d, want %d", c.After.Version, i+1)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatalf("the fast subscriber did not get change %d", i)

@@ -20,6 +20,7 @@ import (
 
 	"referrals/graph/export"
 	"referrals/graph/transport"
+	"referrals/live"
 	"referrals/storage"
 )
 
@@ -53,7 +54,7 @@ func newTracedServer(t *testing.T, n int, pushdown storage.Pushdown) *tracedServ
 
 // tracedRoutes serves /query and /export/referrals over store as server.go
 // routes them, every layer above the store traced with tp.
-func tracedRoutes(store *storage.Store, broker *Broker, auth *transport.Auth, tp trace.TracerProvider) http.Handler {
+func tracedRoutes(store *storage.Store, broker *live.Broker, auth *transport.Auth, tp trace.TracerProvider) http.Handler {
 	logger := slog.New(slog.DiscardHandler)
 	gql := NewExecutor(store, broker, logger, nil, Options{Tracing: tp})
 	api := transport.New(gql, auth, transport.Options{Tracing: tp, Logger: logger})

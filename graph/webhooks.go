@@ -10,7 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"referrals/graph/export"
-	"referrals/graph/model"
+	"referrals/live"
 	"referrals/storage"
 )
 
@@ -35,25 +35,6 @@ type Deliverer interface {
 	NewSecret() string
 	Ping(ctx context.Context, w *storage.Webhook) (*storage.WebhookDelivery, error)
 	Kick()
-}
-
-// eventFor is change c as a subscription of caller with filter receives
-// it, and false when it does not receive it: the referral as the caller
-// may see it, the fields it may know changed, and its id for the
-// caller's audience. Subscriptions and webhooks both send what it gives.
-func eventFor(caller storage.Caller, filter *storage.ReferralFilter, ids *storage.EventIDs, c storage.Change) (*model.ReferralChange, bool) {
-	if c.After == nil {
-		return nil, false
-	}
-	view, visible := storage.ViewFor(caller, c.After)
-	if !visible || !filter.Matches(view) {
-		return nil, false
-	}
-	then := *view // the change's referral is shared by every subscriber: mark a copy
-	then.AtChange = true
-	ev := &model.ReferralChange{Change: c, ID: ids.Encode(caller, c.Seq), Referral: &then}
-	ev.Fields = storage.ChangedFieldsFor(caller, c.After, c.Fields)
-	return ev, true
 }
 
 // webhookEventQuery selects what a webhook delivery's data holds: the
@@ -82,7 +63,7 @@ type EventRenderer struct {
 // Render returns the id and data of change c for owner's webhook with
 // filter; ok is false when owner's subscription would not receive it.
 func (e *EventRenderer) Render(ctx context.Context, owner storage.Caller, filter *storage.ReferralFilter, c storage.Change) (string, json.RawMessage, bool, error) {
-	ev, ok := eventFor(owner, filter, e.IDs, c)
+	ev, ok := live.EventFor(owner, filter, e.IDs, c)
 	if !ok {
 		return "", nil, false, nil
 	}
@@ -114,12 +95,12 @@ func (e *EventRenderer) Render(ctx context.Context, owner storage.Caller, filter
 // preparedEvents is the channel of the one event a WebhookEvent operation
 // renders, or nil for any other operation (clients cannot set it: it
 // lives in the context only the renderer makes).
-func preparedEvents(ctx context.Context) <-chan *model.ReferralChange {
-	ev, ok := ctx.Value(preparedEventKey{}).(*model.ReferralChange)
+func preparedEvents(ctx context.Context) <-chan *live.Event {
+	ev, ok := ctx.Value(preparedEventKey{}).(*live.Event)
 	if !ok {
 		return nil
 	}
-	ch := make(chan *model.ReferralChange, 1)
+	ch := make(chan *live.Event, 1)
 	ch <- ev
 	close(ch)
 	return ch

@@ -196,6 +196,9 @@ func (s *Store) WithDatabase(database string) *Store {
 	return newStore(s.client, opts)
 }
 
+// Database is the name of the store's database.
+func (s *Store) Database() string { return s.db.Name() }
+
 // Now returns the store's time in UTC, truncated to what BSON dates keep.
 func (s *Store) Now() time.Time { return s.clock().UTC().Truncate(time.Millisecond) }
 

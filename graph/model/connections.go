@@ -1,6 +1,6 @@
 // Package model holds the GraphQL types that have no storage counterpart:
 // connections, which keep their query so totalCount is read only when
-// asked, and change events.
+// asked.
 package model
 
 import "referrals/storage"
@@ -15,13 +15,4 @@ type ReferralConnection struct {
 type ParticipantConnection struct {
 	*storage.ParticipantPage
 	Filter *storage.ParticipantFilter
-}
-
-// ReferralChange is a change with the referral as it is after it, and
-// the change's opaque id as handed to one subscriber's audience, which
-// that subscriber resumes after (empty until the subscription sends it).
-type ReferralChange struct {
-	storage.Change
-	ID       string
-	Referral *storage.Referral
 }

@@ -1,4 +1,13 @@
-package graph
+// Package live delivers referral changes as they happen: the broker that
+// fans the store's change feed out to this process's subscriptions, the
+// event each subscriber may see of a change (its filter, its redaction,
+// its id for the subscriber's audience), and where a subscription
+// resumes. The GraphQL subscription (package graph) and webhooks render
+// what it gives.
+//
+// It imports storage only: the HTTP edge hands it what it needs (the
+// Last-Event-ID header, the request id) as values.
+package live
 
 import (
 	"context"
@@ -11,8 +20,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/time/rate"
 
-	"referrals/graph/model"
-	"referrals/graph/transport"
 	"referrals/storage"
 )
 
@@ -49,22 +56,22 @@ const maxBudgets = 1024
 // recentChanges changes; each subscription reads them from its own
 // position, which is how one resumes after an event.
 type Broker struct {
-	store  ChangeFeed
+	store  Feed
 	logger *slog.Logger
 	ready  chan struct{} // closed once Run has found where the feed starts
 
 	mu      sync.Mutex
-	keep    int                     // recentChanges; less in tests
-	keepB   int                     // recentBytes; less in tests
-	recent  []*model.ReferralChange // in sequence order
-	sizes   []int                   // of each of recent
-	bytes   int                     // the sum of sizes
-	floor   int64                   // recent holds every change numbered after floor
-	changed chan struct{}           // closed when a change is added
+	keep    int              // Options.Window
+	keepB   int              // Options.WindowBytes
+	recent  []storage.Change // in sequence order
+	sizes   []int            // of each of recent
+	bytes   int              // the sum of sizes
+	floor   int64            // recent holds every change numbered after floor
+	changed chan struct{}    // closed when a change is added
 	subs    int
 	budgets map[string]*rate.Limiter // catching up from the store, by identity
-	rate    rate.Limit               // catchUpRate; less in tests
-	burst   int                      // catchUpBurst; less in tests
+	rate    rate.Limit               // Options.CatchUpRate
+	burst   int                      // Options.CatchUpBurst
 	waiting int                      // subscriptions waiting for their identity's budget
 	notify  func()                   // called after each change is added (OnChange)
 }
@@ -73,10 +80,33 @@ type Broker struct {
 // starts (the webhook deliverer is told of changes this way).
 func (b *Broker) OnChange(f func()) { b.notify = f }
 
-// NewBroker returns a broker over store; Run starts it.
-func NewBroker(store ChangeFeed, logger *slog.Logger) *Broker {
-	return &Broker{store: store, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: recentChanges, keepB: recentBytes,
-		budgets: map[string]*rate.Limiter{}, rate: catchUpRate, burst: catchUpBurst}
+// Options size a broker's window and its catch-up budgets; a zero field
+// takes its default (recentChanges, recentBytes, catchUpRate,
+// catchUpBurst). Tests make them small to reach their edges.
+type Options struct {
+	Window       int        // changes kept in memory
+	WindowBytes  int        // bytes those changes may take
+	CatchUpRate  rate.Limit // changes a second one identity reads from the store
+	CatchUpBurst int        // changes it reads before the rate applies
+}
+
+// NewBroker returns a broker over feed; Run starts it.
+func NewBroker(feed Feed, logger *slog.Logger, opts Options) *Broker {
+	b := &Broker{store: feed, logger: logger, ready: make(chan struct{}), changed: make(chan struct{}), keep: opts.Window, keepB: opts.WindowBytes,
+		budgets: map[string]*rate.Limiter{}, rate: opts.CatchUpRate, burst: opts.CatchUpBurst}
+	if b.keep == 0 {
+		b.keep = recentChanges
+	}
+	if b.keepB == 0 {
+		b.keepB = recentBytes
+	}
+	if b.rate == 0 {
+		b.rate = catchUpRate
+	}
+	if b.burst == 0 {
+		b.burst = catchUpBurst
+	}
+	return b
 }
 
 // feedRetry paces Run's attempts to find where the feed starts while the
@@ -106,11 +136,10 @@ func (b *Broker) EventIDs() *storage.EventIDs { return b.store.EventIDs() }
 // publish adds a change for the subscriptions to read. Its id is made for
 // each subscriber's audience as it is sent.
 func (b *Broker) publish(c storage.Change) {
-	ev := &model.ReferralChange{Change: c, Referral: c.After}
 	size := changeSize(c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.recent, b.sizes, b.bytes = append(b.recent, ev), append(b.sizes, size), b.bytes+size
+	b.recent, b.sizes, b.bytes = append(b.recent, c), append(b.sizes, size), b.bytes+size
 	drop := 0
 	for n := len(b.recent); n-drop > 1 && (n-drop > b.keep || b.bytes > b.keepB); drop++ {
 		b.bytes -= b.sizes[drop]
@@ -119,7 +148,7 @@ func (b *Broker) publish(c storage.Change) {
 		b.floor = b.recent[drop-1].Seq
 		b.recent, b.sizes = b.recent[drop:], b.sizes[drop:]
 		if cap(b.recent) > 4*b.keep { // let go of the arrays once they have grown
-			b.recent = append(make([]*model.ReferralChange, 0, 2*b.keep), b.recent...)
+			b.recent = append(make([]storage.Change, 0, 2*b.keep), b.recent...)
 			b.sizes = append(make([]int, 0, 2*b.keep), b.sizes...)
 		}
 	}
@@ -144,13 +173,6 @@ func changeSize(c storage.Change) int {
 	return size
 }
 
-// setKeep changes how many changes the broker keeps (tests keep few).
-func (b *Broker) setKeep(n int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.keep = n
-}
-
 // Subscribers returns how many subscriptions this process serves.
 func (b *Broker) Subscribers() int {
 	b.mu.Lock()
@@ -171,8 +193,9 @@ type Subscription struct {
 	b        *Broker
 	pos      int64  // the sequence number of the last change read
 	live     bool   // reading from memory (not catching up from the store): falling out of it ends the subscription
-	identity string // whose budget catching up from the store spends
-	once     sync.Once
+	identity  string // whose budget catching up from the store spends
+	requestID string // of the request that subscribed, for the log
+	once      sync.Once
 }
 
 // Subscribe starts a subscription of ctx's caller after the change
@@ -181,13 +204,14 @@ type Subscription struct {
 // Resuming after a change the feed no longer holds, or from further back
 // than storage.MaxResumeBack, is CodeChangeIDExpired, answered before any
 // change is read.
-func (b *Broker) Subscribe(ctx context.Context, after *int64) (*Subscription, error) {
+// requestID names the subscribing request in the log.
+func (b *Broker) Subscribe(ctx context.Context, after *int64, requestID string) (*Subscription, error) {
 	select {
 	case <-b.ready:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	s := &Subscription{b: b, live: after == nil, identity: storage.CallerFrom(ctx).Subject}
+	s := &Subscription{b: b, live: after == nil, identity: storage.CallerFrom(ctx).Subject, requestID: requestID}
 	if after != nil {
 		if err := b.store.CheckResume(ctx, *after); err != nil {
 			return nil, err
@@ -219,7 +243,7 @@ func (s *Subscription) Close() {
 // until there is one. It fails with CodeSubscriberTooSlow once the
 // subscription has fallen more than recentChanges behind, and with ctx's
 // error when ctx ends.
-func (s *Subscription) Next(ctx context.Context) ([]*model.ReferralChange, error) {
+func (s *Subscription) Next(ctx context.Context) ([]storage.Change, error) {
 	b := s.b
 	for {
 		b.mu.Lock()
@@ -258,7 +282,7 @@ func (s *Subscription) Next(ctx context.Context) ([]*model.ReferralChange, error
 // fromStore reads the next changes of a subscription that resumes from
 // further back than the broker keeps, up to floor, once its identity's
 // budget allows.
-func (s *Subscription) fromStore(ctx context.Context, floor int64) ([]*model.ReferralChange, error) {
+func (s *Subscription) fromStore(ctx context.Context, floor int64) ([]storage.Change, error) {
 	upTo := min(floor, s.pos+storeChunk)
 	if err := s.charge(ctx, int(upTo-s.pos)); err != nil {
 		return nil, err
@@ -268,16 +292,12 @@ func (s *Subscription) fromStore(ctx context.Context, floor int64) ([]*model.Ref
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		id := transport.RequestID(ctx)
+		id := s.requestID
 		s.b.logger.ErrorContext(ctx, "read changes to resume from", "request_id", id, "error", err)
 		return nil, storage.Errorf(storage.CodeInternal, "internal error (request id %s)", id)
 	}
 	s.pos = upTo
-	evs := make([]*model.ReferralChange, len(changes))
-	for i, c := range changes {
-		evs[i] = &model.ReferralChange{Change: c, Referral: c.After}
-	}
-	return evs, nil
+	return changes, nil
 }
 
 // charge waits until the subscription's identity may read n more changes
