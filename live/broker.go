@@ -190,9 +190,9 @@ func (b *Broker) CatchUpsWaiting() int {
 
 // Subscription is one subscriber's position in the feed.
 type Subscription struct {
-	b        *Broker
-	pos      int64  // the sequence number of the last change read
-	live     bool   // reading from memory (not catching up from the store): falling out of it ends the subscription
+	b         *Broker
+	pos       int64  // the sequence number of the last change read
+	live      bool   // reading from memory (not catching up from the store): falling out of it ends the subscription
 	identity  string // whose budget catching up from the store spends
 	requestID string // of the request that subscribed, for the log
 	once      sync.Once
