@@ -33,6 +33,7 @@ import (
 	"referrals/graph/transport"
 	"referrals/live"
 	"referrals/storage"
+	"referrals/storage/embedded"
 	"referrals/webhooks"
 )
 
@@ -204,7 +205,7 @@ func newRegistry() *prometheus.Registry {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "embedded_planner_fallbacks_total",
 		Help: "Selections the embedded store's read planner could not translate and left to FerretDB, which reads the whole collection for them; no query the API sends does.",
-	}, func() float64 { return float64(storage.PlannerFallbacks()) }))
+	}, func() float64 { return float64(embedded.Fallbacks()) }))
 	return reg
 }
 
@@ -215,14 +216,14 @@ func newRegistry() *prometheus.Registry {
 // when it was asked to.
 func connectStore(ctx context.Context, cfg config, logger *slog.Logger, reg *prometheus.Registry, tracing trace.TracerProvider) (store *storage.Store, exposedURI string, closeStore func(), err error) {
 	uri := cfg.mongoURI
-	var embedded *storage.Embedded
+	var local *embedded.Server
 	closeStore = func() {}
 	if uri == "" {
-		if embedded, err = storage.StartEmbedded(cfg.dataDir, cfg.embeddedListen, logger); err != nil {
+		if local, err = embedded.Start(cfg.dataDir, cfg.embeddedListen, logger); err != nil {
 			return nil, "", nil, err
 		}
-		closeStore = embedded.Stop
-		uri, exposedURI = embedded.URI(), embedded.ExposedURI()
+		closeStore = local.Stop
+		uri, exposedURI = local.URI(), local.ExposedURI()
 		if exposedURI != "" {
 			logger.Warn("embedded store started, exposed without authentication", "data_dir", cfg.dataDir, "uri", exposedURI)
 		} else {
@@ -232,7 +233,7 @@ func connectStore(ctx context.Context, cfg config, logger *slog.Logger, reg *pro
 		logger.Info("connecting to MongoDB", "uri", storage.RedactURI(uri), "timeout", cfg.mongoTimeout)
 	}
 	store, err = storage.Connect(ctx, storage.Options{URI: uri, Database: cfg.database, Monitor: storage.CommandMetrics(reg), Tracing: tracing,
-		Logger: logger, Embedded: embedded, ConnectTimeout: cfg.mongoTimeout})
+		Logger: logger, Embedded: local, ConnectTimeout: cfg.mongoTimeout})
 	if err != nil {
 		closeStore()
 		return nil, "", nil, err
@@ -250,7 +251,7 @@ func connectStore(ctx context.Context, cfg config, logger *slog.Logger, reg *pro
 		logger.Info("demo referrals generated", "count", cfg.demo)
 	}
 	logger.Info("store indexes", "pushdown", store.Pushdown())
-	if embedded != nil {
+	if local != nil {
 		warnIfOutgrown(ctx, store, logger)
 	}
 	return store, exposedURI, closeStore, nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"referrals/storage"
+	"referrals/storage/embedded"
 )
 
 // sweepStopReferrals is the size of the store TestStopDuringExpirySweep
@@ -159,7 +160,7 @@ func checkExpiries(t *testing.T, dir string, due []storage.Participant) {
 func openStore(t *testing.T, dir string) (s *storage.Store, closeStore func()) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	embedded, err := storage.StartEmbedded(dir, "", logger)
+	embedded, err := embedded.Start(dir, "", logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"referrals/graph"
 	"referrals/live"
 	"referrals/storage"
+	"referrals/storage/embedded"
 	"referrals/webhooks"
 	"referrals/webhooks/egress"
 )
@@ -61,7 +62,7 @@ func newDeliveryRigAt(t testing.TB, opts webhooks.Options, now func() time.Time)
 		level = slog.LevelWarn
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))
-	embedded, err := storage.StartEmbedded(t.TempDir(), "", logger)
+	embedded, err := embedded.Start(t.TempDir(), "", logger)
 	if err != nil {
 		t.Fatal(err)
 	}

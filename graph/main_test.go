@@ -18,6 +18,7 @@ import (
 
 	"referrals/graph/transport"
 	"referrals/live"
+	"referrals/storage/embedded"
 	"referrals/storage/storagetest"
 
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -30,7 +31,7 @@ import (
 var (
 	testServer   *storagetest.Server
 	testURI      string
-	testEmbedded *storage.Embedded
+	testEmbedded *embedded.Server
 	commands     = &commandLog{}
 )
 

@@ -67,8 +67,7 @@ func (s *Store) SeedDemo(ctx context.Context, seed uint64, n int) (bool, error) 
 	}
 	err = s.InsertReferrals(ctx, refs, parts)
 	if bulk {
-		var openErr error
-		if s.planner, openErr = s.opts.Embedded.openPlanner(ctx, s.db.Name()); openErr != nil {
+		if openErr := s.openPlanner(ctx); openErr != nil {
 			return false, errors.Join(err, openErr)
 		}
 	}

@@ -28,7 +28,7 @@ func (s *Store) missingCollections(ctx context.Context, colls ...*mongo.Collecti
 // claims' TTL index included. A store that answers only {_id: v} from an
 // index gets no other: it would update them on every write and never
 // read them. There the collections are created explicitly, so that they
-// exist for Embedded.indexIDs.
+// exist for embedded.Server.IndexIDs.
 func (s *Store) createIndexes(ctx context.Context) error {
 	models := map[*mongo.Collection][]mongo.IndexModel{
 		s.referrals:    referralIndexes(),

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"referrals/storage/embedded"
 )
 
 // testAnchor fixes the dates of demo data in tests.
@@ -17,7 +19,7 @@ var testAnchor = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 // One embedded store serves the package; each test gets its own database.
 var (
 	testURI      string
-	testEmbedded *Embedded
+	testEmbedded *embedded.Server
 	testStore    *Store
 	testDBSeq    atomic.Int64
 )
@@ -32,13 +34,13 @@ func runTests(m *testing.M) int {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	embedded, err := StartEmbedded(dir, "", slog.Default())
+	local, err := embedded.Start(dir, "", slog.Default())
 	if err != nil {
 		panic(err)
 	}
-	defer embedded.Stop()
-	testURI, testEmbedded = embedded.URI(), embedded
-	testStore, err = Connect(context.Background(), Options{URI: testURI, Database: "unused", Embedded: embedded})
+	defer local.Stop()
+	testURI, testEmbedded = local.URI(), local
+	testStore, err = Connect(context.Background(), Options{URI: testURI, Database: "unused", Embedded: local})
 	if err != nil {
 		panic(err)
 	}
@@ -46,7 +48,7 @@ func runTests(m *testing.M) int {
 	code := m.Run()
 	// No query the package's tests send is left to FerretDB's own
 	// evaluation on the embedded store.
-	if n := PlannerFallbacks(); n > 0 && code == 0 {
+	if n := embedded.Fallbacks(); n > 0 && code == 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
 		return 1
 	}

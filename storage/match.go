@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"referrals/storage/sqlplan"
+	"referrals/storage/embedded/sqlplan"
 )
 
 // Validate reports the first problem of f for Matches as a

@@ -16,7 +16,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"referrals/storage/sqlplan"
+	"referrals/storage/embedded/sqlplan"
 )
 
 // CommandMetrics returns a command monitor that counts every command the

@@ -1,7 +1,8 @@
 package storage
 
 import (
-	"path/filepath"
+	"net/url"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -52,7 +53,10 @@ func TestCommandSpans(t *testing.T) {
 		}
 		return m
 	}
-	socket := filepath.Join(testEmbedded.sockDir, socketName) // the embedded store's address
+	socket, err := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(testEmbedded.URI(), "mongodb://"), "/")) // the embedded store's socket
+	if err != nil {
+		t.Fatal(err)
+	}
 	for k, want := range map[string]string{"db.system.name": "mongodb", "db.operation.name": "find", "db.namespace": s.db.Name(),
 		"db.collection.name": "referrals", "server.address": socket} {
 		if v := attrs(find)[k]; v != want {

@@ -13,7 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"referrals/storage/sqlplan"
+	"referrals/storage/embedded/sqlplan"
 )
 
 // ParticipantFilter selects participant records; all given parts must hold.

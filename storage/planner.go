@@ -5,44 +5,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"referrals/storage/sqlplan"
+	"referrals/storage/embedded"
+	"referrals/storage/embedded/sqlplan"
 )
 
-// planner answers the selections of the embedded store — which documents
-// match, in which order, how many, and the statistics' groups — with SQL
-// over FerretDB's SQLite tables (see sqlplan), translated from the same
-// BSON the queries send to MongoDB. The documents selected are then read
-// by _id through the driver, and all writes go through the driver, so
-// FerretDB keeps owning the files. It exists only where the store
-// answers nothing but {_id: v} from an index (PushdownIDOnly).
-type planner struct {
-	db *sql.DB
-	// selections counts what the planner answered, as a command monitor
-	// counts what the driver sends.
-	selections   atomic.Int64
-	referrals    *sqlplan.Table
-	participants *sqlplan.Table
-	tags         *sqlplan.Table
-	changes      *sqlplan.Table
-	webhooks     *sqlplan.Table
-	deliveries   *sqlplan.Table
-}
-
-// plannerFallbacks counts the selections the planner could not translate
-// and left to FerretDB, which reads the whole collection for them. No
-// query the API sends falls back (TestMain of this package and of graph
-// check it stays 0).
-var plannerFallbacks atomic.Int64
-
-// PlannerFallbacks returns how many selections on the embedded store were
-// left to FerretDB's own evaluation since the process started.
-func PlannerFallbacks() int64 { return plannerFallbacks.Load() }
+// On the embedded store, which answers nothing but {_id: v} from an index
+// (PushdownIDOnly), selections go to its read planner (embedded.Planner):
+// this file tells it which collections to serve, their fields and
+// indexes, and runs a selection there, or, where it cannot translate the
+// query, counts the fallback and leaves it to FerretDB.
 
 // referralFields are the referral paths the planner queries, with the one
 // type the storage writes at each.
@@ -132,67 +107,23 @@ var participantPlanIndexes = []sqlplan.Index{
 	{"expirationDateTime", "referralId"},
 }
 
-// openPlanner readies the SQLite file of database for the planner (side
-// table, triggers, indexes) and opens the connections it reads with.
-func (e *Embedded) openPlanner(ctx context.Context, database string) (*planner, error) {
-	p := &planner{}
-	err := e.eachPlannerTable(ctx, database, p, func(w *sql.DB, t *sqlplan.Table, indexes []sqlplan.Index) error {
-		return t.Prepare(ctx, w, indexes)
-	})
-	if err != nil {
-		return nil, err
-	}
-	file := filepath.Join(e.dir, database+".sqlite")
-	// Readers only: query_only refuses any write through them. In WAL mode
-	// each query sees every transaction committed before it began, so a
-	// write FerretDB acknowledged is seen by the next selection.
-	p.db, err = sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", file, err)
-	}
-	return p, nil
+// planSpecs are the collections the embedded read planner serves.
+var planSpecs = []embedded.TableSpec{
+	{Collection: "referrals", Fields: referralFields, Indexes: referralPlanIndexes, Covering: referralWideIndex},
+	{Collection: "participants", Fields: participantFields, Indexes: participantPlanIndexes},
+	{Collection: "tags", Fields: idFields, Indexes: []sqlplan.Index{{"_id"}}},
+	{Collection: "changes", Fields: idFields, Indexes: []sqlplan.Index{{"_id"}}},
+	{Collection: "webhooks", Fields: webhookFields, Indexes: []sqlplan.Index{{"_id"}, {"createdDateTime", "_id"}, {"organizationId", "createdDateTime", "_id"}}},
+	{Collection: "webhookDeliveries", Fields: deliveryFields, Indexes: []sqlplan.Index{{"_id"}, {"webhookId", "createdDateTime", "_id"}, {"webhookId", "nextAttemptAt", "_id"}}},
 }
 
-// eachPlannerTable calls f for each table of the planner in database,
-// with a connection that may write, after setting it in p.
-func (e *Embedded) eachPlannerTable(ctx context.Context, database string, p *planner, f func(w *sql.DB, t *sqlplan.Table, indexes []sqlplan.Index) error) error {
-	if err := sqlplan.Register(); err != nil {
+// openPlanner opens the embedded read planner over s's database.
+func (s *Store) openPlanner(ctx context.Context) error {
+	p, err := s.opts.Embedded.OpenPlanner(ctx, s.db.Name(), planSpecs)
+	if err != nil {
 		return err
 	}
-	file := filepath.Join(e.dir, database+".sqlite")
-	// A larger page cache than SQLite's 2 MB default for this connection:
-	// it builds the indexes and fills the side tables.
-	w, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)")
-	if err != nil {
-		return fmt.Errorf("open %s: %w", file, err)
-	}
-	defer w.Close()
-	for _, t := range []struct {
-		dst     **sqlplan.Table
-		name    string
-		fields  map[string]sqlplan.Field
-		indexes []sqlplan.Index
-	}{
-		{&p.referrals, "referrals", referralFields, referralPlanIndexes},
-		{&p.participants, "participants", participantFields, participantPlanIndexes},
-		{&p.tags, "tags", idFields, []sqlplan.Index{{"_id"}}},
-		{&p.changes, "changes", idFields, []sqlplan.Index{{"_id"}}},
-		{&p.webhooks, "webhooks", webhookFields, []sqlplan.Index{{"_id"}, {"createdDateTime", "_id"}, {"organizationId", "createdDateTime", "_id"}}},
-		{&p.deliveries, "webhookDeliveries", deliveryFields, []sqlplan.Index{{"_id"}, {"webhookId", "createdDateTime", "_id"}, {"webhookId", "nextAttemptAt", "_id"}}},
-	} {
-		var table string
-		err := w.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, t.name).Scan(&table)
-		if err != nil {
-			return fmt.Errorf("find the table of %s: %w", t.name, err)
-		}
-		*t.dst = &sqlplan.Table{Name: table, Fields: t.fields}
-		if t.dst == &p.referrals {
-			(*t.dst).Covering = referralWideIndex
-		}
-		if err := f(w, *t.dst, t.indexes); err != nil {
-			return err
-		}
-	}
+	s.planner = p
 	return nil
 }
 
@@ -202,31 +133,16 @@ func (e *Embedded) eachPlannerTable(ctx context.Context, database string, p *pla
 func (s *Store) dropPlanner(ctx context.Context) error {
 	s.closePlanner()
 	s.planner = nil
-	return s.opts.Embedded.eachPlannerTable(ctx, s.db.Name(), &planner{}, func(w *sql.DB, t *sqlplan.Table, indexes []sqlplan.Index) error {
-		return t.Drop(ctx, w, indexes)
-	})
+	return s.opts.Embedded.DropPlanner(ctx, s.db.Name(), planSpecs)
 }
 
-// table returns the planner's table of coll, or nil when the planner does
-// not serve it (or the store has no planner).
+// planTable returns the planner's table of coll, or nil when the planner
+// does not serve it (or the store has no planner).
 func (s *Store) planTable(coll *mongo.Collection) *sqlplan.Table {
-	switch {
-	case s.planner == nil:
+	if s.planner == nil {
 		return nil
-	case coll == s.referrals:
-		return s.planner.referrals
-	case coll == s.participants:
-		return s.planner.participants
-	case coll == s.tags:
-		return s.planner.tags
-	case coll == s.changes:
-		return s.planner.changes
-	case coll == s.webhooks:
-		return s.planner.webhooks
-	case coll == s.deliveries:
-		return s.planner.deliveries
 	}
-	return nil
+	return s.planner.Table(coll.Name())
 }
 
 // planned runs a selection on the planner when coll has one. It returns
@@ -237,12 +153,12 @@ func (s *Store) planned(ctx context.Context, coll *mongo.Collection, what string
 	if t == nil {
 		return false, nil
 	}
-	s.planner.selections.Add(1)
+	s.planner.Selected()
 	end := s.traceSelection(ctx, coll.Name(), what)
-	err := run(t, s.planner.db)
+	err := run(t, s.planner.DB())
 	end(err)
 	if errors.Is(err, sqlplan.ErrUnsupported) {
-		plannerFallbacks.Add(1)
+		embedded.CountFallback()
 		s.logger.DebugContext(ctx, "left to FerretDB: it reads the whole collection", "collection", coll.Name(), "selection", what, "why", err)
 		return false, nil
 	}
@@ -261,7 +177,7 @@ func (s *Store) PlannedSelections() int64 {
 	if s.planner == nil {
 		return 0
 	}
-	return s.planner.selections.Load()
+	return s.planner.Selections()
 }
 
 // countDocuments counts the documents of coll matching filter.
@@ -297,6 +213,6 @@ func decodeAll[T any](docs []bson.Raw) ([]*T, error) {
 // closePlanner closes the planner's connections, if any.
 func (s *Store) closePlanner() {
 	if s.planner != nil {
-		_ = s.planner.db.Close()
+		s.planner.Close()
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"referrals/storage/sqlplan"
+	"referrals/storage/embedded/sqlplan"
 )
 
 // The differential test of the planner: random referrals and participants
@@ -355,7 +355,7 @@ func TestPlannerAgreesWithFerretDB(t *testing.T) {
 			kept := sideTableRows(t, s)
 			dropPlannerSchema(t, s)
 			var err error
-			if s.planner, err = testEmbedded.openPlanner(t.Context(), s.db.Name()); err != nil {
+			if err = s.openPlanner(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if filled := sideTableRows(t, s); !slices.Equal(kept, filled) {
@@ -381,7 +381,7 @@ func checkPlannerCase(t *testing.T, s *Store, rng *rand.Rand, i int) {
 	if err != nil {
 		t.Fatalf("case %d: FerretDB count %v: %v", i, filter, err)
 	}
-	got, err := s.planner.referrals.Count(ctx, s.planner.db, filter)
+	got, err := s.planner.Table("referrals").Count(ctx, s.planner.DB(), filter)
 	if err != nil || got != want {
 		t.Fatalf("case %d: count of %v: planner %d, %v; FerretDB %d", i, filter, got, err, want)
 	}
@@ -389,7 +389,7 @@ func checkPlannerCase(t *testing.T, s *Store, rng *rand.Rand, i int) {
 	all, values := ferretPage(t, s, filter, field, desc, nil, 0)
 	order := sqlplan.Order{Path: field, Desc: desc}
 	limit := 1 + rng.IntN(8)
-	docs, err := s.planner.referrals.Page(ctx, s.planner.db, filter, order, nil, limit)
+	docs, err := s.planner.Table("referrals").Page(ctx, s.planner.DB(), filter, order, nil, limit)
 	gotIDs := idsOf(docs)
 	if err != nil || !slices.Equal(gotIDs, all[:min(limit, len(all))]) {
 		t.Fatalf("case %d: first %d of %v by %s desc=%v: planner %v, %v; FerretDB %v", i, limit, filter, field, desc, gotIDs, err, all)
@@ -409,7 +409,7 @@ func checkPlannerCase(t *testing.T, s *Store, rng *rand.Rand, i int) {
 	if !slices.Equal(wantAfter, all[k+1:min(k+1+limit, len(all))]) {
 		t.Fatalf("case %d: FerretDB's own keyset page disagrees with its order: %v vs %v", i, wantAfter, all[k+1:])
 	}
-	docs, err = s.planner.referrals.Page(ctx, s.planner.db, filter, order, after, limit)
+	docs, err = s.planner.Table("referrals").Page(ctx, s.planner.DB(), filter, order, after, limit)
 	gotIDs = idsOf(docs)
 	if err != nil || !slices.Equal(gotIDs, wantAfter) {
 		t.Fatalf("case %d: %d after %v of %v by %s desc=%v: planner %v, %v; FerretDB %v", i, limit, after, filter, field, desc, gotIDs, err, wantAfter)
@@ -482,7 +482,7 @@ func statsKeyValues(k *StatsKey) []*string {
 // sideTableRows returns every row of the referrals' side table, sorted.
 func sideTableRows(t *testing.T, s *Store) []string {
 	t.Helper()
-	rows, err := s.planner.db.Query("SELECT id, path, quote(value) FROM " + sqlplan.Quote(s.planner.referrals.SideTable()) + " ORDER BY 1, 2, 3")
+	rows, err := s.planner.DB().Query("SELECT id, path, quote(value) FROM " + sqlplan.Quote(s.planner.Table("referrals").SideTable()) + " ORDER BY 1, 2, 3")
 	if err != nil {
 		t.Fatal(err)
 	}

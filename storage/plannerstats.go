@@ -9,7 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"referrals/storage/sqlplan"
+	"referrals/storage/embedded/sqlplan"
 )
 
 // plannedStats computes the rows of the three statistics aggregations of

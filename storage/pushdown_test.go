@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -113,7 +112,7 @@ func TestEmbeddedStoreIsIDOnly(t *testing.T) {
 // the index Prepare adds, not by reading the whole table.
 func TestIDLookupsUseAnIndex(t *testing.T) {
 	s := newTestStore(t)
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(testEmbedded.dir, s.db.Name()+".sqlite"))
+	db, err := sql.Open("sqlite", "file:"+testEmbedded.File(s.db.Name()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"referrals/storage/embedded"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -45,7 +47,7 @@ func TestRestartOfALargeStore(t *testing.T) {
 		_ = again.Drop(context.Background())
 		_ = again.Close(context.Background())
 	})
-	fallbacks, planned := PlannerFallbacks(), again.PlannedSelections()
+	fallbacks, planned := embedded.Fallbacks(), again.PlannedSelections()
 	if err := again.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestRestartOfALargeStore(t *testing.T) {
 	if err != nil || err2 != nil || got != want {
 		t.Errorf("referrals with a participant of the first demo organization: planner %d (%v), FerretDB %d (%v)", got, err, want, err2)
 	}
-	if got := PlannerFallbacks() - fallbacks; got != 0 {
+	if got := embedded.Fallbacks() - fallbacks; got != 0 {
 		t.Errorf("%d selections fell back to FerretDB", got)
 	}
 	if again.PlannedSelections() == planned {
@@ -81,11 +83,11 @@ func TestRestartOfALargeStore(t *testing.T) {
 	// index alone, not each stored document.
 	var id, parent, unused int
 	var plan string
-	q := "EXPLAIN QUERY PLAN " + lackingPeriodsSQL(again.planner.referrals)
-	if err := again.planner.db.QueryRowContext(ctx, q).Scan(&id, &parent, &unused, &plan); err != nil {
+	q := "EXPLAIN QUERY PLAN " + lackingPeriodsSQL(again.planner.Table("referrals"))
+	if err := again.planner.DB().QueryRowContext(ctx, q).Scan(&id, &parent, &unused, &plan); err != nil {
 		t.Fatal(err)
 	}
-	if want := "USING COVERING INDEX " + again.planner.referrals.IndexName(referralWideIndex); !strings.HasSuffix(plan, want) {
+	if want := "USING COVERING INDEX " + again.planner.Table("referrals").IndexName(referralWideIndex); !strings.HasSuffix(plan, want) {
 		t.Errorf("the look for referrals lacking periods: %s; want it %s", plan, want)
 	}
 }
@@ -96,7 +98,7 @@ func TestRestartOfALargeStore(t *testing.T) {
 func TestFilteredCountsReadTheWideIndex(t *testing.T) {
 	s := newTestStore(t)
 	ctx := asAdmin(t)
-	table := s.planner.referrals
+	table := s.planner.Table("referrals")
 	for _, filter := range []bson.D{
 		{{Key: "customerProfile.address.country", Value: "US"}},
 		{{Key: "referralSource", Value: "P2P"}},
@@ -109,7 +111,7 @@ func TestFilteredCountsReadTheWideIndex(t *testing.T) {
 		var id, parent, unused int
 		var plan string
 		q := "EXPLAIN QUERY PLAN SELECT count(*) FROM " + table.From(filter) + " WHERE " + where
-		if err := s.planner.db.QueryRowContext(ctx, q, args...).Scan(&id, &parent, &unused, &plan); err != nil {
+		if err := s.planner.DB().QueryRowContext(ctx, q, args...).Scan(&id, &parent, &unused, &plan); err != nil {
 			t.Fatal(err)
 		}
 		if want := "COVERING INDEX " + table.IndexName(referralWideIndex); !strings.Contains(plan, want) {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"referrals/storage/embedded"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -54,7 +56,7 @@ type Store struct {
 	pushdown Pushdown
 	// planner answers selections with SQL on the embedded store, where
 	// FerretDB would read every document (nil elsewhere).
-	planner *planner
+	planner *embedded.Planner
 	opts    Options
 	clock   func() time.Time
 	logger  *slog.Logger
@@ -89,8 +91,8 @@ type Options struct {
 	Pushdown Pushdown
 	// Embedded is the embedded store the client talks to, if it does:
 	// Prepare then makes its lookups by _id use an index (see
-	// Embedded.indexIDs).
-	Embedded *Embedded
+	// embedded.Server.IndexIDs) and opens its read planner.
+	Embedded *embedded.Server
 }
 
 // Pushdown says which queries a store answers from an index rather than
@@ -262,11 +264,11 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	if s.opts.Embedded != nil {
-		if err := s.opts.Embedded.indexIDs(ctx, s.db.Name()); err != nil {
+		if err := s.opts.Embedded.IndexIDs(ctx, s.db.Name()); err != nil {
 			return err
 		}
 		if s.idOnly() && s.planner == nil {
-			if s.planner, err = s.opts.Embedded.openPlanner(ctx, s.db.Name()); err != nil {
+			if err := s.openPlanner(ctx); err != nil {
 				return err
 			}
 		}

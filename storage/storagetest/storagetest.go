@@ -14,12 +14,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 
 	"referrals/storage"
+	"referrals/storage/embedded"
 )
 
 // Server is the embedded store of one test binary.
 type Server struct {
 	URI      string
-	Embedded *storage.Embedded
+	Embedded *embedded.Server
 	Store    *storage.Store // on database "unused"; WithDatabase gives others
 	monitor  *event.CommandMonitor
 	seq      atomic.Int64
@@ -39,20 +40,20 @@ func run(m *testing.M, monitor *event.CommandMonitor, setup func(*Server)) int {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	embedded, err := storage.StartEmbedded(dir, "", slog.Default())
+	local, err := embedded.Start(dir, "", slog.Default())
 	if err != nil {
 		panic(err)
 	}
-	defer embedded.Stop()
-	s := &Server{URI: embedded.URI(), Embedded: embedded, monitor: monitor}
-	s.Store, err = storage.Connect(context.Background(), storage.Options{URI: s.URI, Database: "unused", Monitor: monitor, Embedded: embedded})
+	defer local.Stop()
+	s := &Server{URI: local.URI(), Embedded: local, monitor: monitor}
+	s.Store, err = storage.Connect(context.Background(), storage.Options{URI: s.URI, Database: "unused", Monitor: monitor, Embedded: local})
 	if err != nil {
 		panic(err)
 	}
 	defer s.Store.Close(context.Background())
 	setup(s)
 	code := m.Run()
-	if n := storage.PlannerFallbacks(); n > 0 && code == 0 {
+	if n := embedded.Fallbacks(); n > 0 && code == 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
 		return 1
 	}

@@ -1,4 +1,11 @@
-package storage
+// Package embedded is the store the server starts when no MongoDB is
+// configured: FerretDB in-process, its data in SQLite files, reached
+// through the MongoDB driver like any MongoDB; the SQLite indexes FerretDB
+// lacks; and the read planner (with package sqlplan) that answers
+// selections with SQL over FerretDB's tables, which FerretDB would answer
+// by reading whole collections. It knows nothing of referrals: package
+// storage tells it which collections to plan, their fields and indexes.
+package embedded
 
 import (
 	"context"
@@ -10,13 +17,13 @@ import (
 	"path/filepath"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
-	_ "modernc.org/sqlite" // the SQLite driver FerretDB uses, for indexIDs
+	_ "modernc.org/sqlite" // the SQLite driver FerretDB uses, for IndexIDs and the planner
 )
 
-// Embedded is an in-process FerretDB that keeps its data in SQLite files.
+// Server is an in-process FerretDB that keeps its data in SQLite files.
 // The process reaches it through a Unix socket in a directory only its
 // user may enter; it listens on TCP only when asked to.
-type Embedded struct {
+type Server struct {
 	db      *ferretdb.FerretDB
 	dir     string
 	sockDir string
@@ -29,7 +36,7 @@ type Embedded struct {
 // driver takes a host ending in ".sock" for a socket path.
 const socketName = "mongodb.sock"
 
-// StartEmbedded starts FerretDB with its SQLite files in dir. FerretDB has
+// Start starts FerretDB with its SQLite files in dir. FerretDB has
 // no authentication, so by default it listens only on a Unix socket in a
 // fresh directory of mode 0700 (FerretDB v1.24's embeddable API offers no
 // connection that bypasses a listener). A non-empty listen ("127.0.0.1:27017";
@@ -37,7 +44,7 @@ const socketName = "mongodb.sock"
 // who can reach it. It logs through logger at error level only: FerretDB
 // warns about routine client commands it does not implement (endSessions on
 // every disconnect).
-func StartEmbedded(dir, listen string, logger *slog.Logger) (*Embedded, error) {
+func Start(dir, listen string, logger *slog.Logger) (*Server, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("embedded store directory: %w", err)
@@ -69,7 +76,7 @@ func StartEmbedded(dir, listen string, logger *slog.Logger) (*Embedded, error) {
 		return nil, fmt.Errorf("start embedded FerretDB: %w", err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	e := &Embedded{db: db, dir: abs, sockDir: sockDir, exposed: listen != "", done: make(chan struct{}), stop: stop}
+	e := &Server{db: db, dir: abs, sockDir: sockDir, exposed: listen != "", done: make(chan struct{}), stop: stop}
 	go func() {
 		defer close(e.done)
 		_ = db.Run(ctx) // returns only once ctx is cancelled
@@ -79,27 +86,32 @@ func StartEmbedded(dir, listen string, logger *slog.Logger) (*Embedded, error) {
 
 // URI returns the MongoDB URI of the embedded store's Unix socket, for this
 // process's own client.
-func (e *Embedded) URI() string {
+func (e *Server) URI() string {
 	return "mongodb://" + url.PathEscape(filepath.Join(e.sockDir, socketName)) + "/"
 }
 
 // ExposedURI returns the MongoDB URI of the TCP address the store listens
 // on, or "" when it is not exposed.
-func (e *Embedded) ExposedURI() string {
+func (e *Server) ExposedURI() string {
 	if !e.exposed {
 		return ""
 	}
 	return e.db.MongoDBURI() // the TCP one when there is a TCP listener
 }
 
+// File returns the path of the SQLite file that holds database.
+func (e *Server) File(database string) string {
+	return filepath.Join(e.dir, database+".sqlite")
+}
+
 // Stop closes the listeners and the SQLite files and waits for both.
-func (e *Embedded) Stop() {
+func (e *Server) Stop() {
 	e.stop()
 	<-e.done
 	_ = os.RemoveAll(e.sockDir)
 }
 
-// indexIDs gives every collection of database an SQLite index on the
+// IndexIDs gives every collection of database an SQLite index on the
 // expression FerretDB v1.24 filters by when it pushes `{_id: v}` down
 // (`_ferretdb_sjson->'$._id'`). Its own unique index is on
 // `_ferretdb_sjson->"_id"`, which SQLite does not recognise as the same
@@ -108,8 +120,8 @@ func (e *Embedded) Stop() {
 // under a millisecond. FerretDB does not know of the index and needs not:
 // dropping a collection drops it with the table. It runs on the SQLite file
 // directly, as FerretDB does, with FerretDB's busy timeout.
-func (e *Embedded) indexIDs(ctx context.Context, database string) error {
-	file := filepath.Join(e.dir, database+".sqlite")
+func (e *Server) IndexIDs(ctx context.Context, database string) error {
+	file := e.File(database)
 	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("open %s: %w", file, err)
@@ -140,7 +152,7 @@ func (e *Embedded) indexIDs(ctx context.Context, database string) error {
 	return nil
 }
 
-// idLookupIndexSuffix names the SQLite indexes indexIDs makes. FerretDB
+// idLookupIndexSuffix names the SQLite indexes IndexIDs makes. FerretDB
 // names its own "<table>_<index name>", and no index of ours is called
 // this.
 const idLookupIndexSuffix = "_referrals_id_lookup"
