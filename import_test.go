@@ -447,7 +447,7 @@ func TestImportJSONArray(t *testing.T) {
 	})
 }
 
-// TestImportExample: the example file of the README, in the
+// TestImportExample: the example file of docs/import.md, in the
 // specification's PascalCase shape, imports into an empty server and
 // creates exactly its referrals, as the export then shows them.
 func TestImportExample(t *testing.T) {

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -363,17 +364,22 @@ func TestValidationErrorsCapped(t *testing.T) {
 }
 
 // TestDocumentLimitsAdmitRealDocuments: graphql-js's full introspection
-// query and the README's examples are well inside every document bound and
-// the cost limit.
+// query and the examples of the README and docs/ are well inside every
+// document bound and the cost limit.
 func TestDocumentLimitsAdmitRealDocuments(t *testing.T) {
 	es := NewExecutableSchema(Config{Complexity: complexityCosts()})
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
+	pages, _ := filepath.Glob("../docs/*.md")
+	var readme []byte
+	for _, page := range append([]string{"../README.md"}, pages...) {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readme = append(readme, b...)
 	}
 	docs := map[string]string{"introspection": standardIntrospection(t)}
 	for i, block := range strings.Split(string(readme), "```graphql\n")[1:] {
-		docs[fmt.Sprintf("README example %d", i+1)] = block[:strings.Index(block, "```")]
+		docs[fmt.Sprintf("example %d", i+1)] = block[:strings.Index(block, "```")]
 	}
 	for name, query := range docs {
 		t.Run(name, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // readmeDemoSeed is server.go's demoSeed: the demo data `go run .` seeds.
 const readmeDemoSeed = 2026
 
-// statsExamples are the README's example questions, each one referralStats
+// statsExamples are docs/analytics.md's example questions, each one referralStats
 // query, and the columns of its result table (paths into each group).
 var statsExamples = []struct {
 	question, query string
@@ -46,14 +46,14 @@ var statsExamples = []struct {
 		[]string{"key.participantOrganizationId", "key.participantStatus", "measures.count", "measures.dealValue.sum"}},
 }
 
-// TestStatsExamples runs the README's example questions against the demo
+// TestStatsExamples runs docs/analytics.md's example questions against the demo
 // data of `go run .` (200 referrals of the demo seed, seeded today) and
-// checks that the README shows each answer as it is, as a Markdown table
+// checks that docs/analytics.md shows each answer as it is, as a Markdown table
 // (printed with -v):
 //
 //	go test ./graph -run TestStatsExamples -v
 func TestStatsExamples(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/analytics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +98,11 @@ func TestStatsExamples(t *testing.T) {
 			fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 		}
 		t.Log(b.String())
-		// The README shows the question, its query, then the table.
+		// docs/analytics.md shows the question, its query, then the table.
 		title, table, _ := strings.Cut(strings.TrimPrefix(b.String(), "\n"), "\n\n")
 		at := strings.Index(string(readme), title)
 		if at < 0 || !strings.Contains(string(readme)[at:], table) {
-			t.Errorf("the README does not show this answer of %q as it is:%s", ex.question, b.String())
+			t.Errorf("docs/analytics.md does not show this answer of %q as it is:%s", ex.question, b.String())
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestDemoIsAPipeline seeds the server's demo (its seed, 200 referrals) and
-// asks the store the README's example questions: each finds a handful of
+// asks the store docs/api.md's example questions: each finds a handful of
 // referrals. The data is spread like a pipeline's, and no invitation is
 // left open past its expiration for the first sweep to record.
 func TestDemoIsAPipeline(t *testing.T) {
@@ -68,7 +68,7 @@ func TestDemoIsAPipeline(t *testing.T) {
 // TestDemoDoesNotDependOnTheDay: the demo seeded on two days holds the
 // same referrals (everything but dates), with creation dates moved by the
 // days between; before, sources and amounts changed with the day (the
-// README's tables stopped matching a fresh store).
+// tables of docs/analytics.md stopped matching a fresh store).
 func TestDemoDoesNotDependOnTheDay(t *testing.T) {
 	days := []time.Time{
 		time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC),

@@ -152,7 +152,7 @@ func TestSettings(t *testing.T) {
 }
 
 // TestExampleTabs (issue 10, item 3): each tab is a valid operation with
-// valid variables; together they show the README's example queries, a
+// valid variables; together they show docs/api.md's example queries, a
 // subscription and a mutation with its variables filled in.
 func TestExampleTabs(t *testing.T) {
 	tabs, err := exampleTabs()
@@ -180,7 +180,7 @@ func TestExampleTabs(t *testing.T) {
 		t.Errorf("the tabs hold %v, want queries, a mutation and a subscription", kinds)
 	}
 
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/api.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestExampleTabs(t *testing.T) {
 			found = found || strings.HasSuffix(tab.Query, "\n"+example)
 		}
 		if !found {
-			t.Errorf("no tab holds the README's example %.40q", example)
+			t.Errorf("no tab holds docs/api.md's example %.40q", example)
 		}
 	}
 }
