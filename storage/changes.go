@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"referrals/storage/retry"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -285,7 +287,7 @@ func (s *Store) storeChange(ctx context.Context, c Change) (int64, bool) {
 // although its answer was lost.
 func (s *Store) insertChange(ctx context.Context, c Change) error {
 	tried, taken := false, false
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.changes.InsertOne(ctx, c)
 		if !mongo.IsDuplicateKeyError(err) {
 			tried = true

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"referrals/storage/retry"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -80,7 +82,7 @@ func (s *Store) insertClaim(ctx context.Context, doc bson.D) (bool, error) {
 // settle marks the multi-document write of a pending claim complete. If
 // that fails, recovery later finds the write complete and settles it.
 func (s *Store) settle(ctx context.Context, key string) {
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}}})
 		return err
 	})
@@ -95,7 +97,7 @@ func (s *Store) settle(ctx context.Context, key string) {
 // it did. A claim it cannot delete is freed by recovery (see recoverClaim)
 // once it is old enough.
 func (s *Store) release(ctx context.Context, key string) bool {
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}})
 		return err
 	})
@@ -116,7 +118,7 @@ func (s *Store) releasePending(ctx context.Context, key string) {
 // unmarkPending deletes the pendingWrites entry of a claim that is settled
 // or gone. One it cannot delete, RecoverWrites drops later.
 func (s *Store) unmarkPending(ctx context.Context, key string) {
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}})
 		return err
 	})

@@ -13,6 +13,8 @@ import (
 	"hash"
 	"sync"
 
+	"referrals/storage/retry"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -119,7 +121,7 @@ func (s *Store) EventIDs() *EventIDs { return s.eventIDs }
 func (s *Store) loadEventIDs(ctx context.Context) error {
 	fresh := make([]byte, eventIDSecretSize)
 	_, _ = rand.Read(fresh) // crypto/rand never fails
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.keys.InsertOne(ctx, bson.D{{Key: "_id", Value: eventIDSecretKey}, {Key: "secret", Value: fresh}})
 		if mongo.IsDuplicateKeyError(err) {
 			return nil

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"referrals/storage/retry"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -45,7 +47,7 @@ func (s *Store) unmarkDue(ctx context.Context, ids ...string) {
 	if len(ids) == 1 {
 		filter = bson.D{{Key: "_id", Value: ids[0]}}
 	}
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.due.DeleteMany(ctx, filter)
 		return err
 	})

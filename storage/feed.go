@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"referrals/storage/retry"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -182,7 +184,7 @@ func (s *Store) advanceHead(ctx context.Context, seq int64) error {
 	if seq <= f.headWritten {
 		return nil
 	}
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.changeHeads.UpdateOne(ctx, bson.D{{Key: "_id", Value: f.instance}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: seq}}}}, options.UpdateOne().SetUpsert(true))
 		return err

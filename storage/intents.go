@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"referrals/storage/retry"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -100,7 +102,7 @@ func (s *Store) dropIntents(ctx context.Context, published []*queued) {
 	if len(keys) > 1 {
 		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}}
 	}
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.pending.DeleteMany(ctx, filter)
 		return err
 	})

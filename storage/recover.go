@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"referrals/storage/retry"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -360,7 +362,7 @@ func participationUpdate(r *Referral, p *Participant, missingOnly bool) bson.D {
 // updated: the participant, then the claim. What it cannot delete stays,
 // with the claim pending, for recovery to finish.
 func (s *Store) undoInvitation(ctx context.Context, key, participantID string) {
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.participants.DeleteOne(ctx, bson.D{{Key: "_id", Value: participantID}})
 		return err
 	})
@@ -375,7 +377,7 @@ func (s *Store) undoInvitation(ctx context.Context, key, participantID string) {
 // updated: the participant's status, then the claim. What it cannot undo
 // stays, with the claim pending, for recovery to finish.
 func (s *Store) undoAnswer(ctx context.Context, key string, p *Participant, to ParticipantStatus) {
-	err := retryIdempotent(ctx, func(ctx context.Context) error {
+	err := retry.Idempotent(ctx, func(ctx context.Context) error {
 		_, err := s.participants.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: to}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: ParticipantInvited}}}})
 		return err
