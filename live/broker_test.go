@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"referrals/storage"
+	"referrals/storage/changelog"
 	"referrals/storage/storagetest"
 )
 
@@ -28,7 +29,7 @@ func TestChangeWindowIsBoundedInBytes(t *testing.T) {
 	b := NewBroker(nil, slog.New(slog.DiscardHandler), Options{WindowBytes: 20_000})
 	small, large := "n", strings.Repeat("n", 5_000)
 	publish := func(seq int64, notes *string) {
-		b.publish(storage.Change{Seq: seq, After: &storage.Referral{ID: "r", Status: storage.ReferralActive, ReferralSource: storage.SourceP2P,
+		b.publish(storage.Change{Header: changelog.Header{Seq: seq}, After: &storage.Referral{ID: "r", Status: storage.ReferralActive, ReferralSource: storage.SourceP2P,
 			Details: &storage.ReferralDetails{Notes: notes}}})
 	}
 	for seq := int64(1); seq <= 20; seq++ {

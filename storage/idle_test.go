@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"referrals/storage/changelog"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -75,15 +77,15 @@ func fillChanges(b *testing.B, s *Store, n int) {
 		var docs []any
 		for seq := from; seq < from+1000 && seq <= n; seq++ {
 			r := refs[seq%len(refs)]
-			docs = append(docs, Change{Seq: int64(seq), Key: changeKey(int64(seq)), ReferralID: r.ID, Type: ChangeUpdated,
-				Fields: []string{"details.notes"}, At: s.Now(), After: &r, Writer: bson.NewObjectID()})
+			docs = append(docs, Change{Header: changelog.Header{Seq: int64(seq), Key: changelog.Key(int64(seq)), Writer: bson.NewObjectID()},
+				ReferralID: r.ID, Type: ChangeUpdated, Fields: []string{"details.notes"}, At: s.Now(), After: &r})
 		}
 		if _, err := s.changes.InsertMany(context.Background(), docs); err != nil {
 			b.Fatal(err)
 		}
 	}
 	if n > 0 {
-		s.advanceHead(context.Background(), int64(n))
+		setHead(b, s, int64(n))
 	}
 }
 

@@ -55,15 +55,12 @@ func (in *intent) owned() bool { return strings.HasPrefix(in.Key, intentPrefix) 
 // newIntent returns an intent keyed key with a fresh writer, numbered
 // after the feed's published head.
 func (s *Store) newIntent(ctx context.Context, key string) *intent {
-	s.loadKnown(ctx)
+	from := s.log.Known(ctx)
 	w := bson.NewObjectID()
 	if key == "" {
 		key = intentPrefix + w.Hex()
 	}
-	f := s.feed
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return &intent{Key: key, At: s.Now(), Writer: w, From: f.known}
+	return &intent{Key: key, At: s.Now(), Writer: w, From: from}
 }
 
 // intend records, before a write of the referral id that gives it
@@ -86,14 +83,12 @@ func (s *Store) giveUp(ctx context.Context, in *intent, err error) {
 	}
 }
 
-// dropIntents deletes the intents of their own of published changes, in
-// one command. One it cannot delete, RecoverWrites finds published.
-func (s *Store) dropIntents(ctx context.Context, published []*queued) {
+// dropIntents deletes intents of their own whose changes are published,
+// in one command. One it cannot delete, RecoverWrites finds published.
+func (s *Store) dropIntents(ctx context.Context, published []*intent) {
 	var keys []string
-	for _, q := range published {
-		if q.in.owned() {
-			keys = append(keys, q.in.Key)
-		}
+	for _, in := range published {
+		keys = append(keys, in.Key)
 	}
 	if len(keys) == 0 {
 		return
@@ -130,7 +125,7 @@ func (s *Store) recordedBy(ctx context.Context, entries []intent) (map[bson.Obje
 	if len(want) == 0 {
 		return out, nil
 	}
-	top, err := s.feedTop(ctx)
+	top, err := s.log.Top(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +151,7 @@ const recoverChunk = 1000
 // The caller holds e's recovery claim.
 func (s *Store) recoverIntent(ctx context.Context, e intent, rec map[bson.ObjectID]int64) error {
 	if seq, ok := rec[e.Writer]; ok {
-		if err := s.publish(ctx, seq); err != nil {
+		if err := s.log.Publish(ctx, seq); err != nil {
 			return err
 		}
 		s.unmarkPending(ctx, e.Key)

@@ -290,7 +290,7 @@ func (s *Store) recoverParticipant(ctx context.Context, c claimDoc, p *Participa
 	}
 	in := &intent{Key: c.Key, Writer: c.Writer}
 	if seq, recorded := rec[c.Writer]; recorded && !c.Writer.IsZero() {
-		if err := s.publish(ctx, seq); err != nil {
+		if err := s.log.Publish(ctx, seq); err != nil {
 			return false, err
 		}
 	} else {

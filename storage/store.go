@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"referrals/storage/changelog"
 	"referrals/storage/embedded"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -35,10 +36,9 @@ type Store struct {
 	referrals    *mongo.Collection
 	participants *mongo.Collection
 	tags         *mongo.Collection
-	changes      *mongo.Collection
-	changeHeads  *mongo.Collection
+	changes      *mongo.Collection // the change log's, for tests and its reads by _id
 	claims       *mongo.Collection
-	feed         *feed
+	log          *changeLog
 	// keys holds the server's secrets; eventIDs is made from one of them.
 	keys     *mongo.Collection
 	eventIDs *EventIDs
@@ -168,7 +168,7 @@ func RedactURI(uri string) string {
 
 func newStore(client *mongo.Client, opts Options) *Store {
 	db := client.Database(opts.Database)
-	return &Store{
+	s := &Store{
 		opts:         opts,
 		clock:        opts.Now,
 		logger:       opts.Logger,
@@ -178,16 +178,17 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		referrals:    db.Collection("referrals"),
 		participants: db.Collection("participants"),
 		tags:         db.Collection("tags"),
-		changes:      db.Collection("changes"),
-		changeHeads:  db.Collection("changeHeads"),
+		changes:      db.Collection(changelog.Collection),
 		claims:       db.Collection("claims"),
 		keys:         db.Collection("keys"),
-		feed:         newFeed(),
 		due:          db.Collection("invitationDue"),
 		pending:      db.Collection("pendingWrites"),
 		webhooks:     db.Collection("webhooks"),
 		deliveries:   db.Collection("webhookDeliveries"),
 	}
+	s.log = changelog.New[Change, *Change](changelog.Options[Change]{DB: db, Now: s.Now, Logger: s.logger,
+		ReadKeys: s.changesByKey, BeforeHead: func() { s.reach(stepHead) }})
+	return s
 }
 
 // WithDatabase returns a Store on another database of the same client,
@@ -257,7 +258,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.createIndexes(ctx); err != nil {
 		return err
 	}
-	if err := s.prepareFeed(ctx); err != nil {
+	if err := s.log.Prepare(ctx); err != nil {
 		return err
 	}
 	if err := s.loadEventIDs(ctx); err != nil {
