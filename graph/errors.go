@@ -186,3 +186,10 @@ func webhookError(err error, what, id string) error {
 	}
 	return err
 }
+
+// maxMessageBytes bounds an error message: many quote the value they
+// refuse, and a request may send a value of nearly a megabyte.
+const maxMessageBytes = 1000
+
+// maxPathName bounds each name of an error's path, in bytes.
+const maxPathName = 100

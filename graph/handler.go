@@ -75,7 +75,7 @@ func NewExecutor(store Store, broker *live.Broker, logger *slog.Logger, metrics 
 	}
 	exec.Use(automaticPersistedQueries())
 	exec.Use(subscriptionEvents{})
-	useOperationLimits(exec, opts)
+	useOperationLimits(exec, opts.MaxComplexity, opts.MaxDepth, opts.NoIntrospection)
 	if metrics != nil {
 		exec.Use(metrics)
 	}
@@ -109,10 +109,3 @@ func NewExecutor(store Store, broker *live.Broker, logger *slog.Logger, metrics 
 // a client that then gets an empty reply (four heavy requests at once
 // took 108 s that way).
 const DefaultRunTimeout = 50 * time.Second
-
-// maxMessageBytes bounds an error message: many quote the value they
-// refuse, and a request may send a value of nearly a megabyte.
-const maxMessageBytes = 1000
-
-// maxPathName bounds each name of an error's path, in bytes.
-const maxPathName = 100

@@ -11,15 +11,15 @@ import (
 // maxValidationErrors errors, cost and depth before execution; and no
 // "Did you mean …?" suggestions when introspection is off. Introspection
 // has its own limit (introspectionLimit) instead of cost and depth.
-func useOperationLimits(exec *executor.Executor, opts Options) {
+func useOperationLimits(exec *executor.Executor, maxComplexity, maxDepth int, noIntrospection bool) {
 	exec.Use(documentLimits{})
-	exec.Use(&costLimit{max: opts.MaxComplexity})
-	exec.Use(depthLimit{max: opts.MaxDepth})
+	exec.Use(&costLimit{max: maxComplexity})
+	exec.Use(depthLimit{max: maxDepth})
 	exec.Use(&introspectionLimit{})
 	// Suggestions name fields, arguments, types and enum values: the schema
 	// that introspection being off keeps to itself.
-	exec.SetDisableSuggestion(opts.NoIntrospection)
-	exec.SetDefaultRulesFn(validationRules(!opts.NoIntrospection))
+	exec.SetDisableSuggestion(noIntrospection)
+	exec.SetDefaultRulesFn(validationRules(!noIntrospection))
 }
 
 // maxValidationErrors is how many validation errors a response reports, as

@@ -18,7 +18,7 @@ import (
 
 // CreateWebhook is the resolver for the createWebhook field.
 func (r *mutationResolver) CreateWebhook(ctx context.Context, input model.CreateWebhookInput) (*model.WebhookWithSecret, error) {
-	if err := r.checkWebhookInput(ctx, &input.URL, input.Filter, input.Description); err != nil {
+	if err := checkWebhookInput(ctx, r.Deliverer, &input.URL, input.Filter, input.Description); err != nil {
 		return nil, err
 	}
 	w := &storage.Webhook{ID: uuid.NewString(), URL: input.URL, Events: uniqueTypes(input.Events), Filter: input.Filter,
@@ -31,7 +31,7 @@ func (r *mutationResolver) CreateWebhook(ctx context.Context, input model.Create
 
 // UpdateWebhook is the resolver for the updateWebhook field.
 func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input model.UpdateWebhookInput) (*storage.Webhook, error) {
-	if err := r.checkWebhookInput(ctx, input.URL, input.Filter, input.Description); err != nil {
+	if err := checkWebhookInput(ctx, r.Deliverer, input.URL, input.Filter, input.Description); err != nil {
 		return nil, err
 	}
 	p := storage.WebhookPatch{URL: input.URL, Description: input.Description, Enabled: input.Enabled}

@@ -106,10 +106,11 @@ func preparedEvents(ctx context.Context) <-chan *live.Event {
 	return ch
 }
 
-// webhookInput validates what createWebhook and updateWebhook share.
-func (r *Resolver) checkWebhookInput(ctx context.Context, url *string, filter *storage.ReferralFilter, description *string) error {
+// checkWebhookInput validates what createWebhook and updateWebhook share:
+// the URL as d would deliver to it, the filter and the description.
+func checkWebhookInput(ctx context.Context, d Deliverer, url *string, filter *storage.ReferralFilter, description *string) error {
 	if url != nil {
-		if err := r.Deliverer.CheckURL(ctx, *url); err != nil {
+		if err := d.CheckURL(ctx, *url); err != nil {
 			return err
 		}
 	}
