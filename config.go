@@ -67,7 +67,7 @@ func newFlags(c *config) (fs *flag.FlagSet, origins, introspection *string) {
 	fs.StringVar(&c.auth.JWKSURL, "jwks-url", "", "verify bearer tokens with the keys at this JWKS URL, e.g. an OIDC provider's")
 	fs.StringVar(&c.auth.Issuer, "jwt-issuer", "", "require this iss claim")
 	fs.StringVar(&c.auth.Audience, "jwt-audience", "", "require this aud claim")
-	fs.IntVar(&c.edge.MaxStreams, "max-streams-per-token", transport.DefaultMaxStreams, "streams (WebSocket connections and SSE requests together) one token subject may hold open")
+	fs.IntVar(&c.edge.MaxStreams, "max-streams-per-token", transport.DefaultMaxStreams, "streams (WebSocket connections, SSE requests, exports and imports together) one token subject may hold open")
 	fs.StringVar(&c.manifestPath, "persisted-queries", "", "JSON file of registered operations: an array of documents, or documents by SHA-256")
 	fs.BoolVar(&c.api.PersistedOnly, "persisted-only", false, "run only the operations of --persisted-queries")
 	fs.DurationVar(&c.webhooks.Timeout, "webhook-timeout", 10*time.Second, "how long one webhook attempt may take before it counts as failed")

@@ -11,7 +11,9 @@ package main
 //	                        file's later blocks run; it must receive an event by the
 //	                        end of the file, without errors.
 //	```graphql error=CODE   it must answer with an error whose extensions.code is CODE.
-//	```json variables       the variables of the graphql block just before it.
+//	```json variables       the variables of the graphql block just before it;
+//	                        "$today" and "$today+Nd" stand for dates, as in the
+//	                        playground's example tabs (playground.RelativeDates).
 //	```sh                   a shell example: it must call curl against
 //	                        http://localhost:8080, which is replaced by the test
 //	                        server's address; it runs with bash (set -eo pipefail)
@@ -51,6 +53,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"referrals/graph/playground"
 )
 
 // docBlock is one fenced code block of a Markdown file.
@@ -162,7 +166,7 @@ func runDocFile(t *testing.T, file string) docCounts {
 			wantCode, _ := strings.CutPrefix(opts, "error=")
 			var vars map[string]any
 			if v := next("json variables"); v != nil {
-				if err := json.Unmarshal([]byte(v.body), &vars); err != nil {
+				if err := json.Unmarshal([]byte(playground.RelativeDates(v.body, time.Now())), &vars); err != nil {
 					t.Errorf("%s: %v", v, err)
 				}
 			}

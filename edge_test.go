@@ -130,7 +130,8 @@ func wsInit(ctx context.Context, conn *websocket.Conn, token string) error {
 }
 
 // TestStreamCapCoversEveryTransport: one token's streams are capped
-// (default 10) whether they are SSE requests or WebSocket connections.
+// (default 10) whether they are SSE requests, WebSocket connections or
+// imports.
 func TestStreamCapCoversEveryTransport(t *testing.T) {
 	base := startServer(t, "--data-dir", t.TempDir(), "--demo", "0", "--jwt-secret", edgeSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -156,6 +157,17 @@ func TestStreamCapCoversEveryTransport(t *testing.T) {
 	other := partnerToken(t, "someone-else", "org-g", time.Now().Add(time.Hour))
 	if events := openSSE(t, ctx, base, other, "subscription { referralChanged { type } }"); events == nil {
 		t.Error("another identity's first stream was refused")
+	}
+	// An import is a stream too: an admin holding the cap in SSE requests
+	// is refused one, before anything is read.
+	admin := adminToken(t)
+	for i := range 10 {
+		if events := openSSE(t, ctx, base, admin, "subscription { referralChanged { type } }"); events == nil {
+			t.Fatalf("the admin's SSE stream %d was refused", i+1)
+		}
+	}
+	if res := postImport(t, ctx, base, admin, "", "application/x-ndjson", "{}\n"); res.status != http.StatusTooManyRequests || !strings.Contains(res.body, `"STREAM_LIMIT"`) {
+		t.Errorf("an import past the cap: %d %.200s, want 429 STREAM_LIMIT", res.status, res.body)
 	}
 }
 

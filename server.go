@@ -61,13 +61,7 @@ func main() {
 		debug.SetGCPercent(serverGCPercent)
 	}
 	if len(os.Args) > 1 && os.Args[1] == "token" {
-		if err := tokenCommand(os.Args[2:], os.Getenv, os.Stdout); err != nil {
-			if !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintln(os.Stderr, err)
-			}
-			os.Exit(2)
-		}
-		return
+		os.Exit(tokenStatus(tokenCommand(os.Args[2:], os.Getenv, os.Stdout), os.Stderr))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "import" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -71,3 +71,16 @@ func tokenCommand(args []string, getenv func(string) string, out io.Writer) erro
 	_, err = fmt.Fprintln(out, signed)
 	return err
 }
+
+// tokenStatus is the exit status of the token command that returned err,
+// which it prints to stderr: 0 when it printed a token or the usage it
+// was asked for (--help), 2 for a mistake.
+func tokenStatus(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+}

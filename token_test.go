@@ -59,3 +59,23 @@ func TestTokenCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenExitStatus: `referrals token --help` prints its usage and
+// exits 0, as asked; a mistake exits 2 and says what it was.
+func TestTokenExitStatus(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		status int
+		says   string
+	}{
+		{[]string{"--help"}, 0, "-secret"},
+		{[]string{"--secret", "s", "--role", "root"}, 2, `--role "root" is neither admin nor partner`},
+		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
+	} {
+		var out, stderr strings.Builder
+		status := tokenStatus(tokenCommand(c.args, func(string) string { return "" }, &out), &stderr)
+		if status != c.status || !strings.Contains(out.String()+stderr.String(), c.says) {
+			t.Errorf("token %v: status %d, printed %q and %q; want %d saying %q", c.args, status, out.String(), stderr.String(), c.status, c.says)
+		}
+	}
+}

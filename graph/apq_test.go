@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -109,9 +110,9 @@ func TestPersistedQueriesPartitionedByOrganization(t *testing.T) {
 		}
 		return resp
 	}
-	victim := hs(t, jwt.MapClaims{"sub": "v", "role": "partner", "org": "org-victim", "exp": inAnHour()})
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
-	flooder := hs(t, jwt.MapClaims{"sub": "f", "role": "partner", "org": "org-flood", "exp": inAnHour()})
+	victim := transporttest.HS(t, jwt.MapClaims{"sub": "v", "role": "partner", "org": "org-victim", "exp": transporttest.InAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
+	flooder := transporttest.HS(t, jwt.MapClaims{"sub": "f", "role": "partner", "org": "org-flood", "exp": transporttest.InAnHour()})
 	var d map[string]any
 	send(victim, "{ mine: __typename }", true).mustData(t, &d)
 	send(admin, "{ ours: __typename }", true).mustData(t, &d)

@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 
@@ -100,7 +101,7 @@ var envelopeLarge = flag.Bool("envelope.large", false, "BenchmarkEnvelope: also 
 // per second.
 func benchExport(b *testing.B, e *env, n int) {
 	h := exportServer(b, e)
-	bearer := token(b, []byte(testSecret), jwt.SigningMethodHS256, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	bearer := transporttest.Token(b, []byte(transporttest.Secret), jwt.SigningMethodHS256, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	var rows int
 	start := time.Now()
 	for b.Loop() {

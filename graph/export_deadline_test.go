@@ -18,6 +18,7 @@ import (
 
 	"referrals/graph/export"
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 )
 
 // tinySocketBuffers is the socket buffer size, each way, of the slow-reader
@@ -30,7 +31,7 @@ const tinySocketBuffers = 4096
 // handler has returned (its stream slot given back).
 func slowExportServer(t *testing.T, e *env, limits export.Limits, logs io.Writer) (addr string, ended <-chan struct{}) {
 	t.Helper()
-	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: testSecret})
+	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: transporttest.Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func requestExport(t *testing.T, addr, bearer string) net.Conn {
 // clients are raw TCP connections with small buffers.
 func TestExportDeadlines(t *testing.T) {
 	e := newEnv(t, demoSize)
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	t.Run("StalledReaderIsCut", func(t *testing.T) {
 		logs := &syncBuffer{}
 		addr, ended := slowExportServer(t, e, export.Limits{ProgressBytes: 1024, ProgressInterval: 200 * time.Millisecond, MaxDuration: time.Hour}, logs)

@@ -22,6 +22,7 @@ import (
 
 	"referrals/graph/export"
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 
@@ -35,7 +36,7 @@ func exportServer(t testing.TB, e *env) http.Handler {
 // exportServerWith is exportServer with the edge's options and a logger.
 func exportServerWith(t testing.TB, e *env, opts transport.Options, logger *slog.Logger) http.Handler {
 	t.Helper()
-	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: testSecret})
+	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: transporttest.Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +96,8 @@ func TestExportCSV(t *testing.T) {
 	h := exportServer(t, e)
 	partnerOrg := e.referrals[0].Participation[0].OrganizationID
 	callers := map[string]string{
-		"Admin":   hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()}),
-		"Partner": hs(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": partnerOrg, "exp": inAnHour()}),
+		"Admin":   transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()}),
+		"Partner": transporttest.HS(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": partnerOrg, "exp": transporttest.InAnHour()}),
 	}
 	filter := `{"status":["ACTIVE","WON","LOST"],"dealValue":{"min":"1000.00"}}`
 	order := `{"field":"DEAL_VALUE","direction":"ASC"}`
@@ -179,7 +180,7 @@ func TestExportCSV(t *testing.T) {
 func TestExportJSONLines(t *testing.T) {
 	e := newEnv(t, 150)
 	h := exportServer(t, e)
-	bearer := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	bearer := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	rec := getExport(h, bearer, export.MediaNDJSON, url.Values{})
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), export.MediaNDJSON) {
 		t.Fatalf("status %d, type %q", rec.Code, rec.Header().Get("Content-Type"))
@@ -208,7 +209,7 @@ func TestExportJSONLines(t *testing.T) {
 func TestExportRefusals(t *testing.T) {
 	e := newEnv(t, 10)
 	h := exportServer(t, e)
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	for name, tc := range map[string]struct {
 		bearer string
 		params url.Values
@@ -248,7 +249,7 @@ func TestExportRefusals(t *testing.T) {
 func TestExportNeutralizesFormulas(t *testing.T) {
 	e := newEnv(t, 0)
 	h := exportServer(t, e)
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	name := `=HYPERLINK("http://evil.example","x")`
 	notes := " \u200b\n@SUM(1+1)" // behind what a spreadsheet skips or does not show
 	_, err := e.store.CreateReferral(storage.WithCaller(t.Context(), transport.DevCaller), storage.ReferralInput{
@@ -298,7 +299,7 @@ func BenchmarkExport(b *testing.B) {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			e := newEnv(b, n)
 			h := exportServer(b, e)
-			bearer := token(b, []byte(testSecret), jwt.SigningMethodHS256, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+			bearer := transporttest.Token(b, []byte(transporttest.Secret), jwt.SigningMethodHS256, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 			var peak uint64
 			b.ResetTimer()
 			for b.Loop() {
@@ -347,7 +348,7 @@ func TestExportFailingMidway(t *testing.T) {
 		t.Run("Accept="+accept, func(t *testing.T) {
 			e := newEnvAt(t, 150, time.Now) // a client of its own, to close
 			h := exportServer(t, e)
-			admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+			admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 			w := &closingWriter{ResponseRecorder: httptest.NewRecorder(), close: func() { _ = e.store.Close(context.Background()) }}
 			req := httptest.NewRequest(http.MethodGet, "/export/referrals", nil)
 			req.Header.Set("Authorization", "Bearer "+admin)
@@ -406,7 +407,7 @@ func (w *heldWriter) Flush() {
 func TestExportHoldsAStreamSlot(t *testing.T) {
 	e := newEnv(t, 10)
 	h := exportServerWith(t, e, transport.Options{MaxStreams: 2}, slog.New(slog.DiscardHandler))
-	greedy := hs(t, jwt.MapClaims{"sub": "greedy", "role": "admin", "exp": inAnHour()})
+	greedy := transporttest.HS(t, jwt.MapClaims{"sub": "greedy", "role": "admin", "exp": transporttest.InAnHour()})
 	flushed := make(chan struct{})
 	releases := []chan struct{}{make(chan struct{}), make(chan struct{})}
 	codes := make(chan int, len(releases))
@@ -426,7 +427,7 @@ func TestExportHoldsAStreamSlot(t *testing.T) {
 		len(body.Errors) != 1 || body.Errors[0].Extensions["code"] != string(storage.CodeStreamLimit) {
 		t.Errorf("a third export while two stream: %d %.200s, want 429 STREAM_LIMIT", rec.Code, rec.Body)
 	}
-	other := hs(t, jwt.MapClaims{"sub": "someone-else", "role": "admin", "exp": inAnHour()})
+	other := transporttest.HS(t, jwt.MapClaims{"sub": "someone-else", "role": "admin", "exp": transporttest.InAnHour()})
 	if rec := getExport(h, other, "", nil); rec.Code != http.StatusOK {
 		t.Errorf("another identity's export: %d %.200s", rec.Code, rec.Body)
 	}
@@ -446,7 +447,7 @@ func TestExportHoldsAStreamSlot(t *testing.T) {
 func TestExportHead(t *testing.T) {
 	e := newEnvAt(t, 5, time.Now) // a client of its own, to close
 	h := exportServer(t, e)
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	if err := e.store.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +483,7 @@ func TestExportHead(t *testing.T) {
 func TestExportCSVRoundTrip(t *testing.T) {
 	e := newEnv(t, 0)
 	h := exportServer(t, e)
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	want := map[string]string{
 		"notes": "first line\nsecond line", "addressLine1": "Unit 4\rBlock B",
 		"addressLine2": "c/o \"Ops\"\r\nFloor 2", "customerName": "Smith; Jones, Ltd",
@@ -553,7 +554,7 @@ json.dump(rows, sys.stdout)`)
 func TestExportNegotiation(t *testing.T) {
 	e := newEnv(t, 3)
 	h := exportServer(t, e)
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 	for accept, want := range map[string]string{
 		"": "text/csv", "*/*": "text/csv", "text/*": "text/csv", "text/csv": "text/csv",
 		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8": "text/csv",
@@ -593,7 +594,7 @@ func TestExportRequestIDAndHangUp(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := exportServerWith(t, e, transport.Options{}, logger)
-	admin := hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()})
+	admin := transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()})
 
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/export/referrals", nil)

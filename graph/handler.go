@@ -100,6 +100,9 @@ func NewExecutor(store Store, broker *live.Broker, logger *slog.Logger, metrics 
 	})
 	exec.SetErrorPresenter(presentError(logger))
 	exec.SetRecoverFunc(recoverPanic(logger))
+	for _, x := range transport.Extensions() { // last: the HTTP edge's
+		exec.Use(x)
+	}
 	return exec
 }
 

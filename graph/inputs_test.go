@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -328,7 +329,7 @@ func TestFiltersRespectRedaction(t *testing.T) {
 	e := newEnv(t, demoSize)
 	h := securedHandler(t, e, transport.AuthOptions{}, transport.Options{})
 	org := e.referrals[0].Participation[0].OrganizationID
-	bearer := hs(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": org, "exp": inAnHour()})
+	bearer := transporttest.HS(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": org, "exp": transporttest.InAnHour()})
 	countries := map[string]bool{}
 	accepted := map[string]string{} // referral id → country, where the partner sees the address
 	hidden := 0

@@ -242,7 +242,7 @@ func (introspectionGate) Validate(graphql.ExecutableSchema) error { return nil }
 func (introspectionGate) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
 	op := opCtx.Doc.Operations.ForName(opCtx.OperationName)
 	if op != nil && selectsIntrospection(op.SelectionSet, map[string]bool{}) {
-		return codedError(storage.CodeForbidden, "introspection is disabled on this server; start it with --introspection to enable it")
+		return codedError(storage.CodeForbidden, "introspection is disabled on this server; start it with --introspection true to enable it")
 	}
 	return nil
 }

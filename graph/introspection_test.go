@@ -10,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 
@@ -67,7 +68,7 @@ func TestStandardIntrospection(t *testing.T) {
 	})
 	t.Run("AdminToken", func(t *testing.T) {
 		h := securedHandler(t, e, transport.AuthOptions{}, transport.Options{})
-		check(t, postAs(t, h, hs(t, jwt.MapClaims{"sub": "analyst", "role": "admin", "org": "o", "exp": inAnHour()}), query))
+		check(t, postAs(t, h, transporttest.HS(t, jwt.MapClaims{"sub": "analyst", "role": "admin", "org": "o", "exp": transporttest.InAnHour()}), query))
 	})
 }
 

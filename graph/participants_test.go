@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 
@@ -129,7 +130,7 @@ func TestPartnerParticipantReadCommands(t *testing.T) {
 	e := newEnv(t, demoSize)
 	h := securedHandler(t, e, transport.AuthOptions{}, transport.Options{})
 	org := e.referrals[0].Participation[0].OrganizationID
-	bearer := hs(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": org, "exp": inAnHour()})
+	bearer := transporttest.HS(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": org, "exp": transporttest.InAnHour()})
 	seen := map[string]bool{} // referral ids the partner sees
 	for _, r := range e.referrals {
 		if slices.ContainsFunc(r.Participation, func(p storage.Participation) bool { return p.OrganizationID == org }) {

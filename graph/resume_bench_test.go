@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 
@@ -34,7 +35,7 @@ const resumeLogSize = 3000
 //	go test ./graph -run '^$' -bench BenchmarkResumeCatchUp -benchtime 5x
 func BenchmarkResumeCatchUp(b *testing.B) {
 	e := newEnv(b, 20)
-	auth, err := transport.NewAuth(b.Context(), transport.AuthOptions{Secret: testSecret})
+	auth, err := transport.NewAuth(b.Context(), transport.AuthOptions{Secret: transporttest.Secret})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func BenchmarkResumeCatchUp(b *testing.B) {
 		b.Fatal("every open demo referral is the partner's")
 	}
 	unseen := open[i]
-	bearer := token(b, []byte(testSecret), jwt.SigningMethodHS256, jwt.MapClaims{"sub": "bench", "role": "partner", "org": org, "exp": time.Now().Add(time.Hour).Unix()})
+	bearer := transporttest.Token(b, []byte(transporttest.Secret), jwt.SigningMethodHS256, jwt.MapClaims{"sub": "bench", "role": "partner", "org": org, "exp": time.Now().Add(time.Hour).Unix()})
 	admin := storage.WithCaller(context.Background(), storage.Caller{Subject: "bench", Role: storage.RoleAdmin})
 	notes := "bench"
 	update := func(r *storage.Referral) {

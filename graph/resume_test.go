@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/live"
 	"referrals/storage"
 )
@@ -306,7 +307,7 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 // stream completes, before anything is read.
 func TestResumeIDsAreTheAudiences(t *testing.T) {
 	e := newEnv(t, demoSize)
-	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: testSecret})
+	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: transporttest.Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func TestResumeIDsAreTheAudiences(t *testing.T) {
 	}
 	shared := open[i]
 	bearer := func(role, org string) string {
-		return hs(t, jwt.MapClaims{"sub": role + org, "role": role, "org": org, "exp": inAnHour()})
+		return transporttest.HS(t, jwt.MapClaims{"sub": role + org, "role": role, "org": org, "exp": transporttest.InAnHour()})
 	}
 	orgA, orgB := bearer("partner", shared.Participation[0].OrganizationID), bearer("partner", shared.Participation[1].OrganizationID)
 	admin := bearer("admin", "")

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 
@@ -315,8 +316,8 @@ func TestStatsAgreeWithListing(t *testing.T) {
 	h := securedHandler(t, e, transport.AuthOptions{}, transport.Options{})
 	partnerOrg := e.referrals[0].Participation[0].OrganizationID
 	callers := map[string]string{
-		"Admin":   hs(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": inAnHour()}),
-		"Partner": hs(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": partnerOrg, "exp": inAnHour()}),
+		"Admin":   transporttest.HS(t, jwt.MapClaims{"sub": "a", "role": "admin", "exp": transporttest.InAnHour()}),
+		"Partner": transporttest.HS(t, jwt.MapClaims{"sub": "p", "role": "partner", "org": partnerOrg, "exp": transporttest.InAnHour()}),
 	}
 	groupings := [][]string{{}, {"STATUS", "CUSTOMER_COUNTRY"}, {"PARTICIPANT_ORGANIZATION", "PARTICIPANT_STATUS"},
 		{"PRODUCTS", "REFERRAL_SOURCE"}, {"CREATED_QUARTER", "STATUS"}, {"SOLUTIONS", "CLOSING_QUARTER"}}

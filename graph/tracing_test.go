@@ -20,6 +20,7 @@ import (
 
 	"referrals/graph/export"
 	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/live"
 	"referrals/storage"
 )
@@ -44,12 +45,12 @@ func newTracedServer(t *testing.T, n int, pushdown storage.Pushdown) *tracedServ
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 	e := newEnvOn(t, n, &storage.Options{Tracing: tp, Pushdown: pushdown})
 	spans.Reset() // seeding runs outside any trace; this only makes sure
-	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: testSecret})
+	auth, err := transport.NewAuth(t.Context(), transport.AuthOptions{Secret: transporttest.Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &tracedServer{env: e, handler: tracedRoutes(e.store, e.broker, auth, tp), spans: spans,
-		token: hs(t, jwt.MapClaims{"sub": "admin-1", "role": "admin", "exp": inAnHour()})}
+		token: transporttest.HS(t, jwt.MapClaims{"sub": "admin-1", "role": "admin", "exp": transporttest.InAnHour()})}
 }
 
 // tracedRoutes serves /query and /export/referrals over store as server.go

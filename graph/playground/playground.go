@@ -70,7 +70,7 @@ func Handler(opts Options) (http.Handler, error) {
 	settings := func(now time.Time) ([]byte, error) {
 		dated := make([]tab, len(tabs))
 		for i, t := range tabs {
-			dated[i] = tab{Query: t.Query, Variables: relativeDates(t.Variables, now)}
+			dated[i] = tab{Query: t.Query, Variables: RelativeDates(t.Variables, now)}
 		}
 		return json.Marshal(config{Endpoint: opts.Endpoint, TokensRequired: opts.TokensRequired, Introspection: opts.Introspection, PersistedOnly: opts.PersistedOnly, Tabs: dated})
 	}
@@ -229,10 +229,11 @@ func exampleTabs() ([]tab, error) {
 // later, in an example's variables.
 var relativeDate = regexp.MustCompile(`"\$today(?:\+([0-9]{1,4})d)?"`)
 
-// relativeDates writes the relative dates of vars as of now (today at
+// RelativeDates writes the relative dates of vars as of now (today at
 // 00:00 UTC, plus the days asked), so that the example tabs ask about the
-// coming days whenever the page is opened.
-func relativeDates(vars string, now time.Time) string {
+// coming days whenever the page is opened (and the examples of docs/, as
+// their test runs them).
+func RelativeDates(vars string, now time.Time) string {
 	today := now.UTC().Truncate(24 * time.Hour)
 	return relativeDate.ReplaceAllStringFunc(vars, func(m string) string {
 		days := 0

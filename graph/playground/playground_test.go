@@ -205,7 +205,7 @@ func TestExampleTabs(t *testing.T) {
 // is opened (they held fixed dates, a week out of date within a week).
 func TestExampleDatesAreRelative(t *testing.T) {
 	now := time.Date(2026, 12, 3, 16, 30, 0, 0, time.UTC)
-	if got := relativeDates(`{ "now": "$today", "week": "$today+7d", "after": null, "x": "$todayx" }`, now); got != `{ "now": "2026-12-03T00:00:00Z", "week": "2026-12-10T00:00:00Z", "after": null, "x": "$todayx" }` {
+	if got := RelativeDates(`{ "now": "$today", "week": "$today+7d", "after": null, "x": "$todayx" }`, now); got != `{ "now": "2026-12-03T00:00:00Z", "week": "2026-12-10T00:00:00Z", "after": null, "x": "$todayx" }` {
 		t.Errorf("got %s", got)
 	}
 	before := time.Now().UTC().Truncate(24 * time.Hour)

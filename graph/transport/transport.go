@@ -82,13 +82,22 @@ type Options struct {
 	Tracing trace.TracerProvider
 }
 
+// Extensions are what the edge needs of the executor it serves, to be
+// registered after every other extension: a WebSocket connection's cap
+// on subscriptions, then the end of what a token started when it
+// expires. The cap goes first (outermost), so that a subscription's slot
+// is held until the transport has sent its last message, the token's
+// expiry error included, not only until the token's deadline.
+func Extensions() []graphql.HandlerExtension {
+	return []graphql.HandlerExtension{subscriptionCap{}, tokenLifetime{}}
+}
+
 // New returns the GraphQL endpoint over exec. Authentication is decided
 // once per request, before any transport sees it: a WebSocket handshake is
 // handed to the WebSocket transport alone, which authenticates at
 // connection_init; every other request needs a valid bearer token (in
 // authenticated mode) and is served by the SSE or plain HTTP transport.
-// New registers on exec the extension that ends operations when their
-// token expires.
+// exec must carry the edge's Extensions.
 func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -108,11 +117,6 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 	if auth.Open() {
 		opts.MaxStreams = 0 // one identity, everyone's: no cap
 	}
-	// The cap goes first (outermost), so that a subscription's slot is
-	// held until the transport has sent its last message, the token's
-	// expiry error included, not only until the token's deadline.
-	exec.Use(subscriptionCap{})
-	exec.Use(tokenLifetime{})
 	patterns, anyOrigin := websocketOriginPatterns(opts.AllowedOrigins)
 	closing, closeStreams := context.WithCancel(context.Background())
 	e := &edge{
