@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"referrals/graph/transport"
 	"reflect"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"referrals/graph"
 	"referrals/graph/importer"
+	"referrals/graph/transport"
 	"referrals/storage"
 	"referrals/webhooks"
 	"referrals/webhooks/egress"

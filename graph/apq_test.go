@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"referrals/graph/transport"
 	"referrals/graph/transport/transporttest"
 	"referrals/storage"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestAutomaticPersistedQueries follows the APQ protocol: a hash the server

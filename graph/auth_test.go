@@ -14,12 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"referrals/graph/transport"
-	"referrals/graph/transport/transporttest"
-
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"referrals/graph/transport"
-
 	"github.com/coder/websocket"
 
+	"referrals/graph/transport"
 	"referrals/storage"
 )
 

@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"referrals/graph/transport"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"referrals/graph/transport"
 	"referrals/storage"
 )
 

@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"referrals/graph/transport"
-	"referrals/graph/transport/transporttest"
-
 	"github.com/golang-jwt/jwt/v5"
 
+	"referrals/graph/transport"
+	"referrals/graph/transport/transporttest"
 	"referrals/storage"
 )
 

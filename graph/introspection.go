@@ -3,12 +3,12 @@ package graph
 import (
 	"context"
 
-	"referrals/storage"
-
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"referrals/storage"
 )
 
 // maxIntrospectionFields bounds the fields one operation's introspection

@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"referrals/graph/transport"
-
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"referrals/graph/transport"
 	"referrals/storage"
 )
 

@@ -16,14 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"referrals/graph/transport"
-	"referrals/live"
-	"referrals/storage/embedded"
-	"referrals/storage/storagetest"
-
 	"go.mongodb.org/mongo-driver/v2/event"
 
+	"referrals/graph/transport"
+	"referrals/live"
 	"referrals/storage"
+	"referrals/storage/embedded"
+	"referrals/storage/storagetest"
 )
 
 // One embedded store serves the whole package; each test gets its own

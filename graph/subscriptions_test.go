@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"referrals/graph/transport"
 	"referrals/live"
 	"referrals/storage"
-
-	"github.com/coder/websocket"
 )
 
 const changedSubscription = `subscription Changed($filter: ReferralFilter) {

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"referrals/storage/retry"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/retry"
 )
 
 // versionClaimLifetime is how long a version claim is kept. It only has to

@@ -13,10 +13,10 @@ import (
 	"hash"
 	"sync"
 
-	"referrals/storage/retry"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"referrals/storage/retry"
 )
 
 // Event ids are sealed, not encoded: an id is the change's sequence number

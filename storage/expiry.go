@@ -7,11 +7,11 @@ import (
 	"slices"
 	"time"
 
-	"referrals/storage/retry"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/retry"
 )
 
 // dueEntry lists an open invitation in invitationDue: its participant and

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"referrals/storage/changelog"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/changelog"
 )
 
 // follow runs FollowChanges on s from after until the test ends and

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"referrals/storage/changelog"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"referrals/storage/changelog"
 )
 
 // idleWindow is how long BenchmarkIdleCPU measures.

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"referrals/storage/retry"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"referrals/storage/retry"
 )
 
 // A write and its change must not be separable by a crash, and MongoDB

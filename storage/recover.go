@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"referrals/storage/retry"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"referrals/storage/retry"
 )
 
 // abandonedAfter is how old an unfinished write must be before another

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"referrals/storage/embedded"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"referrals/storage/embedded"
 )
 
 // TestRestartOfALargeStore restarts the embedded store on thousands of

@@ -1,13 +1,17 @@
-// Package storage is everything that talks to MongoDB: the documents, the
-// queries and their indexes, the embedded FerretDB store and the demo data.
-// It speaks the portable core of the MongoDB wire protocol that MongoDB,
-// Atlas, FerretDB, DocumentDB and Cosmos DB share. It also holds what the
-// API's layers share: the caller and its visibility rules, and the one set
-// of error codes.
+// Package storage is the referrals in MongoDB: the documents, their
+// validation, the queries and their indexes, the writes and the recovery
+// of those a crash cut short, the change feed's content, statistics,
+// imports, webhooks' records and the demo data. It speaks the portable
+// core of the MongoDB wire protocol that MongoDB, Atlas, FerretDB,
+// DocumentDB and Cosmos DB share. It also holds what the API's layers
+// share: the caller and its visibility rules, and the one set of error
+// codes.
 //
-// It is the only package that imports the MongoDB driver and bson, and it
-// imports nothing of this module: errors name fields in the domain's terms,
-// never GraphQL's.
+// Of this module it imports only its own subpackages, which know nothing
+// of referrals: changelog (the change log), embedded (the embedded store
+// and its read planner) and retry. With them it is the only code that
+// imports the MongoDB driver and bson (storagetest, for tests, aside):
+// errors name fields in the domain's terms, never GraphQL's.
 package storage
 
 import (
@@ -19,14 +23,14 @@ import (
 	"strings"
 	"time"
 
-	"referrals/storage/changelog"
-	"referrals/storage/embedded"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.opentelemetry.io/otel/trace"
+
+	"referrals/storage/changelog"
+	"referrals/storage/embedded"
 )
 
 // Store reads and writes referrals, participants and tags in one database.

@@ -5,14 +5,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"referrals/graph"
-	"referrals/graph/transport"
-	"referrals/storage"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"referrals/graph"
+	"referrals/graph/transport"
+	"referrals/storage"
 )
 
 func TestAllowedOrigins(t *testing.T) {
