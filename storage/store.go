@@ -10,8 +10,10 @@
 // Of this module it imports only its own subpackages, which know nothing
 // of referrals: changelog (the change log), embedded (the embedded store
 // and its read planner) and retry. With them it is the only code that
-// imports the MongoDB driver and bson (storagetest, for tests, aside):
-// errors name fields in the domain's terms, never GraphQL's.
+// talks to the database (storagetest, for tests, aside; the webhook
+// deliverer hands SetWebhookState a bson update, and live measures a
+// change as bson): errors name fields in the domain's terms, never
+// GraphQL's.
 package storage
 
 import (
