@@ -512,3 +512,92 @@ func TestDocsConfiguration(t *testing.T) {
 		t.Errorf("%d flags", n)
 	}
 }
+
+// TestLayout holds docs/development.md's table of packages against the
+// code: every package has a row, and imports of this module exactly the
+// packages its row names ("all below": every package after it; "none":
+// none), each of which comes after it in the table, so that no import
+// runs back up.
+func TestLayout(t *testing.T) {
+	doc, err := os.ReadFile("docs/development.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(doc), "\n## Layout\n")
+	if !ok {
+		t.Fatal("docs/development.md has no Layout section")
+	}
+	var order []string
+	listed := map[string][]string{}
+	cell := regexp.MustCompile("`([^`]+)`")
+	for _, line := range strings.Split(layout, "\n") {
+		cols := strings.Split(line, " | ")
+		if !strings.HasPrefix(line, "| `") || len(cols) != 3 {
+			continue
+		}
+		pkg := cell.FindStringSubmatch(cols[0])[1]
+		if pkg == "." {
+			pkg = ""
+		}
+		order = append(order, pkg)
+		imports := strings.TrimSuffix(cols[2], " |")
+		switch imports {
+		case "none":
+			listed[pkg] = []string{}
+		case "all below":
+			listed[pkg] = nil // filled in once the order is known
+		default:
+			for _, m := range cell.FindAllStringSubmatch(imports, -1) {
+				listed[pkg] = append(listed[pkg], m[1])
+			}
+		}
+	}
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}:{{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	actual := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, imports, _ := strings.Cut(line, ":")
+		pkg := strings.TrimPrefix(strings.TrimPrefix(path, "referrals"), "/")
+		actual[pkg] = []string{}
+		for _, imp := range strings.Fields(imports) {
+			if local, ok := strings.CutPrefix(imp, "referrals/"); ok {
+				actual[pkg] = append(actual[pkg], local)
+			}
+		}
+	}
+	testOnly := map[string]bool{"storage/storagetest": true, "graph/transport/transporttest": true}
+	position := map[string]int{}
+	for i, pkg := range order {
+		position[pkg] = i
+	}
+	for pkg, imports := range actual {
+		i, ok := position[pkg]
+		switch {
+		case testOnly[pkg]:
+			continue
+		case !ok:
+			t.Errorf("package %q has no row in docs/development.md's Layout", pkg)
+			continue
+		}
+		want := listed[pkg]
+		if want == nil { // all below
+			for _, other := range order[i+1:] {
+				if slices.Contains(imports, other) {
+					want = append(want, other)
+				}
+			}
+		}
+		got := slices.Sorted(slices.Values(imports))
+		wantSorted := slices.Sorted(slices.Values(want))
+		if !slices.Equal(got, wantSorted) {
+			t.Errorf("package %q imports %v; its Layout row says %v", pkg, got, wantSorted)
+		}
+		for _, imp := range imports {
+			if j, ok := position[imp]; ok && j <= i {
+				t.Errorf("package %q imports %q, which comes before it in the Layout: an import running back up", pkg, imp)
+			}
+		}
+	}
+}
