@@ -567,7 +567,8 @@ func TestLayout(t *testing.T) {
 			}
 		}
 	}
-	testOnly := map[string]bool{"storage/storagetest": true, "graph/transport/transporttest": true}
+	testOnly := map[string]bool{"storage/storagetest": true, "storage/embedded/embeddedtest": true,
+		"graph/transport/transporttest": true, "internal/testclock": true}
 	position := map[string]int{}
 	for i, pkg := range order {
 		position[pkg] = i

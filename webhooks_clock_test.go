@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"referrals/graph"
+	"referrals/internal/testclock"
 	"referrals/live"
 	"referrals/storage"
 	"referrals/storage/embedded"
@@ -21,29 +22,11 @@ import (
 	"referrals/webhooks/egress"
 )
 
-// movableClock is a clock a test moves.
-type movableClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *movableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *movableClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // deliveryRig is a store on a movable clock with the API's executor and a
 // deliverer over it, as the server wires them, for tests that move time.
 type deliveryRig struct {
 	store *storage.Store
-	clock *movableClock
+	clock *testclock.Clock
 	d     *webhooks.Deliverer
 	admin context.Context
 }
@@ -66,7 +49,7 @@ func newDeliveryRigAt(t testing.TB, opts webhooks.Options, now func() time.Time)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &movableClock{t: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
+	clock := testclock.At(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
 	if now == nil {
 		now = clock.Now
 	}

@@ -59,20 +59,7 @@ func TestAuthentication(t *testing.T) {
 	e := newEnv(t, 40)
 	h := securedHandler(t, e, transport.AuthOptions{Issuer: "https://id.example", Audience: "referrals-api"}, transport.Options{})
 	good := jwt.MapClaims{"sub": "u1", "role": "admin", "iss": "https://id.example", "aud": "referrals-api", "exp": transporttest.InAnHour()}
-	with := func(changes jwt.MapClaims) jwt.MapClaims {
-		c := jwt.MapClaims{}
-		for k, v := range good {
-			c[k] = v
-		}
-		for k, v := range changes {
-			if v == nil {
-				delete(c, k)
-			} else {
-				c[k] = v
-			}
-		}
-		return c
-	}
+	with := func(changes jwt.MapClaims) jwt.MapClaims { return transporttest.Claims(good, changes) }
 	const count = `{ referrals { totalCount } }`
 	t.Run("Admin", func(t *testing.T) {
 		var d struct{ Referrals struct{ TotalCount int } }

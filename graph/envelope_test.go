@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"referrals/graph/transport/transporttest"
+	"referrals/internal/testclock"
 	"referrals/storage"
 )
 
@@ -65,7 +66,7 @@ func BenchmarkEnvelope(b *testing.B) {
 	}
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("referrals=%d", n), func(b *testing.B) {
-			clock := &testClock{t: testAnchor}
+			clock := testclock.At(testAnchor)
 			e := newEnvAt(b, n, clock.Now)
 			client, err := mongo.Connect(options.Client().ApplyURI(testURI).SetMonitor(commands.monitor()))
 			if err != nil {
@@ -356,7 +357,7 @@ func percentiles(times []time.Duration) (p50, p99 float64) {
 // past their expiration, and times ExpireInvitations while one client reads
 // referrals by id through the API the whole time. It reports the sweep's
 // seconds and the reads' p50 and p99 meanwhile.
-func benchSweep(b *testing.B, e *env, clock *testClock, due int) {
+func benchSweep(b *testing.B, e *env, clock *testclock.Clock, due int) {
 	admin := storage.WithCaller(context.Background(), storage.Caller{Subject: "bench", Role: storage.RoleAdmin})
 	var sweeps []time.Duration
 	var reads []time.Duration

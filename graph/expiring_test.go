@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"referrals/internal/testclock"
 	"referrals/storage"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestExpiringInvitations(t *testing.T) {
 	// The store's clock stands at the seed's anchor: its open invitations
 	// are INVITED, as they would be read, not past their expiration.
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	e := newEnvAt(t, demoSize, clock.Now)
 	// The week starts at the first open invitation's expiration, so that
 	// it holds some of the seeded invitations and leaves others out.

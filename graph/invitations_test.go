@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"referrals/internal/testclock"
 )
 
 const inviteMutation = `mutation Invite($ref: ID!, $input: InviteParticipantInput!) {
@@ -31,7 +33,7 @@ type invited struct {
 }
 
 func TestInvitations(t *testing.T) {
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	e := newEnvAt(t, 0, clock.Now)
 	r := e.create(t)
 	var first invited

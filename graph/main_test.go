@@ -160,26 +160,6 @@ func newEnvLive(t testing.TB, n int, opts *storage.Options, liveOpts live.Option
 	return e
 }
 
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock d forward.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // gqlError is one error of a GraphQL response.
 type gqlError struct {
 	Message    string         `json:"message"`

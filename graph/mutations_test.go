@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"referrals/internal/testclock"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -170,7 +172,7 @@ func (e *env) create(t *testing.T) mutatedReferral {
 }
 
 func TestUpdateReferral(t *testing.T) {
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	e := newEnvAt(t, 0, clock.Now)
 	r := e.create(t)
 	clock.Advance(time.Second) // so updatedDateTime visibly moves

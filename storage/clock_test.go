@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"referrals/internal/testclock"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -13,7 +15,7 @@ import (
 // from its clock: created and updated times, invitation expiry (read and
 // swept), claim lifetimes and change events.
 func TestStoreClock(t *testing.T) {
-	clock := &testClock{t: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
+	clock := testclock.At(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
 	s := newTestStoreAt(t, clock.Now)
 	ctx := asAdmin(t)
 	created := clock.Now()
@@ -83,7 +85,7 @@ func TestStoreClock(t *testing.T) {
 // statistics alike, before the sweep and after. Before, it matched INVITED
 // until the sweep.
 func TestFiltersReadLapsedInvitationsAsExpired(t *testing.T) {
-	clock := &testClock{t: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
+	clock := testclock.At(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
 	s := newTestStoreAt(t, clock.Now)
 	ctx := asAdmin(t)
 	create := func(name string) *Referral {

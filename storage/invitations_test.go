@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"referrals/internal/testclock"
 )
 
 // TestExpireInvitations records a past-due invitation as Expired, in the
@@ -11,7 +13,7 @@ import (
 // once, and leaves a current invitation alone. The store's clock moves past
 // the expiration; nothing waits for the wall clock.
 func TestExpireInvitations(t *testing.T) {
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	s := newTestStoreAt(t, clock.Now)
 	ctx := asAdmin(t)
 	r, err := s.CreateReferral(ctx, ReferralInput{ReferralSource: SourceP2P, CustomerProfile: &CustomerProfileInput{

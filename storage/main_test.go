@@ -3,14 +3,13 @@ package storage
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"referrals/storage/embedded"
+	"referrals/storage/embedded/embeddedtest"
 )
 
 // testAnchor fixes the dates of demo data in tests.
@@ -25,34 +24,23 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "referrals-storage-test")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	local, err := embedded.Start(dir, "", slog.Default())
-	if err != nil {
-		panic(err)
-	}
-	defer local.Stop()
-	testURI, testEmbedded = local.URI(), local
-	testStore, err = Connect(context.Background(), Options{URI: testURI, Database: "unused", Embedded: local})
-	if err != nil {
-		panic(err)
-	}
-	defer testStore.Close(context.Background())
-	code := m.Run()
-	// No query the package's tests send is left to FerretDB's own
-	// evaluation on the embedded store.
-	if n := embedded.Fallbacks(); n > 0 && code == 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
-		return 1
-	}
-	return code
+	os.Exit(embeddedtest.Run(func(local *embedded.Server) int {
+		testURI, testEmbedded = local.URI(), local
+		var err error
+		testStore, err = Connect(context.Background(), Options{URI: testURI, Database: "unused", Embedded: local})
+		if err != nil {
+			panic(err)
+		}
+		defer testStore.Close(context.Background())
+		code := m.Run()
+		// No query the package's tests send is left to FerretDB's own
+		// evaluation on the embedded store.
+		if n := embedded.Fallbacks(); n > 0 && code == 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
+			return 1
+		}
+		return code
+	}))
 }
 
 // asAdmin is the test's context with an admin caller, who sees everything.
@@ -95,26 +83,6 @@ func openTestStore(t *testing.T, opts Options) *Store {
 		t.Fatalf("prepare: %v", err)
 	}
 	return s
-}
-
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock d forward.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // pageForward reads every referral matching f in order, size at a time,

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"referrals/internal/testclock"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 )
@@ -297,7 +299,7 @@ func TestReadPathsAgree(t *testing.T) {
 // filter sent. An indexed store
 // keeps the one conditional update.
 func TestIDOnlyStoreReadsAndWritesByID(t *testing.T) {
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	var log filterLog
 	s := monitoredStore(t, &log, clock.Now, PushdownDetect)
 	if s.Pushdown() != PushdownIDOnly {

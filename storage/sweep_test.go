@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"referrals/internal/testclock"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -25,7 +27,7 @@ func commandsOn(sent []sentFilter) []string {
 // 12) for each invitation it expires, whatever else the store holds, and
 // finding nothing to do is two queries.
 func TestSweepWorkFollowsWhatIsDue(t *testing.T) {
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	var log filterLog
 	s := monitoredStore(t, &log, clock.Now, PushdownDetect)
 	ctx := asAdmin(t)
@@ -121,7 +123,7 @@ func TestRecoveryFindsWritesByTheirEntry(t *testing.T) {
 // expiration and an abandoned invitation's pending claim. Prepare lists
 // them, so the sweep expires the one and recovery undoes the other.
 func TestOpenWorkOfEarlierVersions(t *testing.T) {
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	s, err := Connect(t.Context(), Options{URI: testURI, Database: fmt.Sprintf("test_%d", testDBSeq.Add(1)), Now: clock.Now, Embedded: testEmbedded})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"referrals/internal/testclock"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 )
@@ -20,7 +22,7 @@ import (
 // every participant where only _id is indexed), and it leaves no write
 // half done.
 func TestSweepStoppedMidWrite(t *testing.T) {
-	clock := &testClock{t: testAnchor}
+	clock := testclock.At(testAnchor)
 	var log filterLog
 	ctx, stop := context.WithCancel(asAdmin(t))
 	defer stop()

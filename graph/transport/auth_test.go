@@ -32,20 +32,7 @@ func TestRefusedTokens(t *testing.T) {
 	// requests never reach the executor, and `{ __typename }` reads nothing.
 	h := transport.New(graph.NewExecutor((*storage.Store)(nil), nil, slog.New(slog.DiscardHandler), nil, graph.Options{}), auth, transport.Options{})
 	good := jwt.MapClaims{"sub": "u1", "role": "admin", "iss": "https://id.example", "aud": "referrals-api", "exp": transporttest.InAnHour()}
-	with := func(changes jwt.MapClaims) jwt.MapClaims {
-		c := jwt.MapClaims{}
-		for k, v := range good {
-			c[k] = v
-		}
-		for k, v := range changes {
-			if v == nil {
-				delete(c, k)
-			} else {
-				c[k] = v
-			}
-		}
-		return c
-	}
+	with := func(changes jwt.MapClaims) jwt.MapClaims { return transporttest.Claims(good, changes) }
 	post := func(bearer string) (int, string) {
 		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query": "{ __typename }"}`))
 		req.Header.Set("Content-Type", "application/json")

@@ -16,7 +16,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"referrals/internal/testclock"
 	"referrals/storage/embedded"
+	"referrals/storage/embedded/embeddedtest"
 )
 
 // One embedded store serves the package's tests; each test gets its own
@@ -27,26 +29,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "referrals-changelog-test")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	local, err := embedded.Start(dir, "", slog.Default())
-	if err != nil {
-		panic(err)
-	}
-	defer local.Stop()
-	testClient, err = mongo.Connect(options.Client().ApplyURI(local.URI()))
-	if err != nil {
-		panic(err)
-	}
-	defer testClient.Disconnect(context.Background())
-	return m.Run()
+	os.Exit(embeddedtest.Run(func(local *embedded.Server) int {
+		var err error
+		if testClient, err = mongo.Connect(options.Client().ApplyURI(local.URI())); err != nil {
+			panic(err)
+		}
+		defer testClient.Disconnect(context.Background())
+		return m.Run()
+	}))
 }
 
 // note is the entry of the tests' logs.
@@ -97,24 +87,6 @@ func newLog(t *testing.T, db string, now func() time.Time, logger *slog.Logger) 
 	return l
 }
 
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // appendNote appends one note, failing the test if it is not published.
 func appendNote(t *testing.T, l *Log[note, *note], text string) {
 	t.Helper()
@@ -130,7 +102,7 @@ func appendNote(t *testing.T, l *Log[note, *note], text string) {
 // stays taken, so a late insert under it fails.
 func TestSkipsANumberNeverRecorded(t *testing.T) {
 	dead := newLog(t, "", time.Now, nil)
-	clock := &testClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.At(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 	other := newLog(t, dead.opts.DB.Name(), clock.Now, nil)
 	lost := dead.takeSeq(t.Context())
 	appendNote(t, dead, "after-the-gap")

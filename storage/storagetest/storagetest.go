@@ -6,7 +6,6 @@ package storagetest
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"referrals/storage"
 	"referrals/storage/embedded"
+	"referrals/storage/embedded/embeddedtest"
 )
 
 // Server is the embedded store of one test binary.
@@ -31,33 +31,22 @@ type Server struct {
 // tests and stops the store. The binary fails when any selection fell back
 // from the embedded read planner to FerretDB: no query of the API does.
 func Main(m *testing.M, monitor *event.CommandMonitor, setup func(*Server)) {
-	os.Exit(run(m, monitor, setup))
-}
-
-func run(m *testing.M, monitor *event.CommandMonitor, setup func(*Server)) int {
-	dir, err := os.MkdirTemp("", "referrals-test")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	local, err := embedded.Start(dir, "", slog.Default())
-	if err != nil {
-		panic(err)
-	}
-	defer local.Stop()
-	s := &Server{URI: local.URI(), Embedded: local, monitor: monitor}
-	s.Store, err = storage.Connect(context.Background(), storage.Options{URI: s.URI, Database: "unused", Monitor: monitor, Embedded: local})
-	if err != nil {
-		panic(err)
-	}
-	defer s.Store.Close(context.Background())
-	setup(s)
-	code := m.Run()
-	if n := embedded.Fallbacks(); n > 0 && code == 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
-		return 1
-	}
-	return code
+	os.Exit(embeddedtest.Run(func(local *embedded.Server) int {
+		s := &Server{URI: local.URI(), Embedded: local, monitor: monitor}
+		var err error
+		s.Store, err = storage.Connect(context.Background(), storage.Options{URI: s.URI, Database: "unused", Monitor: monitor, Embedded: local})
+		if err != nil {
+			panic(err)
+		}
+		defer s.Store.Close(context.Background())
+		setup(s)
+		code := m.Run()
+		if n := embedded.Fallbacks(); n > 0 && code == 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d selections fell back from the embedded read planner to FerretDB (run with a debug log to see which)\n", n)
+			return 1
+		}
+		return code
+	}))
 }
 
 // NewDatabase returns a name no other test of the binary uses.

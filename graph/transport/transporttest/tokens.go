@@ -31,3 +31,19 @@ func HS(t testing.TB, c jwt.MapClaims) string {
 
 // InAnHour is an expiry an hour from now, as a token's exp claim.
 func InAnHour() int64 { return time.Now().Add(time.Hour).Unix() }
+
+// Claims returns base with changes applied: a nil value removes its claim.
+func Claims(base, changes jwt.MapClaims) jwt.MapClaims {
+	c := jwt.MapClaims{}
+	for k, v := range base {
+		c[k] = v
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
