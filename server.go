@@ -33,6 +33,7 @@ import (
 	"referrals/graph/transport"
 	"referrals/live"
 	"referrals/storage"
+	"referrals/storage/demo"
 	"referrals/storage/embedded"
 	"referrals/webhooks"
 )
@@ -238,7 +239,7 @@ func connectStore(ctx context.Context, cfg config, logger *slog.Logger, reg *pro
 		closeStore()
 		return nil, "", nil, err
 	}
-	if seeded, err := store.SeedDemo(ctx, demoSeed, cfg.demo); err != nil {
+	if seeded, err := demo.Seed(ctx, store, demoSeed, cfg.demo); err != nil {
 		closeStore()
 		return nil, "", nil, err
 	} else if seeded {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"referrals/storage"
+	"referrals/storage/demo"
 	"referrals/storage/embedded"
 )
 
@@ -99,7 +100,7 @@ func seedDueInvitations(t *testing.T, dir string, n int) []storage.Participant {
 	now := time.Now().UTC()
 	// The demo leaves open only invitations that expire after its anchor,
 	// 14 days after they were made at the latest.
-	refs, parts := storage.GenerateDemo(demoSeed, n, now.Add(-15*24*time.Hour))
+	refs, parts := demo.Generate(demoSeed, n, now.Add(-15*24*time.Hour))
 	s, closeStore := openStore(t, dir)
 	defer closeStore()
 	if err := s.Prepare(t.Context()); err != nil {

@@ -24,6 +24,7 @@ import (
 	"referrals/graph/transport"
 	"referrals/graph/transport/transporttest"
 	"referrals/storage"
+	"referrals/storage/demo"
 )
 
 // exportServer serves /query and /export/referrals over e's store as the
@@ -492,7 +493,7 @@ func TestExportCSVRoundTrip(t *testing.T) {
 	// Written as stored data, not through the API, which now refuses line
 	// breaks in address lines: data written before, or straight into
 	// MongoDB, may still hold them.
-	refs, _ := storage.GenerateDemo(testSeed, 1, testAnchor)
+	refs, _ := demo.Generate(testSeed, 1, testAnchor)
 	refs[0].Participation = nil
 	refs[0].CustomerProfile.Name = want["customerName"]
 	refs[0].CustomerProfile.Address = &storage.Address{AddressLine1: want["addressLine1"], AddressLine2: &line2, City: "Leeds", Country: "GB"}

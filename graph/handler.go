@@ -87,7 +87,7 @@ func NewExecutor(store Store, broker *live.Broker, logger *slog.Logger, metrics 
 		// that aliases cannot multiply it.
 		ctx, cancel := context.WithTimeoutCause(ctx, opts.RunTimeout, errRunTimeout)
 		defer cancel()
-		return next(storage.WithStatsBudget(WithLoaders(ctx, NewLoaders(store))))
+		return next(storage.WithStatsBudget(withLoaders(ctx, newLoaders(store))))
 	})
 	exec.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)

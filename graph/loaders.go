@@ -20,8 +20,8 @@ const (
 	loaderMaxBatch = 1000
 )
 
-// Loaders batch and cache the reads of one GraphQL operation.
-type Loaders struct {
+// requestLoaders batch and cache the reads of one GraphQL operation.
+type requestLoaders struct {
 	store BatchReader
 
 	ReferralByID           *dataloader.Loader[string, *storage.Referral]
@@ -30,9 +30,9 @@ type Loaders struct {
 	TagByKey               *dataloader.Loader[storage.TagKey, *storage.Tag]
 }
 
-// NewLoaders returns fresh loaders over store.
-func NewLoaders(store BatchReader) *Loaders {
-	return &Loaders{
+// newLoaders returns fresh loaders over store.
+func newLoaders(store BatchReader) *requestLoaders {
+	return &requestLoaders{
 		store:                  store,
 		ReferralByID:           newLoader("ReferralByID", store.ReferralsByID),
 		ParticipantByID:        newLoader("ParticipantByID", store.ParticipantsByID),
@@ -43,14 +43,14 @@ func NewLoaders(store BatchReader) *Loaders {
 
 type loadersKey struct{}
 
-// WithLoaders returns ctx carrying l.
-func WithLoaders(ctx context.Context, l *Loaders) context.Context {
+// withLoaders returns ctx carrying l.
+func withLoaders(ctx context.Context, l *requestLoaders) context.Context {
 	return context.WithValue(ctx, loadersKey{}, l)
 }
 
-// For returns the loaders of the operation running in ctx.
-func For(ctx context.Context) *Loaders {
-	return ctx.Value(loadersKey{}).(*Loaders)
+// loadersOf returns the loaders of the operation running in ctx.
+func loadersOf(ctx context.Context) *requestLoaders {
+	return ctx.Value(loadersKey{}).(*requestLoaders)
 }
 
 // newLoader turns a batch read returning map[key]value into a loader whose
@@ -77,7 +77,7 @@ func newLoader[K comparable, V any](name string, fetch func(context.Context, []K
 // requirement is hidden. It queues every key before waiting on any (which
 // LoadMany would do with a goroutine per key).
 func loadTags(ctx context.Context, c storage.TagCategory, ids []string) ([]*storage.Tag, error) {
-	loader := For(ctx).TagByKey
+	loader := loadersOf(ctx).TagByKey
 	thunks := make([]dataloader.Thunk[*storage.Tag], len(ids))
 	for i, id := range ids {
 		thunks[i] = loader.Load(ctx, storage.TagKey{Category: c, ID: id})
@@ -113,7 +113,7 @@ func loadTag(ctx context.Context, c storage.TagCategory, id *string) (*storage.T
 // the loaders with them. A page then costs the same commands whatever its
 // size, without depending on a batching window catching every key: on a
 // busy machine resolving 100 nodes can outlast any short window.
-func (l *Loaders) PrefetchPage(ctx context.Context, refs []*storage.Referral, want pageSelection) error {
+func (l *requestLoaders) PrefetchPage(ctx context.Context, refs []*storage.Referral, want pageSelection) error {
 	for _, r := range refs {
 		l.ReferralByID.Prime(ctx, r.ID, r)
 	}
@@ -129,7 +129,7 @@ func (l *Loaders) PrefetchPage(ctx context.Context, refs []*storage.Referral, wa
 
 // prefetchParticipants reads the participants of a page the caller has
 // read, so the store need not check again which referrals it sees.
-func (l *Loaders) prefetchParticipants(ctx context.Context, refs []*storage.Referral) error {
+func (l *requestLoaders) prefetchParticipants(ctx context.Context, refs []*storage.Referral) error {
 	byReferral, err := l.store.ParticipantsOf(ctx, refs)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (l *Loaders) prefetchParticipants(ctx context.Context, refs []*storage.Refe
 	return nil
 }
 
-func (l *Loaders) prefetchTags(ctx context.Context, refs []*storage.Referral) error {
+func (l *requestLoaders) prefetchTags(ctx context.Context, refs []*storage.Referral) error {
 	seen := map[storage.TagKey]bool{}
 	var keys []storage.TagKey
 	for _, r := range refs {

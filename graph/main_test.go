@@ -21,6 +21,7 @@ import (
 	"referrals/graph/transport"
 	"referrals/live"
 	"referrals/storage"
+	"referrals/storage/demo"
 	"referrals/storage/embedded"
 	"referrals/storage/storagetest"
 )
@@ -138,7 +139,7 @@ func newEnvLive(t testing.TB, n int, opts *storage.Options, liveOpts live.Option
 	ctx := context.Background()
 	store := testServer.NewStore(t, opts)
 	db := store.Database()
-	refs, parts := storage.GenerateDemo(testSeed, n, testAnchor)
+	refs, parts := demo.Generate(testSeed, n, testAnchor)
 	if err := store.InsertReferrals(ctx, refs, parts); err != nil {
 		t.Fatalf("seed: %v", err)
 	}

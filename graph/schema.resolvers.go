@@ -126,7 +126,7 @@ func (r *participantResolver) InvitedBy(ctx context.Context, obj *storage.Partic
 	}
 	// The inviter is normally on the same referral, whose participants this
 	// operation has usually loaded already.
-	siblings, err := For(ctx).ParticipantsByReferral.Load(ctx, obj.ReferralID)()
+	siblings, err := loadersOf(ctx).ParticipantsByReferral.Load(ctx, obj.ReferralID)()
 	if err != nil {
 		return nil, err
 	}
@@ -135,12 +135,12 @@ func (r *participantResolver) InvitedBy(ctx context.Context, obj *storage.Partic
 			return p, nil
 		}
 	}
-	return For(ctx).ParticipantByID.Load(ctx, *obj.InvitedByParticipantID)()
+	return loadersOf(ctx).ParticipantByID.Load(ctx, *obj.InvitedByParticipantID)()
 }
 
 // Referral is the resolver for the referral field.
 func (r *participantResolver) Referral(ctx context.Context, obj *storage.Participant) (*storage.Referral, error) {
-	return For(ctx).ReferralByID.Load(ctx, obj.ReferralID)()
+	return loadersOf(ctx).ReferralByID.Load(ctx, obj.ReferralID)()
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -150,12 +150,12 @@ func (r *participantConnectionResolver) TotalCount(ctx context.Context, obj *mod
 
 // Referral is the resolver for the referral field.
 func (r *queryResolver) Referral(ctx context.Context, id string) (*storage.Referral, error) {
-	return For(ctx).ReferralByID.Load(ctx, id)()
+	return loadersOf(ctx).ReferralByID.Load(ctx, id)()
 }
 
 // Participant is the resolver for the participant field.
 func (r *queryResolver) Participant(ctx context.Context, id string) (*storage.Participant, error) {
-	return For(ctx).ParticipantByID.Load(ctx, id)()
+	return loadersOf(ctx).ParticipantByID.Load(ctx, id)()
 }
 
 // Referrals is the resolver for the referrals field.
@@ -164,7 +164,7 @@ func (r *queryResolver) Referrals(ctx context.Context, filter *storage.ReferralF
 	if err != nil {
 		return nil, err
 	}
-	if err := For(ctx).PrefetchPage(ctx, page.Nodes(), referralPageSelection(ctx)); err != nil {
+	if err := loadersOf(ctx).PrefetchPage(ctx, page.Nodes(), referralPageSelection(ctx)); err != nil {
 		return nil, err
 	}
 	return &model.ReferralConnection{ReferralPage: page}, nil
@@ -211,7 +211,7 @@ func (r *queryResolver) Webhook(ctx context.Context, id string) (*storage.Webhoo
 
 // Participants is the resolver for the participants field.
 func (r *referralResolver) Participants(ctx context.Context, obj *storage.Referral) ([]*storage.Participant, error) {
-	ps, err := For(ctx).ParticipantsByReferral.Load(ctx, obj.ID)()
+	ps, err := loadersOf(ctx).ParticipantsByReferral.Load(ctx, obj.ID)()
 	if ps == nil && err == nil {
 		ps = []*storage.Participant{}
 	}

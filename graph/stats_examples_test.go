@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"referrals/storage"
+	"referrals/storage/demo"
 )
 
 // readmeDemoSeed is server.go's demoSeed: the demo data `go run .` seeds.
@@ -58,7 +58,7 @@ func TestStatsExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, 0)
-	refs, parts := storage.GenerateDemo(readmeDemoSeed, 200, time.Now().UTC().Truncate(24*time.Hour))
+	refs, parts := demo.Generate(readmeDemoSeed, 200, time.Now().UTC().Truncate(24*time.Hour))
 	if err := e.store.InsertReferrals(context.Background(), refs, parts); err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,14 @@
 package storage
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
+
+// CatalogIDs returns the tag ids of category c, in the specification's
+// order.
+func CatalogIDs(c TagCategory) []string { return slices.Clone(catalogIDs[c]) }
 
 // catalogIDs are the tag ids of the specification's four lists, in its order.
 var catalogIDs = map[TagCategory][]string{
@@ -68,7 +73,7 @@ var displayNames = map[string]string{
 // Catalog returns the 92 tags of the specification, in its order.
 func Catalog() []Tag {
 	var tags []Tag
-	for _, c := range TagCategories {
+	for _, c := range tagCategories {
 		for _, id := range catalogIDs[c] {
 			tags = append(tags, Tag{ID: id, Category: c, Name: displayName(id)})
 		}

@@ -34,7 +34,7 @@ func TestStoreClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := invited.Add(DefaultInvitationLifetime); !p.CreatedDateTime.Equal(invited) || !p.ExpirationDateTime.Equal(want) {
+	if want := invited.Add(defaultInvitationLifetime); !p.CreatedDateTime.Equal(invited) || !p.ExpirationDateTime.Equal(want) {
 		t.Errorf("invitation created %v, expires %v; want %v and %v", p.CreatedDateTime, p.ExpirationDateTime, invited, want)
 	}
 	var claim struct {
@@ -55,7 +55,7 @@ func TestStoreClock(t *testing.T) {
 		t.Errorf("change recorded at %v, want %v", change.At, invited)
 	}
 
-	clock.Advance(DefaultInvitationLifetime - time.Millisecond)
+	clock.Advance(defaultInvitationLifetime - time.Millisecond)
 	if st := p.EffectiveStatus(s.Now()); st != ParticipantInvited {
 		t.Errorf("a millisecond before expiry the invitation reads %s", st)
 	}

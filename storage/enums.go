@@ -92,8 +92,8 @@ const (
 	TagSolutions     TagCategory = "Solutions"
 )
 
-// TagCategories lists every category in catalog order.
-var TagCategories = []TagCategory{TagIndustryFocus, TagProducts, TagServiceTypes, TagSolutions}
+// tagCategories lists every category in catalog order.
+var tagCategories = []TagCategory{TagIndustryFocus, TagProducts, TagServiceTypes, TagSolutions}
 
 // unmarshalEnum decodes a string name or an integer position into *dst.
 // Anything else is an error: a document the API cannot describe truthfully

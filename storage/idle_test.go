@@ -72,7 +72,7 @@ func benchIdle(b *testing.B, n int) {
 // fillChanges stores n changes with real referrals as their post-images,
 // in bulk, and advances the heads past them.
 func fillChanges(b *testing.B, s *Store, n int) {
-	refs, _ := GenerateDemo(1, 200, testAnchor)
+	refs, _ := demoGenerate(1, 200, testAnchor)
 	for from := 1; from <= n; from += 1000 {
 		var docs []any
 		for seq := from; seq < from+1000 && seq <= n; seq++ {

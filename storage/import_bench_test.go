@@ -15,7 +15,7 @@ import (
 //	go test ./storage -run '^$' -bench Import -benchtime 3x
 func BenchmarkImport(b *testing.B) {
 	const n = 2000
-	refs, parts := GenerateDemo(7, n, testAnchor)
+	refs, parts := demoGenerate(7, n, testAnchor)
 	byReferral := map[string][]Participant{}
 	for _, p := range parts {
 		byReferral[p.ReferralID] = append(byReferral[p.ReferralID], p)

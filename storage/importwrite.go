@@ -43,7 +43,7 @@ func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at
 			if p.Users == nil {
 				p.Users = []ParticipantUser{}
 			}
-			r.Participation[j] = participationOf(p)
+			r.Participation[j] = p.Participation()
 			parts, owners = append(parts, p), append(owners, i)
 		}
 		due = append(due, dueEntries(ptrs(rec.Participants))...)

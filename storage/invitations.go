@@ -46,7 +46,7 @@ func (s *Store) InviteParticipant(ctx context.Context, referralID string, in Inv
 		c.person(fmt.Sprintf("invitation.users[%d]", i), u.FirstName, u.LastName, u.Email, u.PhoneNumber)
 	}
 	c.date("invitation.expirationDateTime", in.ExpirationDateTime)
-	expires := t.Add(DefaultInvitationLifetime)
+	expires := t.Add(defaultInvitationLifetime)
 	if in.ExpirationDateTime != nil {
 		expires = in.ExpirationDateTime.UTC()
 		if !expires.After(t) {

@@ -10,7 +10,7 @@ import (
 // MongoDB query select the same referrals for a range of filters.
 func TestMatchesAgreesWithQuery(t *testing.T) {
 	s := newTestStore(t)
-	refs, parts := GenerateDemo(3, 150, testAnchor)
+	refs, parts := demoGenerate(3, 150, testAnchor)
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)
 	}

@@ -59,8 +59,8 @@ type Participation struct {
 	OrgStatus string `bson:"orgStatus"`
 }
 
-// participationOf returns what a referral keeps of one of its participants.
-func participationOf(p *Participant) Participation {
+// Participation returns what a referral keeps of participant p.
+func (p *Participant) Participation() Participation {
 	return Participation{
 		ParticipantID: p.ID, OrganizationID: p.OrganizationID, Status: p.Status,
 		OrgStatus: p.OrganizationID + "/" + string(p.Status),

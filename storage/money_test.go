@@ -47,15 +47,3 @@ func TestDisplayName(t *testing.T) {
 		}
 	}
 }
-
-func TestGenerateDemoIsDeterministic(t *testing.T) {
-	a, pa := GenerateDemo(1, 20, testAnchor)
-	b, pb := GenerateDemo(1, 20, testAnchor)
-	c, _ := GenerateDemo(2, 20, testAnchor)
-	if a[7].ID != b[7].ID || pa[7].ID != pb[7].ID || a[7].CustomerProfile.Name != b[7].CustomerProfile.Name {
-		t.Error("the same seed gave different data")
-	}
-	if a[7].ID == c[7].ID {
-		t.Error("different seeds gave the same ids")
-	}
-}

@@ -10,9 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// DefaultInvitationLifetime is how long an invitation stays open when the
+// defaultInvitationLifetime is how long an invitation stays open when the
 // inviter does not say, as in Partner Center.
-const DefaultInvitationLifetime = 14 * 24 * time.Hour
+const defaultInvitationLifetime = 14 * 24 * time.Hour
 
 // statusMoves is the referral status transition table.
 var statusMoves = map[ReferralStatus][]ReferralStatus{

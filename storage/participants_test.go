@@ -13,7 +13,7 @@ import (
 // stores: asking for another organization lists nothing.
 func TestParticipantFilterScope(t *testing.T) {
 	s := newTestStore(t)
-	refs, parts := GenerateDemo(11, 60, testAnchor)
+	refs, parts := demoGenerate(11, 60, testAnchor)
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func repeatedIn(v any) string {
 // how many invitations other organizations hold.
 func TestExpiringMatchCountsOnlyListableParticipants(t *testing.T) {
 	s := newTestStore(t)
-	refs, parts := GenerateDemo(11, 60, testAnchor)
+	refs, parts := demoGenerate(11, 60, testAnchor)
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)
 	}

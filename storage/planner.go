@@ -128,7 +128,7 @@ func (s *Store) openPlanner(ctx context.Context) error {
 }
 
 // dropPlanner closes s's planner and removes its indexes, side tables and
-// triggers from the file, for a bulk load (see SeedDemo); openPlanner
+// triggers from the file, for a bulk load (see LoadReferrals); openPlanner
 // builds them again.
 func (s *Store) dropPlanner(ctx context.Context) error {
 	s.closePlanner()

@@ -169,7 +169,7 @@ func callerKinds(org string) map[string]Caller {
 // one whose list is empty.
 func seedScopes(t *testing.T, s *Store) ([]Referral, []Participant) {
 	t.Helper()
-	refs, parts := GenerateDemo(5, 60, testAnchor)
+	refs, parts := demoGenerate(5, 60, testAnchor)
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestIDOnlyStoreReadsAndWritesByID(t *testing.T) {
 	if s.Pushdown() != PushdownIDOnly {
 		t.Fatalf("the embedded store detected as %q", s.Pushdown())
 	}
-	refs, parts := GenerateDemo(9, 30, testAnchor)
+	refs, parts := demoGenerate(9, 30, testAnchor)
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)
 	}

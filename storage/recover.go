@@ -346,7 +346,7 @@ func (s *Store) putParticipation(ctx context.Context, p *Participant, missingOnl
 // with p; nil when there is nothing to do.
 func participationUpdate(r *Referral, p *Participant, missingOnly bool) bson.D {
 	list := slices.Clone(r.Participation)
-	want := participationOf(p)
+	want := p.Participation()
 	switch i := slices.IndexFunc(list, func(e Participation) bool { return e.ParticipantID == p.ID }); {
 	case i < 0:
 		list = append(list, want)

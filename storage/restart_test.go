@@ -31,7 +31,7 @@ func TestRestartOfALargeStore(t *testing.T) {
 	if err := first.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if seeded, err := first.SeedDemo(ctx, 1, n); !seeded || err != nil {
+	if seeded, err := demoSeed(ctx, first, 1, n); !seeded || err != nil {
 		t.Fatalf("seeding: %v, %v", seeded, err)
 	}
 	if err := first.Close(ctx); err != nil {
@@ -51,7 +51,7 @@ func TestRestartOfALargeStore(t *testing.T) {
 	if err := again.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if seeded, err := again.SeedDemo(ctx, 1, n); seeded || err != nil {
+	if seeded, err := demoSeed(ctx, again, 1, n); seeded || err != nil {
 		t.Fatalf("seeding a seeded store: %v, %v", seeded, err)
 	}
 	if got, err := again.EstimatedReferrals(ctx); got != n || err != nil {
@@ -67,7 +67,8 @@ func TestRestartOfALargeStore(t *testing.T) {
 		}
 	}
 	// The side table built after the bulk load answers as FerretDB does.
-	org := bson.D{{Key: "participation.organizationId", Value: demoOrgs[0].v.id}}
+	seeded, _ := demoGenerate(1, n, testAnchor) // what was seeded, but for its dates
+	org := bson.D{{Key: "participation.organizationId", Value: seeded[0].Participation[0].OrganizationID}}
 	got, err := again.countDocuments(ctx, again.referrals, org)
 	want, err2 := again.referrals.CountDocuments(ctx, org)
 	if err != nil || err2 != nil || got != want {

@@ -67,7 +67,7 @@ func TestPeriodsFollowWrites(t *testing.T) {
 // TestStatsSumIsExact adds up amounts whose float64 sum is not exact.
 func TestStatsSumIsExact(t *testing.T) {
 	s := newTestStore(t)
-	refs, parts := GenerateDemo(5, 3, testAnchor)
+	refs, parts := demoGenerate(5, 3, testAnchor)
 	values := []Money{90_071_992_547_409_93, 1, 1} // 2^53 + 1 cents and more: a float64 would round
 	for i := range refs {
 		refs[i].Details.DealValue = &values[i]
@@ -90,7 +90,7 @@ func TestStatsSumIsExact(t *testing.T) {
 // lost: its other measures and the other groups are answered.
 func TestStatsSumPastExactRange(t *testing.T) {
 	s := newTestStore(t)
-	refs, parts := GenerateDemo(5, 3, testAnchor)
+	refs, parts := demoGenerate(5, 3, testAnchor)
 	largest := Money(math.MaxInt64)
 	small := Money(12_345)
 	for i, v := range []*Money{&largest, &largest, &small} {
@@ -133,7 +133,7 @@ func TestStatsSumPastExactRange(t *testing.T) {
 // says, so it never pushes a real group out of the first ones.
 func TestStatsKeyOrderKeepsNullLast(t *testing.T) {
 	s := newTestStore(t)
-	refs, parts := GenerateDemo(5, 40, testAnchor)
+	refs, parts := demoGenerate(5, 40, testAnchor)
 	refs[0].Details.ClosingDate = nil
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)

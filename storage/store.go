@@ -1,7 +1,7 @@
 // Package storage is the referrals in MongoDB: the documents, their
 // validation, the queries and their indexes, the writes and the recovery
 // of those a crash cut short, the change feed's content, statistics,
-// imports, webhooks' records and the demo data. It speaks the portable
+// imports and webhooks' records. It speaks the portable
 // core of the MongoDB wire protocol that MongoDB, Atlas, FerretDB,
 // DocumentDB and Cosmos DB share. It also holds what the API's layers
 // share: the caller and its visibility rules, and the one set of error

@@ -31,7 +31,7 @@ func TestSweepWorkFollowsWhatIsDue(t *testing.T) {
 	var log filterLog
 	s := monitoredStore(t, &log, clock.Now, PushdownDetect)
 	ctx := asAdmin(t)
-	refs, parts := GenerateDemo(4, 40, testAnchor)
+	refs, parts := demoGenerate(4, 40, testAnchor)
 	if err := s.InsertReferrals(ctx, refs, parts); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestOpenWorkOfEarlierVersions(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Drop(t.Context()); _ = s.Close(t.Context()) })
 	ctx := asAdmin(t)
-	refs, parts := GenerateDemo(6, 10, testAnchor)
+	refs, parts := demoGenerate(6, 10, testAnchor)
 	// An invited participant, made open and past due.
 	i := slices.IndexFunc(parts, func(p Participant) bool { return p.InvitedByParticipantID != nil })
 	late := testAnchor.Add(-time.Hour)
@@ -138,7 +138,7 @@ func TestOpenWorkOfEarlierVersions(t *testing.T) {
 	for j := range refs {
 		for k, e := range refs[j].Participation {
 			if e.ParticipantID == parts[i].ID {
-				refs[j].Participation[k] = participationOf(&parts[i])
+				refs[j].Participation[k] = parts[i].Participation()
 			}
 		}
 	}

@@ -37,7 +37,7 @@ func TestSweepStoppedMidWrite(t *testing.T) {
 		}
 	}
 	s := openTestStore(t, Options{Monitor: monitor, Now: clock.Now})
-	refs, parts := GenerateDemo(5, 200, testAnchor)
+	refs, parts := demoGenerate(5, 200, testAnchor)
 	if err := s.InsertReferrals(asAdmin(t), refs, parts); err != nil {
 		t.Fatal(err)
 	}

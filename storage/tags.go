@@ -13,7 +13,7 @@ import (
 func (s *Store) Tags(ctx context.Context, category *TagCategory) ([]*Tag, error) {
 	filter := bson.D{}
 	if category != nil {
-		if err := checkEnum("category", *category, TagCategories); err != nil {
+		if err := checkEnum("category", *category, tagCategories); err != nil {
 			return nil, err
 		}
 		filter = bson.D{{Key: "category", Value: *category}}

@@ -45,9 +45,9 @@ type WebhookSecret struct {
 	ExpiresAt *time.Time `bson:"expiresAt,omitempty"`
 }
 
-// MaxWebhooksPerOwner bounds the webhooks of one organization (or of the
+// maxWebhooksPerOwner bounds the webhooks of one organization (or of the
 // admins): each costs a rendering of every change it may see.
-const MaxWebhooksPerOwner = 20
+const maxWebhooksPerOwner = 20
 
 // ErrNotFound is returned for a webhook or delivery that does not exist
 // or is not the caller's to see.
@@ -85,8 +85,8 @@ func (s *Store) CreateWebhook(ctx context.Context, w *Webhook) error {
 	if err != nil {
 		return err
 	}
-	if n >= MaxWebhooksPerOwner {
-		return Errorf(CodeBadUserInput, "at most %d webhooks per organization: delete one first", MaxWebhooksPerOwner)
+	if n >= maxWebhooksPerOwner {
+		return Errorf(CodeBadUserInput, "at most %d webhooks per organization: delete one first", maxWebhooksPerOwner)
 	}
 	head, err := s.LatestChange(ctx)
 	if err != nil {
@@ -159,18 +159,18 @@ type WebhookPatch struct {
 	Enabled     *bool
 }
 
-// MaxWebhookDescription bounds a webhook's description, in characters.
-const MaxWebhookDescription = 1000
+// maxWebhookDescription bounds a webhook's description, in characters.
+const maxWebhookDescription = 1000
 
 // CheckWebhookDescription refuses a description over its bound, or with
 // what stored text may not hold (see check.characters): it is free text
 // with lines, as a referral's notes.
 func CheckWebhookDescription(d *string) error {
-	if d != nil && utf8.RuneCountInString(*d) > MaxWebhookDescription {
-		return badInput("input.description", "at most %d characters, got %d", MaxWebhookDescription, utf8.RuneCountInString(*d))
+	if d != nil && utf8.RuneCountInString(*d) > maxWebhookDescription {
+		return badInput("input.description", "at most %d characters, got %d", maxWebhookDescription, utf8.RuneCountInString(*d))
 	}
 	var c check
-	c.multiline("input.description", d, MaxWebhookDescription)
+	c.multiline("input.description", d, maxWebhookDescription)
 	if c.err != nil {
 		return c.err
 	}

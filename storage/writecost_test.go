@@ -26,7 +26,7 @@ func BenchmarkWriteCost(b *testing.B) {
 			if err := s.Prepare(ctx); err != nil {
 				b.Fatal(err)
 			}
-			refs, parts := GenerateDemo(3, 2000, testAnchor)
+			refs, parts := demoGenerate(3, 2000, testAnchor)
 			if err := s.InsertReferrals(ctx, refs, parts); err != nil {
 				b.Fatal(err)
 			}

@@ -185,8 +185,8 @@ func (d *Deliverer) Ping(ctx context.Context, w *storage.Webhook) (*storage.Webh
 	id := "ping_" + uuid.NewString()
 	now := d.store.Now()
 	reservedUntil := now.Add(d.lease()) // its first attempt is this call's
-	body := fmt.Sprintf(`{"type":%q,"timestamp":%q,"data":{"webhookId":%q}}`, PingType, now.Format(time.RFC3339Nano), w.ID)
-	del := &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: PingType, Body: body,
+	body := fmt.Sprintf(`{"type":%q,"timestamp":%q,"data":{"webhookId":%q}}`, pingType, now.Format(time.RFC3339Nano), w.ID)
+	del := &storage.WebhookDelivery{ID: w.ID + ":" + id, WebhookID: w.ID, EventID: id, EventType: pingType, Body: body,
 		Status: storage.DeliveryPending, CreatedDateTime: now, NextAttemptAt: &reservedUntil, Attempts: []storage.DeliveryAttempt{}}
 	if _, err := d.store.InsertDeliveries(ctx, []*storage.WebhookDelivery{del}); err != nil {
 		return nil, err

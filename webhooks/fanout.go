@@ -70,13 +70,13 @@ func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head
 				Type      string          `json:"type"`
 				Timestamp time.Time       `json:"timestamp"`
 				Data      json.RawMessage `json:"data"`
-			}{EventType(c.Type), c.At.UTC(), r.data})
+			}{eventType(c.Type), c.At.UTC(), r.data})
 			if err != nil {
 				return made, err
 			}
 			now := d.store.Now()
 			reservedUntil := now.Add(d.lease())
-			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + r.id, WebhookID: w.ID, EventID: r.id, EventType: EventType(c.Type), ReferralID: &c.ReferralID,
+			ds = append(ds, &storage.WebhookDelivery{ID: w.ID + ":" + r.id, WebhookID: w.ID, EventID: r.id, EventType: eventType(c.Type), ReferralID: &c.ReferralID,
 				Body: string(body), Status: storage.DeliveryPending, Seq: c.Seq, CreatedDateTime: now, NextAttemptAt: &reservedUntil, Attempts: []storage.DeliveryAttempt{}})
 		}
 		mine, err := d.store.InsertDeliveries(ctx, ds)
@@ -93,14 +93,14 @@ func (d *Deliverer) makeDeliveries(ctx context.Context, w *storage.Webhook, head
 	return made, nil
 }
 
-// EventType is the body's type of a change: referral.created,
+// eventType is the body's type of a change: referral.created,
 // referral.updated, referral.status_changed, referral.participant_changed.
-func EventType(t storage.ChangeType) string {
+func eventType(t storage.ChangeType) string {
 	return "referral." + strings.ToLower(string(t))
 }
 
-// PingType is the body's type of a ping.
-const PingType = "webhook.ping"
+// pingType is the body's type of a ping.
+const pingType = "webhook.ping"
 
 // Owner is the caller whose view a webhook receives: its organization's
 // partners, or an admin.

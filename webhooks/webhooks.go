@@ -32,10 +32,10 @@ import (
 	"referrals/webhooks/egress"
 )
 
-// DefaultSchedule is the delay before each attempt of a delivery: at once,
+// defaultSchedule is the delay before each attempt of a delivery: at once,
 // then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h after the one before,
 // each with up to a tenth of jitter (the Standard Webhooks schedule).
-var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+var defaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
 	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 
 // Options configure a Deliverer.
@@ -43,7 +43,7 @@ type Options struct {
 	// Timeout bounds one attempt (connection, TLS, response headers and
 	// the first KiB of the body); 10 s when zero.
 	Timeout time.Duration
-	// Schedule is the delay before each attempt; DefaultSchedule when nil.
+	// Schedule is the delay before each attempt; defaultSchedule when nil.
 	Schedule []time.Duration
 	// DisableAfter disables a webhook whose attempts have all failed for
 	// that long; 5 days when zero.
@@ -112,7 +112,7 @@ func New(store *storage.Store, render Renderer, opts Options) *Deliverer {
 		opts.Timeout = 10 * time.Second
 	}
 	if opts.Schedule == nil {
-		opts.Schedule = DefaultSchedule
+		opts.Schedule = defaultSchedule
 	}
 	if opts.DisableAfter == 0 {
 		opts.DisableAfter = 5 * 24 * time.Hour

@@ -24,7 +24,7 @@ type csvWriter struct {
 const bom = "\uFEFF"
 
 func (c *csvWriter) start(w http.ResponseWriter) {
-	attachment(w, MediaCSV+"; charset=utf-8; header=present", "csv")
+	attachment(w, mediaCSV+"; charset=utf-8; header=present", "csv")
 	header := make([]string, len(Columns))
 	for i, col := range Columns {
 		header[i] = col.Name

@@ -32,7 +32,7 @@ const pageSize = storage.MaxPageSize
 
 // Media types of the export, asked for with Accept.
 const (
-	MediaCSV    = "text/csv"
+	mediaCSV    = "text/csv"
 	MediaNDJSON = "application/x-ndjson"
 )
 
@@ -73,23 +73,23 @@ type Limits struct {
 	MaxDuration time.Duration
 }
 
-// DefaultLimits are the limits of New: at least 64 KiB every 30 s (about
+// defaultLimits are the limits of New: at least 64 KiB every 30 s (about
 // 2 KiB/s, a tenth of a slow mobile link) and 15 minutes in all (the whole
 // export of 100,000 referrals took 19 s to 162 s here).
-var DefaultLimits = Limits{ProgressBytes: 64 << 10, ProgressInterval: 30 * time.Second, MaxDuration: 15 * time.Minute}
+var defaultLimits = Limits{ProgressBytes: 64 << 10, ProgressInterval: 30 * time.Second, MaxDuration: 15 * time.Minute}
 
 // Handler serves exports over a GraphQL executor. The request's context
 // must carry its caller (transport.Handler.Stream).
 type Handler struct {
 	exec   graphql.GraphExecutor
 	logger *slog.Logger
-	// Limits are DefaultLimits unless changed before the handler serves.
+	// Limits are defaultLimits unless changed before the handler serves.
 	Limits Limits
 }
 
 // New returns the export handler over exec.
 func New(exec graphql.GraphExecutor, logger *slog.Logger) *Handler {
-	return &Handler{exec: exec, logger: logger, Limits: DefaultLimits}
+	return &Handler{exec: exec, logger: logger, Limits: defaultLimits}
 }
 
 // ServeHTTP streams the export. `filter` and `orderBy` are JSON in the
@@ -103,7 +103,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ndjson, ok := negotiate(r.Header.Values("Accept"))
 	if !ok {
 		transport.WriteErrorStatus(w, http.StatusNotAcceptable, storage.CodeBadUserInput,
-			fmt.Sprintf("Accept: the export is served as %s or %s only", MediaCSV, MediaNDJSON))
+			fmt.Sprintf("Accept: the export is served as %s or %s only", mediaCSV, MediaNDJSON))
 		return
 	}
 	// Go's r.URL.Query() drops a pair it cannot read (an unencoded ";"),

@@ -32,7 +32,7 @@ func negotiate(accept []string) (ndjson, ok bool) {
 					continue
 				}
 			}
-			for i, format := range []string{MediaCSV, MediaNDJSON} {
+			for i, format := range []string{mediaCSV, MediaNDJSON} {
 				kind, _, _ := strings.Cut(format, "/")
 				var spec float64
 				switch media {

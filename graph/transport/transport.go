@@ -31,9 +31,9 @@ import (
 	"referrals/storage"
 )
 
-// DefaultKeepAlive is how often WebSocket and SSE connections are pinged,
+// defaultKeepAlive is how often WebSocket and SSE connections are pinged,
 // so proxies do not close quiet subscriptions.
-const DefaultKeepAlive = 10 * time.Second
+const defaultKeepAlive = 10 * time.Second
 
 // wsInitTimeout is how long a WebSocket may stay open without sending
 // connection_init: an unauthenticated connection holds no stream slot, so
@@ -54,7 +54,7 @@ const (
 // that sends or reads slowly cannot hold a connection for long. SSE
 // requests are read within the same deadline and then live on keep-alives.
 const (
-	DefaultReadTimeout  = 30 * time.Second
+	defaultReadTimeout  = 30 * time.Second
 	requestWriteTimeout = 60 * time.Second
 )
 
@@ -69,12 +69,12 @@ type Options struct {
 	// or "*") that may call the API and open WebSockets besides its own.
 	AllowedOrigins []string
 	// ReadTimeout bounds reading a request, its body included, for every
-	// request but a WebSocket handshake; DefaultReadTimeout when 0.
+	// request but a WebSocket handshake; defaultReadTimeout when 0.
 	ReadTimeout time.Duration
 	// KeepAlive is how often streams are pinged: SSE with a comment, the
 	// legacy graphql-ws protocol with "ka", graphql-transport-ws with
 	// "ping" (a client that has not answered "pong" within two intervals
-	// is cut off). DefaultKeepAlive when 0.
+	// is cut off). defaultKeepAlive when 0.
 	KeepAlive time.Duration
 	Logger    *slog.Logger
 	// Tracing, when set, gives each request a span (see traced) and the
@@ -103,10 +103,10 @@ func New(exec *executor.Executor, auth *Auth, opts Options) *Handler {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if opts.ReadTimeout == 0 {
-		opts.ReadTimeout = DefaultReadTimeout
+		opts.ReadTimeout = defaultReadTimeout
 	}
 	if opts.KeepAlive == 0 {
-		opts.KeepAlive = DefaultKeepAlive
+		opts.KeepAlive = defaultKeepAlive
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

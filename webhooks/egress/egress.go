@@ -22,8 +22,8 @@ import (
 	"unicode/utf8"
 )
 
-// MaxURLLength is the longest URL CheckURL accepts, in bytes.
-const MaxURLLength = 2048
+// maxURLLength is the longest URL CheckURL accepts, in bytes.
+const maxURLLength = 2048
 
 // maxEcho is how many bytes of user input an error message repeats, so that
 // an error about a 2 KiB URL does not carry the URL back in full.
@@ -85,7 +85,7 @@ func refuse(format string, args ...any) error {
 // delivered to the private one some of the time. With AllowPrivate, http
 // is allowed too, any address is, and the name is not looked up.
 //
-// Either way the URL must be at most MaxURLLength bytes, have a host and no
+// Either way the URL must be at most maxURLLength bytes, have a host and no
 // user:password@ part, no fragment (a fragment is never sent, so one is
 // most likely a mistake), and a port, if given, from 1 to 65535.
 //
@@ -95,8 +95,8 @@ func (p Policy) CheckURL(ctx context.Context, raw string) error {
 	if raw == "" {
 		return refuse("is empty; give the https URL to deliver webhooks to")
 	}
-	if len(raw) > MaxURLLength {
-		return refuse("is %d bytes long; the limit is %d bytes", len(raw), MaxURLLength)
+	if len(raw) > maxURLLength {
+		return refuse("is %d bytes long; the limit is %d bytes", len(raw), maxURLLength)
 	}
 	// Looked for in the raw text because url.Parse leaves Fragment empty
 	// for a bare trailing "#".

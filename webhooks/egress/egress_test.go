@@ -268,7 +268,7 @@ func checkResolver() *fakeResolver {
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
 	long := "https://public.example.com/"
-	long += strings.Repeat("a", MaxURLLength-len(long))
+	long += strings.Repeat("a", maxURLLength-len(long))
 	tests := []struct {
 		name         string
 		allowPrivate bool

@@ -14,7 +14,7 @@ import (
 // at every level (a full export spent most of its time there).
 var parsers fastjson.ParserPool
 
-// Decode turns a document as FerretDB v1 stores it (_ferretdb_sjson: the
+// decode turns a document as FerretDB v1 stores it (_ferretdb_sjson: the
 // values as JSON beside a "$s" schema of their BSON types and key order)
 // into the BSON FerretDB would answer with, so that a selection's
 // documents come from the same SQL read rather than from one read by _id
@@ -22,7 +22,7 @@ var parsers fastjson.ParserPool
 // strings, dates, 32- and 64-bit integers, doubles, booleans, object ids
 // and null — and refuses the others (binary data, regular expressions,
 // timestamps) with ErrUnsupported.
-func Decode(sjson []byte) (bson.Raw, error) {
+func decode(sjson []byte) (bson.Raw, error) {
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(sjson)

@@ -7,12 +7,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// storedReferral is a referral as FerretDB v1 stores it, for Decode.
+// storedReferral is a referral as FerretDB v1 stores it, for decode.
 var storedReferral = []byte(`{"$s":{"p":{"_id":{"t":"string"},"createdDateTime":{"t":"date"},"version":{"t":"long"},"status":{"t":"string"},"customerProfile":{"t":"object","$s":{"p":{"name":{"t":"string"},"address":{"t":"object","$s":{"p":{"city":{"t":"string"},"country":{"t":"string"}},"$k":["city","country"]}},"contacts":{"t":"array","i":[{"t":"object","$s":{"p":{"firstName":{"t":"string"},"email":{"t":"string"}},"$k":["firstName","email"]}}]}},"$k":["name","address","contacts"]}},"details":{"t":"object","$s":{"p":{"dealValue":{"t":"long"},"notes":{"t":"string"},"ratio":{"t":"double"},"ok":{"t":"bool"},"tags":{"t":"array","i":[{"t":"string"},{"t":"string"}]}},"$k":["dealValue","notes","ratio","ok","tags"]}},"statusReason":{"t":"null"},"writer":{"t":"objectId"}},"$k":["_id","createdDateTime","version","status","customerProfile","details","statusReason","writer"]},"_id":"r-1","createdDateTime":1764720000000,"version":3,"status":"Active","customerProfile":{"name":"Stra\u00dfe \"AG\"\n","address":{"city":"Köln","country":"DE"},"contacts":[{"firstName":"Dana","email":"dana@example.com"}]},"details":{"dealValue":1234567,"notes":"a\\b","ratio":0.1,"ok":true,"tags":["T1","T2"]},"statusReason":null,"writer":"65661a2b3c4d5e6f70819203"}`)
 
 func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
-		if _, err := Decode(storedReferral); err != nil {
+		if _, err := decode(storedReferral); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -22,7 +22,7 @@ func BenchmarkDecode(b *testing.B) {
 // non-ASCII strings, a 64-bit amount, null and an object id, in the stored
 // key order.
 func TestDecode(t *testing.T) {
-	got, err := Decode(storedReferral)
+	got, err := decode(storedReferral)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestDecodeRefuses(t *testing.T) {
 		`{"a":1}`, // no schema
 		`{"$s":`,  // not JSON
 	} {
-		if doc, err := Decode([]byte(stored)); err == nil {
+		if doc, err := decode([]byte(stored)); err == nil {
 			t.Errorf("%s: decoded as %s", stored, doc)
 		}
 	}

@@ -26,7 +26,7 @@ type Position struct {
 
 // Page returns the first limit documents of t matching filter in order o,
 // after the position when one is given, decoded from the same read (see
-// Decode).
+// decode).
 //
 // A position splits the rest of the order into at most two ranges, each
 // of which SQLite walks on the index of (o.Path, _id) from where it
@@ -129,7 +129,7 @@ func readDocuments(ctx context.Context, db *sql.DB, q string, args []any) ([]bso
 	}
 	out := make([]bson.Raw, len(stored))
 	err = Parallel(len(stored), func(i int) (err error) {
-		out[i], err = Decode(stored[i])
+		out[i], err = decode(stored[i])
 		return err
 	})
 	return out, err

@@ -8,13 +8,13 @@ import (
 	"modernc.org/sqlite"
 )
 
-// RegexpFunction is the SQL function the planner matches $regex with:
-// RegexpFunction(value, pattern) is 1 where the string value matches the
+// regexpFunction is the SQL function the planner matches $regex with:
+// regexpFunction(value, pattern) is 1 where the string value matches the
 // Go regular expression pattern, 0 otherwise (and for non-strings).
-const RegexpFunction = "referrals_regexp"
+const regexpFunction = "referrals_regexp"
 
 var registered = sync.OnceValue(func() error {
-	return sqlite.RegisterDeterministicScalarFunction(RegexpFunction, 2, matchRegexp)
+	return sqlite.RegisterDeterministicScalarFunction(regexpFunction, 2, matchRegexp)
 })
 
 // compiled caches the patterns of recent filters, each compiled once per
@@ -28,7 +28,7 @@ var compiled struct {
 // maxCompiled bounds compiled.
 const maxCompiled = 256
 
-// Register makes RegexpFunction available to the SQLite connections opened
+// Register makes regexpFunction available to the SQLite connections opened
 // after it; it is safe to call more than once.
 func Register() error { return registered() }
 

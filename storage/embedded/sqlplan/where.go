@@ -328,7 +328,7 @@ func (b *builder) regex(x string, f Field, v any, siblings bson.D) (string, erro
 		return "", unsupported("regular expression: %v", err)
 	}
 	b.args = append(b.args, pattern)
-	return RegexpFunction + "(" + x + ", ?)", nil
+	return regexpFunction + "(" + x + ", ?)", nil
 }
 
 // arg adds v as an argument, in the form the JSON holds for f's type, and

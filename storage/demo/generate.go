@@ -1,4 +1,4 @@
-package storage
+package demo
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"referrals/storage"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -85,9 +87,9 @@ func (g *demoGen) id() string {
 }
 
 // tags draws between lo and hi distinct tag ids of a category, by weight.
-func (g *demoGen) tags(c TagCategory, lo, hi int) []string {
+func (g *demoGen) tags(c storage.TagCategory, lo, hi int) []string {
 	var list []weighted[string]
-	for _, id := range catalogIDs[c] {
+	for _, id := range storage.CatalogIDs(c) {
 		list = append(list, weighted[string]{id, max(1, demoTagWeights[c][id])})
 	}
 	return append([]string{}, drawOf(g, list, lo+g.rng.IntN(hi-lo+1))...)
@@ -123,33 +125,33 @@ func (g *demoGen) between(from, to time.Time) time.Time {
 // dealValue draws a deal value the way pipelines have them: a median of
 // about 30,000, one deal in six above 100,000, whole hundreds from 1,000 to
 // 2,000,000.
-func (g *demoGen) dealValue() Money {
+func (g *demoGen) dealValue() storage.Money {
 	v := 30_000 * math.Exp(1.2*g.rng.NormFloat64())
 	hundreds := int64(min(max(v, 1_000), 2_000_000) / 100)
-	return Money(hundreds * 100 * 100)
+	return storage.Money(hundreds * 100 * 100)
 }
 
 // status draws a referral's status by its age: the older it is, the
 // likelier it is decided (Won, Lost) or Archived, and the likelier an
 // undecided one is Active rather than still Pending.
-func (g *demoGen) status(age time.Duration) ReferralStatus {
+func (g *demoGen) status(age time.Duration) storage.ReferralStatus {
 	year := 365 * 24 * time.Hour
 	if g.rng.Float64() < 0.85*float64(age)/float64(year) {
-		return one(g, []weighted[ReferralStatus]{{ReferralWon, 4}, {ReferralLost, 4}, {ReferralArchived, 2}})
+		return one(g, []weighted[storage.ReferralStatus]{{storage.ReferralWon, 4}, {storage.ReferralLost, 4}, {storage.ReferralArchived, 2}})
 	}
 	if g.rng.Float64() < 0.1+0.5*(1-float64(age)/float64(year)) {
-		return ReferralPending
+		return storage.ReferralPending
 	}
-	return ReferralActive
+	return storage.ReferralActive
 }
 
-func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
+func (g *demoGen) referral(created time.Time) (storage.Referral, []storage.Participant) {
 	status := g.status(g.anchor.Sub(created))
 	// An open deal is expected to close within the next two quarters; a
 	// decided one closed one to six months after it came in, and before
 	// now.
 	closing := g.between(g.anchor.AddDate(0, 1, 0), g.anchor.AddDate(0, 7, 0))
-	if status != ReferralPending && status != ReferralActive {
+	if status != storage.ReferralPending && status != storage.ReferralActive {
 		closing = g.between(created.AddDate(0, 1, 0), created.AddDate(0, 6, 0))
 		closing = earliest(closing, g.anchor.Add(-24*time.Hour))
 	}
@@ -157,7 +159,7 @@ func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
 	updated := g.between(created, earliest(created.AddDate(0, 1, 0), g.anchor))
 	value := g.dealValue()
 	place := g.place()
-	addr := &Address{
+	addr := &storage.Address{
 		AddressLine1: fmt.Sprintf("%d %s", 1+g.rng.IntN(400), place.street),
 		City:         place.city, PostalCode: place.postal, Country: place.country,
 	}
@@ -168,34 +170,34 @@ func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
 		line2 := fmt.Sprintf("Floor %d", 1+g.rng.IntN(30))
 		addr.AddressLine2 = &line2
 	}
-	var contacts []Contact
+	var contacts []storage.Contact
 	for range 1 + g.rng.IntN(2) {
 		f, l, e, p := g.person(place.phone)
-		contacts = append(contacts, Contact{FirstName: f, LastName: l, Email: e, PhoneNumber: p})
+		contacts = append(contacts, storage.Contact{FirstName: f, LastName: l, Email: e, PhoneNumber: p})
 	}
 	notes := g.pick(demoNotes)
-	r := Referral{
+	r := storage.Referral{
 		ID: g.id(), CreatedDateTime: created, UpdatedDateTime: updated, Version: 1,
 		Status:         status,
 		ReferralSource: one(g, demoSources),
-		CustomerProfile: &CustomerProfile{
+		CustomerProfile: &storage.CustomerProfile{
 			ID:   g.id(),
 			Name: fmt.Sprintf("%s %s %s", g.pick(demoCompany), g.pick(demoTrade), g.pick(demoLegalForms[place.country])),
 			Size: g.pick(demoSizes), Address: addr, Contacts: contacts,
 		},
-		Details: &ReferralDetails{
+		Details: &storage.ReferralDetails{
 			Notes: &notes, DealValue: &value, ClosingDate: &closing,
-			Requirements: Requirements{
-				IndustryFocus: g.tags(TagIndustryFocus, 1, 1),
-				Products:      g.tags(TagProducts, 1, 3),
-				ServiceTypes:  g.tags(TagServiceTypes, 0, 2),
-				Solutions:     g.tags(TagSolutions, 0, 3),
+			Requirements: storage.Requirements{
+				IndustryFocus: g.tags(storage.TagIndustryFocus, 1, 1),
+				Products:      g.tags(storage.TagProducts, 1, 3),
+				ServiceTypes:  g.tags(storage.TagServiceTypes, 0, 2),
+				Solutions:     g.tags(storage.TagSolutions, 0, 3),
 			},
 		},
 	}
 	parts := g.participants(r.ID, created)
 	for i := range parts {
-		r.Participation = append(r.Participation, participationOf(&parts[i]))
+		r.Participation = append(r.Participation, parts[i].Participation())
 	}
 	return r, parts
 }
@@ -205,27 +207,27 @@ func (g *demoGen) referral(created time.Time) (Referral, []Participant) {
 // a day after the anchor is mostly unanswered (none lapses on the day the
 // demo is seeded); one that has expired was answered,
 // or is recorded as Expired, as the expiry sweep would have left it.
-func (g *demoGen) participants(referralID string, created time.Time) []Participant {
-	var parts []Participant
+func (g *demoGen) participants(referralID string, created time.Time) []storage.Participant {
+	var parts []storage.Participant
 	at := created
 	for i, org := range drawOf(g, demoOrgs, one(g, []weighted[int]{{1, 35}, {2, 30}, {3, 20}, {4, 15}})) {
 		expires := at.AddDate(0, 0, 14)
 		loc := org.location
-		p := Participant{
+		p := storage.Participant{
 			ID: g.id(), ReferralID: referralID, CreatedDateTime: at, ExpirationDateTime: &expires,
 			OrganizationID: org.id, OrganizationName: org.name, LocationID: &loc,
-			Status: ParticipantAccepted,
+			Status: storage.ParticipantAccepted,
 		}
 		p.ReferralView = "https://referrals.example.com/referrals/" + referralID + "?participant=" + p.ID
 		if i > 0 {
-			answered := []weighted[ParticipantStatus]{{ParticipantAccepted, 6}, {ParticipantRejected, 2}, {ParticipantExpired, 2}, {ParticipantMissed, 1}}
+			answered := []weighted[storage.ParticipantStatus]{{storage.ParticipantAccepted, 6}, {storage.ParticipantRejected, 2}, {storage.ParticipantExpired, 2}, {storage.ParticipantMissed, 1}}
 			switch {
 			case expires.After(g.anchor.Add(24 * time.Hour)):
-				answered = []weighted[ParticipantStatus]{{ParticipantInvited, 6}, {ParticipantAccepted, 3}, {ParticipantRejected, 1}}
+				answered = []weighted[storage.ParticipantStatus]{{storage.ParticipantInvited, 6}, {storage.ParticipantAccepted, 3}, {storage.ParticipantRejected, 1}}
 			case expires.After(g.anchor):
 				// One left open would expire on the day the demo is seeded,
 				// changing what it shows within hours: answered.
-				answered = []weighted[ParticipantStatus]{{ParticipantAccepted, 3}, {ParticipantRejected, 1}}
+				answered = []weighted[storage.ParticipantStatus]{{storage.ParticipantAccepted, 3}, {storage.ParticipantRejected, 1}}
 			}
 			p.Status = one(g, answered)
 			inviter := parts[g.rng.IntN(i)].ID
@@ -233,7 +235,7 @@ func (g *demoGen) participants(referralID string, created time.Time) []Participa
 		}
 		for range 1 + g.rng.IntN(3) {
 			f, l, e, ph := g.person(org.phone)
-			p.Users = append(p.Users, ParticipantUser{ID: g.id(), FirstName: f, LastName: l, Email: e, PhoneNumber: ph})
+			p.Users = append(p.Users, storage.ParticipantUser{ID: g.id(), FirstName: f, LastName: l, Email: e, PhoneNumber: ph})
 		}
 		parts = append(parts, p)
 		// The next one a few hours later, but not after the anchor, and

@@ -1,4 +1,6 @@
-package storage
+package demo
+
+import "referrals/storage"
 
 var (
 	demoOrgs = []weighted[demoOrg]{
@@ -32,17 +34,17 @@ var (
 		"Existing partner relationship ended; looking for a new partner quickly.",
 		"Pilot planned for next quarter, full rollout depends on results.",
 	}
-	demoSources = []weighted[ReferralSource]{{SourcePartnerLed, 40}, {SourceWebDirect, 25}, {SourceAgentLed, 20}, {SourceP2P, 15}}
+	demoSources = []weighted[storage.ReferralSource]{{storage.SourcePartnerLed, 40}, {storage.SourceWebDirect, 25}, {storage.SourceAgentLed, 20}, {storage.SourceP2P, 15}}
 	// demoTagWeights weighs the catalog's tags; a tag not named has weight 1.
-	demoTagWeights = map[TagCategory]map[string]int{
-		TagIndustryFocus: {"Healthcare": 14, "Financial Services": 14, "Manufacturing": 13, "Retail & Consumer Goods": 12,
+	demoTagWeights = map[storage.TagCategory]map[string]int{
+		storage.TagIndustryFocus: {"Healthcare": 14, "Financial Services": 14, "Manufacturing": 13, "Retail & Consumer Goods": 12,
 			"Government": 9, "Education": 8, "Services": 8, "Communications & Media": 6, "Travel & Transportation": 4,
 			"Power & Utilities": 4, "Wholesale & Distribution": 3, "Hospitality": 2, "Public Safety and National Security": 2},
-		TagProducts: {"Azure": 25, "Microsoft365": 20, "Teams": 15, "Dynamics365Enterprise": 8, "Dynamics365Business": 6,
+		storage.TagProducts: {"Azure": 25, "Microsoft365": 20, "Teams": 15, "Dynamics365Enterprise": 8, "Dynamics365Business": 6,
 			"PowerBI": 6, "SQL": 4, "EnterpriseMobilityAndSecurity": 4, "SharePoint": 3, "Windows": 3, "Office": 2},
-		TagServiceTypes: {"DeploymentOrMigration": 10, "ConsultingAndProfessional": 8, "ManagedServices": 6, "Licensing": 5,
+		storage.TagServiceTypes: {"DeploymentOrMigration": 10, "ConsultingAndProfessional": 8, "ManagedServices": 6, "Licensing": 5,
 			"Integration": 4, "ProjectServices": 3, "LearningAndCertification": 2},
-		TagSolutions: {"CloudMigration": 10, "AdvancedAnalytics": 6, "ArtificialIntelligence": 6, "ThreatProtection": 5,
+		storage.TagSolutions: {"CloudMigration": 10, "AdvancedAnalytics": 6, "ArtificialIntelligence": 6, "ThreatProtection": 5,
 			"IdentityandAccessManagement": 5, "Dynamics365forSales": 5, "BackupDisasterRecovery": 4, "DataWarehouse": 4,
 			"MachineLearning": 3, "InternetofThings": 3, "DevOps": 3, "SQLServerUpgrade": 3},
 	}
