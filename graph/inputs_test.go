@@ -510,8 +510,16 @@ func TestTextInputsRefuseControls(t *testing.T) {
 	t.Run("NotesKeepLines", func(t *testing.T) {
 		create := validInput()
 		create["details"].(map[string]any)["notes"] = "first line\r\n\tindented\nlast"
-		var d struct{ CreateReferral struct{ ID string } }
-		e.post(t, createMutation, map[string]any{"input": create}).mustData(t, &d)
+		var d struct {
+			CreateReferral struct {
+				ID      string
+				Details struct{ Notes string }
+			}
+		}
+		e.post(t, `mutation($input: CreateReferralInput!) { createReferral(input: $input) { id details { notes } } }`, map[string]any{"input": create}).mustData(t, &d)
+		if d.CreateReferral.Details.Notes != "first line\n\tindented\nlast" { // line breaks are stored as LF
+			t.Errorf("notes %q, want the lines kept with LF", d.CreateReferral.Details.Notes)
+		}
 	})
 	t.Run("Reason", func(t *testing.T) {
 		for _, v := range hostile {

@@ -128,11 +128,14 @@ func (c *check) text(path string, s *string, required bool, maxLen int) {
 }
 
 // multiline checks a free-text field meant to hold lines (notes, a
-// reason): it may be blank, and may hold tabs and line breaks.
+// reason): it may be blank, and may hold tabs and line breaks, which are
+// stored as LF (a CR LF becomes LF), so that every format the referral
+// is exported in, CSV included, carries them back exactly.
 func (c *check) multiline(path string, s *string, maxLen int) {
 	if s == nil {
 		return
 	}
+	*s = strings.ReplaceAll(*s, "\r\n", "\n")
 	if utf8.RuneCountInString(*s) > maxLen {
 		c.fail(path, "must be at most %d characters", maxLen)
 	}

@@ -2,7 +2,6 @@ package export
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -17,7 +16,7 @@ type referral struct {
 		Address        *struct {
 			AddressLine1, AddressLine2, City, State, PostalCode, Country *string
 		}
-		Contacts []struct{ FirstName, LastName, Email, PhoneNumber *string }
+		Contacts []contact
 	}
 	Details *struct {
 		Notes, DealValue, ClosingDate *string
@@ -44,11 +43,20 @@ func str(s *string) string {
 
 // list is the cell of a list: its entries as a JSON array (absent values
 // null), so that no entry's text can run into the next.
+// contact is a contact as the contacts cell holds it: an object with the
+// API's names, so that no name's spaces or brackets can be misread.
+type contact struct {
+	FirstName   *string `json:"firstName"`
+	LastName    *string `json:"lastName"`
+	Email       *string `json:"email"`
+	PhoneNumber *string `json:"phoneNumber"`
+}
+
 func list[T any](entries []T) string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // "<email>" stays readable
-	_ = enc.Encode(entries)  // cannot fail: strings and nils
+	_ = enc.Encode(entries)  // cannot fail: strings, nils and contacts
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
@@ -103,8 +111,9 @@ func participants(f func(id, org, status string, name, expires *string) any) fun
 }
 
 // Columns are the CSV export's columns, in order. Lists (contacts, tags,
-// participants) are one cell each, a JSON array of their entries; the
-// participant columns list the participants in the same order.
+// participants) are one cell each, a JSON array of their entries (a
+// contact an object); the participant columns list the participants in
+// the same order.
 var Columns = []Column{
 	{"id", func(r *referral) string { return r.ID }},
 	{"createdDateTime", func(r *referral) string { return r.CreatedDateTime }},
@@ -126,11 +135,7 @@ var Columns = []Column{
 		if r.CustomerProfile == nil {
 			return ""
 		}
-		out := make([]string, len(r.CustomerProfile.Contacts))
-		for i, c := range r.CustomerProfile.Contacts {
-			out[i] = strings.TrimSpace(fmt.Sprintf("%s %s <%s> %s", str(c.FirstName), str(c.LastName), str(c.Email), str(c.PhoneNumber)))
-		}
-		return list(out)
+		return list(r.CustomerProfile.Contacts)
 	}},
 	{"notes", detail(func(r *referral) *string { return r.Details.Notes })},
 	{"dealValue", detail(func(r *referral) *string { return r.Details.DealValue })},

@@ -85,16 +85,28 @@ func (c *csvWriter) flush() error {
 // does a cell where one of those signs follows only characters a
 // spreadsheet may skip or not show: spaces, line breaks, controls such as
 // NUL, and invisible format characters (a zero-width space, a byte order
-// mark, bidi controls).
+// mark, bidi controls). And so does a cell that is an apostrophe before
+// one that gets it ("'=x"), so that an importer that takes one apostrophe
+// off each cell Neutralized says would get it reads back every value
+// exactly (package importer does).
 func neutralize(cell string) string {
-	if cell != "" && strings.ContainsRune("\t\r", rune(cell[0])) {
+	if Neutralized(cell) {
 		return "'" + cell
+	}
+	return cell
+}
+
+// Neutralized reports whether the export puts an apostrophe before cell
+// (neutralize).
+func Neutralized(cell string) bool {
+	if cell != "" && strings.ContainsRune("\t\r", rune(cell[0])) {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(cell, "'"); ok {
+		return Neutralized(rest)
 	}
 	rest := strings.TrimLeftFunc(cell, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 	})
-	if rest != "" && strings.ContainsRune("=+-@", rune(rest[0])) {
-		return "'" + cell
-	}
-	return cell
+	return rest != "" && strings.ContainsRune("=+-@", rune(rest[0]))
 }

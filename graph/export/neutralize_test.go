@@ -24,6 +24,9 @@ func TestNeutralize(t *testing.T) {
 		{" Fourth Coffee", " Fourth Coffee"},
 		{"A-1 = B", "A-1 = B"},
 		{"\u200b", "\u200b"},
+		{"'=x", "''=x"}, // an apostrophe of the value's own before a formula sign
+		{"''-1", "'''-1"},
+		{"'it's", "'it's"},
 	} {
 		if got := neutralize(tt.cell); got != tt.want {
 			t.Errorf("neutralize(%q) = %q, want %q", tt.cell, got, tt.want)

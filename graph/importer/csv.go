@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"referrals/graph/export"
 )
 
 // MediaCSV is the media type of a body in the CSV export's shape: a UTF-8
@@ -163,28 +164,15 @@ func (s *csvSource) next() (position, []byte, error) {
 }
 
 // unneutralize reads back a cell the export neutralized: the export puts
-// an apostrophe before a cell a spreadsheet would read as a formula
-// (graph/export's neutralize), so an apostrophe before such a cell is
-// taken off. Any other apostrophe is the value's own.
+// an apostrophe before a cell a spreadsheet would read as a formula, and
+// before an apostrophe that precedes one (export.Neutralized), so one
+// apostrophe before such a cell is taken off. Any other apostrophe is the
+// value's own.
 func unneutralize(cell string) string {
-	if rest, ok := strings.CutPrefix(cell, "'"); ok && neutralized(rest) {
+	if rest, ok := strings.CutPrefix(cell, "'"); ok && export.Neutralized(rest) {
 		return rest
 	}
 	return cell
-}
-
-// neutralized says whether the export neutralizes cell: one starting with
-// a tab or a carriage return, or with =, +, - or @ after only spaces,
-// controls and invisible format characters. It must say what
-// graph/export's neutralize does.
-func neutralized(cell string) bool {
-	if cell != "" && strings.ContainsRune("\t\r", rune(cell[0])) {
-		return true
-	}
-	rest := strings.TrimLeftFunc(cell, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
-	})
-	return rest != "" && strings.ContainsRune("=+-@", rune(rest[0]))
 }
 
 // csvRecord builds the record of a row, as the export's JSON Lines has it:
@@ -220,15 +208,15 @@ func csvRecord(cells map[string]string) (map[string]any, *recordError) {
 				"state": opt("state"), "postalCode": cells["postalCode"], "country": cells["country"],
 			}
 		}
-		var contacts []string
+		var contacts []json.RawMessage
 		if err := listCell(cells, "contacts", &contacts); err != nil {
 			return nil, err
 		}
 		list := make([]map[string]any, len(contacts))
 		for i, c := range contacts {
-			contact, ok := parseContact(c)
+			contact, ok := readContact(c)
 			if !ok {
-				return nil, &recordError{field: "contacts", message: fmt.Sprintf("contact %d, %.100q, is not as the export writes a contact: \"First Last <email> phone\"", i+1, c)}
+				return nil, &recordError{field: "contacts", message: fmt.Sprintf("contact %d, %.100s, is not as the export writes a contact: an object of firstName, lastName, email and phoneNumber", i+1, c)}
 			}
 			list[i] = contact
 		}
@@ -310,13 +298,39 @@ func listCell(cells map[string]string, col string, into any) *recordError {
 	}
 	dec := json.NewDecoder(strings.NewReader(v))
 	if err := dec.Decode(into); err != nil || dec.More() {
-		return &recordError{field: col, message: fmt.Sprintf("%.100q is not a JSON array of strings, as the export writes a list", v)}
+		return &recordError{field: col, message: fmt.Sprintf("%.100q is not a JSON array, as the export writes a list", v)}
 	}
 	return nil
 }
 
-// parseContact reads a contact as the export writes it: "First Last
-// <email> phone", the first space parting the first name from the last.
+// readContact reads a contact of the contacts cell: an object with the
+// API's names and string or null values, as the export writes it, or a
+// string "First Last <email> phone", as exports before that wrote it
+// (parseContact).
+func readContact(raw json.RawMessage) (map[string]any, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return parseContact(s)
+	}
+	var c map[string]*string
+	if json.Unmarshal(raw, &c) != nil {
+		return nil, false
+	}
+	out := map[string]any{"firstName": nil, "lastName": nil, "email": nil, "phoneNumber": nil}
+	for k, v := range c {
+		if _, ok := out[k]; !ok {
+			return nil, false
+		}
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out, true
+}
+
+// parseContact reads a contact as exports before the contact objects
+// wrote it: "First Last <email> phone", the first space parting the first
+// name from the last.
 func parseContact(s string) (map[string]any, bool) {
 	end := strings.LastIndexByte(s, '>')
 	if end < 0 {

@@ -12,6 +12,7 @@ func TestUnneutralize(t *testing.T) {
 	for cell, want := range map[string]string{
 		"'=1+1": "=1+1", "'+31 20": "+31 20", "'-5": "-5", "'@here": "@here", "'\tx": "\tx",
 		"' \u200b=x": " \u200b=x", "'it's": "'it's", "'": "'", "plain": "plain",
+		"''=x": "'=x", "'''-1": "''-1", "'=x'": "=x'",
 	} {
 		if got := unneutralize(cell); got != want {
 			t.Errorf("unneutralize(%q) = %q, want %q", cell, got, want)
