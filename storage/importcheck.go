@@ -122,7 +122,19 @@ func checkImportedParticipants(parts []Participant) error {
 			c.fail(at+".organizationId", "%s", err.Error())
 		}
 		c.text(at+".organizationName", &p.OrganizationName, true, maxNameLength)
+		c.text(at+".locationId", p.LocationID, false, maxNameLength)
 		c.date(at+".expirationDateTime", p.ExpirationDateTime)
+		if !p.CreatedDateTime.IsZero() {
+			c.date(at+".createdDateTime", &p.CreatedDateTime)
+		}
+		if len(p.Users) > maxListLength {
+			c.fail(at+".users", "at most %d users", maxListLength)
+		}
+		for j, u := range p.Users {
+			user := at + ".users[" + strconv.Itoa(j) + "]"
+			c.length(user+".id", u.ID, maxIDLength)
+			c.person(user, u.FirstName, u.LastName, u.Email, u.PhoneNumber)
+		}
 		if ids[p.ID] {
 			c.fail(at+".id", "%q is listed twice", p.ID)
 		}
@@ -135,6 +147,11 @@ func checkImportedParticipants(parts []Participant) error {
 		}
 		if err := checkEnum(at+".status", p.Status, participantStatusPositions); err != nil {
 			return err
+		}
+	}
+	for i := range parts {
+		if by := parts[i].InvitedByParticipantID; by != nil && (!ids[*by] || *by == parts[i].ID) {
+			return badInput("participants["+strconv.Itoa(i)+"].invitedByParticipantId", "%q is not another participant of this referral", *by)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -123,6 +124,36 @@ type participantKey struct {
 	id, org, name string
 	status        ParticipantStatus
 	expires       int64
+}
+
+// sameParticipants reports whether given, a record's participants, are
+// stored: what readers see of each at now, in order, and of what the
+// record may leave out (an export of an earlier version has no users,
+// locations, inviters or creation dates), what it gives.
+func sameParticipants(stored, given []*Participant, now time.Time) bool {
+	if !slices.Equal(participantKeys(stored, now), participantKeys(given, now)) {
+		return false
+	}
+	for i, g := range given {
+		s := stored[i]
+		switch {
+		case g.Users != nil && !slices.EqualFunc(s.Users, g.Users, sameUser),
+			g.LocationID != nil && (s.LocationID == nil || *s.LocationID != *g.LocationID),
+			g.InvitedByParticipantID != nil && (s.InvitedByParticipantID == nil || *s.InvitedByParticipantID != *g.InvitedByParticipantID),
+			!g.CreatedDateTime.IsZero() && !g.CreatedDateTime.Equal(s.CreatedDateTime):
+			return false
+		}
+	}
+	return true
+}
+
+// sameUser reports whether given is the stored user; a record may leave
+// a user's id out (the import makes one, as an invitation does).
+func sameUser(stored, given ParticipantUser) bool {
+	if given.ID == "" {
+		given.ID = stored.ID
+	}
+	return stored == given
 }
 
 // participantKeys lists what readers see at now of parts, in order.

@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -205,7 +204,7 @@ func (s *Store) reconcileRaced(ctx context.Context, recs []*ImportedReferral, ra
 func (s *Store) reconcile(ctx context.Context, rec *ImportedReferral, current *Referral, parts []*Participant, opts ImportOptions) ImportResult {
 	r := &rec.Referral
 	fields := changedFields(current, r)
-	sameParticipants := slices.Equal(participantKeys(parts, s.Now()), participantKeys(ptrs(rec.Participants), s.Now()))
+	sameParticipants := sameParticipants(parts, ptrs(rec.Participants), s.Now())
 	switch {
 	case len(fields) == 0 && sameParticipants:
 		return ImportResult{Outcome: ImportUnchanged}

@@ -113,6 +113,10 @@ func TestImportReferralRefusals(t *testing.T) {
 		{"ErrTag", func(r *ImportedReferral) { r.Referral.Details.Requirements.Products = []string{"No such product"} }, asAdmin, CodeBadUserInput, "details.requirements.products"},
 		{"ErrVersion", func(r *ImportedReferral) { r.Referral.Version = 0 }, asAdmin, CodeBadUserInput, "version"},
 		{"ErrSameOrganization", func(r *ImportedReferral) { r.Participants[1].OrganizationID = "org-b" }, asAdmin, CodeBadUserInput, "participants.1.organizationId"},
+		{"ErrInvitedByNoOne", func(r *ImportedReferral) { r.Participants[1].InvitedByParticipantID = ptr("nobody") }, asAdmin, CodeBadUserInput, "participants.1.invitedByParticipantId"},
+		{"ErrInvitedBySelf", func(r *ImportedReferral) { r.Participants[0].InvitedByParticipantID = &r.Participants[0].ID }, asAdmin, CodeBadUserInput, "participants.0.invitedByParticipantId"},
+		{"ErrUserName", func(r *ImportedReferral) { r.Participants[0].Users = []ParticipantUser{{FirstName: " ", LastName: "Lee"}} }, asAdmin, CodeBadUserInput, "participants.0.users.0.firstName"},
+		{"ErrLocation", func(r *ImportedReferral) { r.Participants[0].LocationID = ptr("a\x1bb") }, asAdmin, CodeBadUserInput, "participants.0.locationId"},
 		{"ErrPartner", func(*ImportedReferral) {}, func(t *testing.T) context.Context {
 			return WithCaller(t.Context(), Caller{Subject: "p", Role: RolePartner, OrganizationID: "org-a"})
 		}, CodeForbidden, ""},
@@ -486,4 +490,54 @@ func TestImportBatchesFromTwoProcesses(t *testing.T) {
 func withOrganizationName(rec *ImportedReferral, name string) *ImportedReferral {
 	rec.Participants[0].OrganizationName = name
 	return rec
+}
+
+// TestImportParticipantsInFull: a record's participants are created with
+// their creation dates, locations, inviters and users as given; the same
+// record again is unchanged, and so is one that leaves those out (an
+// export of an earlier version); one whose users differ is refused, as
+// other participant changes are.
+func TestImportParticipantsInFull(t *testing.T) {
+	s := newTestStore(t)
+	ctx := asAdmin(t)
+	updated := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	invited := time.Date(2026, 1, 6, 10, 0, 0, 0, time.UTC)
+	full := func() *ImportedReferral {
+		rec := importRecord("full", updated)
+		p := &rec.Participants[1]
+		p.CreatedDateTime, p.LocationID, p.InvitedByParticipantID = invited, ptr("adatum-oslo"), &rec.Participants[0].ID
+		p.Users = []ParticipantUser{{ID: "u1", FirstName: "Jo", LastName: "Kim", Email: "jo@adatum.example"}}
+		return rec
+	}
+	if outcome, _, err := s.ImportReferral(ctx, full(), ImportOptions{}); outcome != ImportCreated || err != nil {
+		t.Fatalf("import: %s, %v", outcome, err)
+	}
+	parts, err := s.ParticipantsByReferral(ctx, []string{"full"})
+	if err != nil || len(parts["full"]) != 2 {
+		t.Fatalf("participants: %v, %v", parts, err)
+	}
+	var got *Participant
+	for _, p := range parts["full"] {
+		if p.ID == "full-p1" {
+			got = p
+		}
+	}
+	if got == nil || !got.CreatedDateTime.Equal(invited) || got.LocationID == nil || *got.LocationID != "adatum-oslo" ||
+		got.InvitedByParticipantID == nil || *got.InvitedByParticipantID != "full-p2" || len(got.Users) != 1 || got.Users[0] != full().Participants[1].Users[0] {
+		t.Fatalf("stored participant %+v, want the record's", got)
+	}
+	older := full()
+	p := &older.Participants[1]
+	p.CreatedDateTime, p.LocationID, p.InvitedByParticipantID, p.Users = time.Time{}, nil, nil, nil
+	for name, rec := range map[string]*ImportedReferral{"Same": full(), "WithoutTheNewFields": older} {
+		if outcome, _, err := s.ImportReferral(ctx, rec, ImportOptions{}); outcome != ImportUnchanged || err != nil {
+			t.Errorf("%s: %s, %v; want unchanged", name, outcome, err)
+		}
+	}
+	changed := full()
+	changed.Referral.UpdatedDateTime = updated.Add(time.Hour)
+	changed.Participants[1].Users[0].LastName = "Park"
+	if _, _, err := s.ImportReferral(ctx, changed, ImportOptions{}); ErrorCodeOf(err) != CodeBadUserInput || !strings.Contains(err.Error(), "differ from the stored participants") {
+		t.Errorf("a record whose users differ: %v, want participants refused", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -37,11 +38,19 @@ func (s *Store) createImported(ctx context.Context, recs []*ImportedReferral, at
 		r.Participation = make([]Participation, len(rec.Participants))
 		for j := range rec.Participants {
 			p := &rec.Participants[j]
-			// Readers list a referral's participants by creation, then
-			// id: these dates keep the order of the record.
-			p.ReferralID, p.CreatedDateTime = r.ID, r.CreatedDateTime.Add(time.Duration(j)*time.Millisecond)
+			p.ReferralID = r.ID
+			if p.CreatedDateTime.IsZero() {
+				// Readers list a referral's participants by creation, then
+				// id: these dates keep the order of the record.
+				p.CreatedDateTime = r.CreatedDateTime.Add(time.Duration(j) * time.Millisecond)
+			}
 			if p.Users == nil {
 				p.Users = []ParticipantUser{}
+			}
+			for k := range p.Users {
+				if p.Users[k].ID == "" {
+					p.Users[k].ID = uuid.NewString() // as an invitation names its users
+				}
 			}
 			r.Participation[j] = p.Participation()
 			parts, owners = append(parts, p), append(owners, i)

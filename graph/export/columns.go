@@ -22,10 +22,14 @@ type referral struct {
 		Notes, DealValue, ClosingDate *string
 		Requirements                  map[string][]struct{ ID string }
 	}
-	Participants []struct {
-		ID, OrganizationID, Status           string
-		OrganizationName, ExpirationDateTime *string
-	}
+	Participants []participant
+}
+
+// participant is a participant as the export's query returns it.
+type participant struct {
+	ID, CreatedDateTime, OrganizationID, Status                              string
+	OrganizationName, LocationID, ExpirationDateTime, InvitedByParticipantID *string
+	Users                                                                    []user
 }
 
 // Column is one column of the CSV export.
@@ -41,17 +45,24 @@ func str(s *string) string {
 	return *s
 }
 
+// contact is a contact as the contacts cell holds it, and user a
+// participant's user as the participantUsers cell does: objects with the
+// API's names, so that no name's spaces or brackets can be misread.
+type (
+	contact struct {
+		FirstName   *string `json:"firstName"`
+		LastName    *string `json:"lastName"`
+		Email       *string `json:"email"`
+		PhoneNumber *string `json:"phoneNumber"`
+	}
+	user struct {
+		ID string `json:"id"`
+		contact
+	}
+)
+
 // list is the cell of a list: its entries as a JSON array (absent values
 // null), so that no entry's text can run into the next.
-// contact is a contact as the contacts cell holds it: an object with the
-// API's names, so that no name's spaces or brackets can be misread.
-type contact struct {
-	FirstName   *string `json:"firstName"`
-	LastName    *string `json:"lastName"`
-	Email       *string `json:"email"`
-	PhoneNumber *string `json:"phoneNumber"`
-}
-
 func list[T any](entries []T) string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
@@ -100,13 +111,14 @@ func tags(category string) func(*referral) string {
 	}
 }
 
-func participants(f func(id, org, status string, name, expires *string) any) func(*referral) string {
+// participants is a column of one value of each participant, in order.
+func participants(value func(p *participant) any) func(*referral) string {
 	return func(r *referral) string {
-		parts := make([]any, len(r.Participants))
-		for i, p := range r.Participants {
-			parts[i] = f(p.ID, p.OrganizationID, p.Status, p.OrganizationName, p.ExpirationDateTime)
+		values := make([]any, len(r.Participants))
+		for i := range r.Participants {
+			values[i] = value(&r.Participants[i])
 		}
-		return list(parts)
+		return list(values)
 	}
 }
 
@@ -145,9 +157,13 @@ var Columns = []Column{
 	{"serviceTypes", tags("serviceTypes")},
 	{"solutions", tags("solutions")},
 	{"participantCount", func(r *referral) string { return strconv.Itoa(len(r.Participants)) }},
-	{"participantIds", participants(func(id, _, _ string, _, _ *string) any { return id })},
-	{"participantOrganizationIds", participants(func(_, org, _ string, _, _ *string) any { return org })},
-	{"participantOrganizationNames", participants(func(_, _, _ string, name, _ *string) any { return name })},
-	{"participantStatuses", participants(func(_, _, st string, _, _ *string) any { return st })},
-	{"participantExpirations", participants(func(_, _, _ string, _, exp *string) any { return exp })},
+	{"participantIds", participants(func(p *participant) any { return p.ID })},
+	{"participantOrganizationIds", participants(func(p *participant) any { return p.OrganizationID })},
+	{"participantOrganizationNames", participants(func(p *participant) any { return p.OrganizationName })},
+	{"participantStatuses", participants(func(p *participant) any { return p.Status })},
+	{"participantExpirations", participants(func(p *participant) any { return p.ExpirationDateTime })},
+	{"participantCreatedDateTimes", participants(func(p *participant) any { return p.CreatedDateTime })},
+	{"participantLocationIds", participants(func(p *participant) any { return p.LocationID })},
+	{"participantInvitedBy", participants(func(p *participant) any { return p.InvitedByParticipantID })},
+	{"participantUsers", participants(func(p *participant) any { return p.Users })},
 }

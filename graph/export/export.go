@@ -48,7 +48,10 @@ const ReferralFields = `id createdDateTime updatedDateTime version status status
         notes dealValue closingDate
         requirements { industryFocus { id } products { id } serviceTypes { id } solutions { id } }
       }
-      participants { id organizationId organizationName status expirationDateTime }`
+      participants {
+        id createdDateTime organizationId organizationName locationId status expirationDateTime invitedByParticipantId
+        users { id firstName lastName email phoneNumber }
+      }`
 
 // exportQuery is what an export reads, one page at a time.
 var exportQuery = fmt.Sprintf(`query Export($filter: ReferralFilter, $orderBy: ReferralOrder, $after: String) {

@@ -18,17 +18,15 @@ import (
 // then a referral a row, lists as JSON arrays in their cells.
 const MediaCSV = "text/csv"
 
-// csvColumns are the columns of the CSV export (graph/export.Columns), in
-// its order. A header may give them in any order, and leave some out.
-var csvColumns = []string{
-	"id", "createdDateTime", "updatedDateTime", "version", "status", "statusReason", "referralSource",
-	"customerId", "customerName", "customerSize",
-	"addressLine1", "addressLine2", "city", "state", "postalCode", "country",
-	"contacts", "notes", "dealValue", "closingDate",
-	"industryFocus", "products", "serviceTypes", "solutions",
-	"participantCount", "participantIds", "participantOrganizationIds", "participantOrganizationNames",
-	"participantStatuses", "participantExpirations",
-}
+// csvColumns are the columns of the CSV export (export.Columns), in its
+// order. A header may give them in any order, and leave some out.
+var csvColumns = func() []string {
+	names := make([]string, len(export.Columns))
+	for i, c := range export.Columns {
+		names[i] = c.Name
+	}
+	return names
+}()
 
 // recordError is a record that cannot be read (a row of the wrong width,
 // a list cell that is not a JSON array): an error for that record, and
@@ -245,12 +243,14 @@ func csvRecord(cells map[string]string) (map[string]any, *recordError) {
 		rec["details"] = d
 	}
 	var ids, orgs []string
-	var names, statuses, expirations []*string
+	var names, statuses, expirations, created, locations, invitedBy []*string
+	var users []json.RawMessage
 	for _, l := range []struct {
 		col  string
 		list any
 	}{{"participantIds", &ids}, {"participantOrganizationIds", &orgs}, {"participantOrganizationNames", &names},
-		{"participantStatuses", &statuses}, {"participantExpirations", &expirations}} {
+		{"participantStatuses", &statuses}, {"participantExpirations", &expirations}, {"participantCreatedDateTimes", &created},
+		{"participantLocationIds", &locations}, {"participantInvitedBy", &invitedBy}, {"participantUsers", &users}} {
 		if err := listCell(cells, l.col, l.list); err != nil {
 			return nil, err
 		}
@@ -260,7 +260,8 @@ func csvRecord(cells map[string]string) (map[string]any, *recordError) {
 		col string
 		n   int
 	}{{"participantOrganizationIds", len(orgs)}, {"participantOrganizationNames", len(names)},
-		{"participantStatuses", len(statuses)}, {"participantExpirations", len(expirations)}} {
+		{"participantStatuses", len(statuses)}, {"participantExpirations", len(expirations)}, {"participantCreatedDateTimes", len(created)},
+		{"participantLocationIds", len(locations)}, {"participantInvitedBy", len(invitedBy)}, {"participantUsers", len(users)}} {
 		if cells[c.col] != "" && c.n != n {
 			return nil, &recordError{field: c.col, message: fmt.Sprintf("lists %d participants, participantIds %d", c.n, n)}
 		}
@@ -276,7 +277,11 @@ func csvRecord(cells map[string]string) (map[string]any, *recordError) {
 		return nil
 	}
 	for i := range parts {
-		p := map[string]any{"id": ids[i], "organizationName": at(names, i), "expirationDateTime": at(expirations, i)}
+		p := map[string]any{"id": ids[i], "organizationName": at(names, i), "expirationDateTime": at(expirations, i),
+			"createdDateTime": at(created, i), "locationId": at(locations, i), "invitedByParticipantId": at(invitedBy, i)}
+		if i < len(users) {
+			p["users"] = users[i]
+		}
 		if i < len(orgs) {
 			p["organizationId"] = orgs[i]
 		}

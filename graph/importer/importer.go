@@ -171,7 +171,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Content-Type: send referrals as %s, one a line, as the export writes them, as %s, an array of referrals, or as %s, the export's CSV", MediaNDJSON, MediaJSON, MediaCSV))
 		return
 	}
-	if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") {
+	if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") && !strings.EqualFold(charset, "utf8") {
 		// Read as UTF-8 it would be another text: refused, not guessed.
 		refuse(http.StatusUnsupportedMediaType, storage.CodeBadUserInput,
 			fmt.Sprintf("Content-Type: charset %.40q: send the file as UTF-8 (charset=utf-8, or no charset)", charset))
@@ -188,6 +188,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// first read only if no response has begun (curl, which asks for
 	// files over 1 MB, otherwise waited a second, its timeout, on each).
 	_, _ = body.Peek(1)
+	// A byte order mark (Windows editors, and the CSV export, write one)
+	// is not part of the first record, in any format.
+	if b, err := body.Peek(3); err == nil && string(b) == "\uFEFF" {
+		_, _ = body.Discard(3)
+	}
 	var src source = newLineSource(body, h.Limits.MaxLineBytes)
 	switch media {
 	case MediaJSON:

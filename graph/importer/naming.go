@@ -28,6 +28,7 @@ var specNames = map[string]string{
 	"Notes": "notes", "DealValue": "dealValue", "ClosingDate": "closingDate", "Requirements": "requirements",
 	"IndustryFocus": "industryFocus", "Products": "products", "ServiceTypes": "serviceTypes", "Solutions": "solutions",
 	"OrganizationId": "organizationId", "OrganizationName": "organizationName", "ExpirationDateTime": "expirationDateTime",
+	"LocationId": "locationId", "Users": "users", "InvitedByParticipantId": "invitedByParticipantId",
 }
 
 // ourNames maps each of our names to the specification's, or to "" for

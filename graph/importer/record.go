@@ -31,11 +31,21 @@ type record struct {
 	CustomerProfile *profile        `json:"customerProfile"`
 	Details         *details        `json:"details"`
 	Participants    []struct {
-		ID                 string          `json:"id"`
-		OrganizationID     string          `json:"organizationId"`
-		OrganizationName   *string         `json:"organizationName"`
-		Status             json.RawMessage `json:"status"`
-		ExpirationDateTime *string         `json:"expirationDateTime"`
+		ID                     string          `json:"id"`
+		CreatedDateTime        *string         `json:"createdDateTime"`
+		OrganizationID         string          `json:"organizationId"`
+		OrganizationName       *string         `json:"organizationName"`
+		LocationID             *string         `json:"locationId"`
+		Status                 json.RawMessage `json:"status"`
+		ExpirationDateTime     *string         `json:"expirationDateTime"`
+		InvitedByParticipantID *string         `json:"invitedByParticipantId"`
+		Users                  []struct {
+			ID          string  `json:"id"`
+			FirstName   string  `json:"firstName"`
+			LastName    string  `json:"lastName"`
+			Email       *string `json:"email"`
+			PhoneNumber *string `json:"phoneNumber"`
+		} `json:"users"`
 	} `json:"participants"`
 }
 
@@ -291,12 +301,25 @@ func (c *converter) referral(rec *record) *storage.ImportedReferral {
 	for i, p := range rec.Participants {
 		at := "participants." + strconv.Itoa(i)
 		part := storage.Participant{
-			ID: p.ID, OrganizationID: p.OrganizationID,
+			ID: p.ID, OrganizationID: p.OrganizationID, LocationID: p.LocationID, InvitedByParticipantID: p.InvitedByParticipantID,
 			Status:             enum(c, at+".status", p.Status, participantStatuses),
 			ExpirationDateTime: c.optionalDate(at+".expirationDateTime", p.ExpirationDateTime),
 		}
+		if created := c.optionalDate(at+".createdDateTime", p.CreatedDateTime); created != nil {
+			part.CreatedDateTime = *created
+		}
 		if p.OrganizationName != nil {
 			part.OrganizationName = *p.OrganizationName
+		}
+		for _, u := range p.Users {
+			user := storage.ParticipantUser{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName}
+			if u.Email != nil {
+				user.Email = *u.Email
+			}
+			if u.PhoneNumber != nil {
+				user.PhoneNumber = *u.PhoneNumber
+			}
+			part.Users = append(part.Users, user)
 		}
 		out.Participants = append(out.Participants, part)
 	}
