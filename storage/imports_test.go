@@ -115,7 +115,9 @@ func TestImportReferralRefusals(t *testing.T) {
 		{"ErrSameOrganization", func(r *ImportedReferral) { r.Participants[1].OrganizationID = "org-b" }, asAdmin, CodeBadUserInput, "participants.1.organizationId"},
 		{"ErrInvitedByNoOne", func(r *ImportedReferral) { r.Participants[1].InvitedByParticipantID = ptr("nobody") }, asAdmin, CodeBadUserInput, "participants.1.invitedByParticipantId"},
 		{"ErrInvitedBySelf", func(r *ImportedReferral) { r.Participants[0].InvitedByParticipantID = &r.Participants[0].ID }, asAdmin, CodeBadUserInput, "participants.0.invitedByParticipantId"},
-		{"ErrUserName", func(r *ImportedReferral) { r.Participants[0].Users = []ParticipantUser{{FirstName: " ", LastName: "Lee"}} }, asAdmin, CodeBadUserInput, "participants.0.users.0.firstName"},
+		{"ErrUserName", func(r *ImportedReferral) {
+			r.Participants[0].Users = []ParticipantUser{{FirstName: " ", LastName: "Lee"}}
+		}, asAdmin, CodeBadUserInput, "participants.0.users.0.firstName"},
 		{"ErrLocation", func(r *ImportedReferral) { r.Participants[0].LocationID = ptr("a\x1bb") }, asAdmin, CodeBadUserInput, "participants.0.locationId"},
 		{"ErrPartner", func(*ImportedReferral) {}, func(t *testing.T) context.Context {
 			return WithCaller(t.Context(), Caller{Subject: "p", Role: RolePartner, OrganizationID: "org-a"})
