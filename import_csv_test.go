@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -114,6 +115,17 @@ func TestImportCSV(t *testing.T) {
 		if res.status != http.StatusOK || len(res.reports) != 1 || res.reports[0]["outcome"] != "error" || res.reports[0]["field"] != "customerName" ||
 			res.reports[0]["message"] != "is not valid UTF-8: send the file as UTF-8" || res.reports[0]["id"] != latin[col["id"]] {
 			t.Fatalf("status %d, body %s; want an error on customerName saying it is not UTF-8", res.status, res.body)
+		}
+	})
+
+	t.Run("ErrorsNameTheColumn", func(t *testing.T) {
+		for column, value := range map[string]string{"dealValue": "12,5", "country": "ZZ", "participantStatuses": `["SLEEPING"]`} {
+			row := append([]string(nil), rows[1]...)
+			row[col[column]] = value
+			res := postImport(t, ctx, target, adminToken(t), "?dryRun=true", "text/csv", writeCSV(t, [][]string{rows[0], row}))
+			if len(res.reports) != 1 || res.reports[0]["outcome"] != "error" || !strings.HasPrefix(fmt.Sprint(res.reports[0]["field"]), column) {
+				t.Errorf("%s %q: body %s; want an error naming the column %s", column, value, res.body, column)
+			}
 		}
 	})
 

@@ -355,3 +355,45 @@ func parseContact(s string) (map[string]any, bool) {
 	}
 	return c, true
 }
+
+// csvColumnOf names the CSV column of field, a path in a record
+// ("details.dealValue", "participants.1.status"), followed by what the
+// path says within the cell ("participantStatuses.1",
+// "contacts.0.email"); a field that is a column already is returned as
+// it is.
+func csvColumnOf(field string) string {
+	parts := strings.Split(field, ".")
+	column := func(name string, rest []string) string {
+		return strings.Join(append([]string{name}, rest...), ".")
+	}
+	switch {
+	case len(parts) >= 3 && parts[0] == "details" && parts[1] == "requirements":
+		return column(parts[2], parts[3:])
+	case len(parts) >= 2 && parts[0] == "details":
+		return column(parts[1], parts[2:])
+	case len(parts) >= 3 && parts[0] == "customerProfile" && parts[1] == "address":
+		return column(parts[2], parts[3:])
+	case len(parts) >= 2 && parts[0] == "customerProfile":
+		if name, ok := profileColumns[parts[1]]; ok {
+			return column(name, parts[2:])
+		}
+	case len(parts) >= 3 && parts[0] == "participants":
+		if name, ok := participantColumns[parts[2]]; ok {
+			return column(name, append([]string{parts[1]}, parts[3:]...))
+		}
+	case field == "participants":
+		return "participantIds"
+	}
+	return field
+}
+
+// profileColumns and participantColumns are the CSV columns of a
+// customer profile's fields, and of a participant's.
+var (
+	profileColumns     = map[string]string{"id": "customerId", "name": "customerName", "size": "customerSize", "contacts": "contacts"}
+	participantColumns = map[string]string{
+		"id": "participantIds", "organizationId": "participantOrganizationIds", "organizationName": "participantOrganizationNames",
+		"status": "participantStatuses", "expirationDateTime": "participantExpirations", "createdDateTime": "participantCreatedDateTimes",
+		"locationId": "participantLocationIds", "invitedByParticipantId": "participantInvitedBy", "users": "participantUsers",
+	}
+)

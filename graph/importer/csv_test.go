@@ -72,3 +72,19 @@ func TestCSVRowLimit(t *testing.T) {
 		t.Fatalf("a long header: %v, want errRowTooLong", err)
 	}
 }
+
+// TestCSVColumnOf: an error's field in a record names the CSV column the
+// value came from, and where in the cell.
+func TestCSVColumnOf(t *testing.T) {
+	for field, want := range map[string]string{
+		"details.dealValue": "dealValue", "details.requirements.products.1": "products.1",
+		"customerProfile.address.country": "country", "customerProfile.name": "customerName",
+		"customerProfile.contacts.0.email": "contacts.0.email", "participants.1.status": "participantStatuses.1",
+		"participants.0.users.2.firstName": "participantUsers.0.2.firstName", "participants": "participantIds",
+		"status": "status", "participantCount": "participantCount", "contacts": "contacts",
+	} {
+		if got := csvColumnOf(field); got != want {
+			t.Errorf("csvColumnOf(%q) = %q, want %q", field, got, want)
+		}
+	}
+}

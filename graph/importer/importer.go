@@ -231,8 +231,12 @@ func (h *Handler) importRecords(w http.ResponseWriter, r *http.Request, src sour
 		string(storage.ImportUnchanged): &sum.Summary.Unchanged, string(storage.ImportSkipped): &sum.Summary.Skipped,
 		OutcomeError: &sum.Summary.Error,
 	}
+	_, fromCSV := src.(*csvSource)
 	report := func(rep Report) bool {
 		(*counts[rep.Outcome])++
+		if fromCSV {
+			rep.Field = csvColumnOf(rep.Field)
+		}
 		return out.Encode(rep) == nil
 	}
 	// A batch of records read, written together; its reports, in the
