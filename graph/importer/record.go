@@ -40,13 +40,18 @@ type record struct {
 		ExpirationDateTime     *string         `json:"expirationDateTime"`
 		InvitedByParticipantID *string         `json:"invitedByParticipantId"`
 		Users                  []struct {
-			ID          string  `json:"id"`
-			FirstName   string  `json:"firstName"`
-			LastName    string  `json:"lastName"`
-			Email       *string `json:"email"`
-			PhoneNumber *string `json:"phoneNumber"`
+			ID string `json:"id"`
+			person
 		} `json:"users"`
 	} `json:"participants"`
+}
+
+// person is a contact of a customer, or a participant's user.
+type person struct {
+	FirstName   string  `json:"firstName"`
+	LastName    string  `json:"lastName"`
+	Email       *string `json:"email"`
+	PhoneNumber *string `json:"phoneNumber"`
 }
 
 type profile struct {
@@ -61,12 +66,7 @@ type profile struct {
 		PostalCode   string  `json:"postalCode"`
 		Country      string  `json:"country"`
 	} `json:"address"`
-	Contacts []struct {
-		FirstName   string  `json:"firstName"`
-		LastName    string  `json:"lastName"`
-		Email       *string `json:"email"`
-		PhoneNumber *string `json:"phoneNumber"`
-	} `json:"contacts"`
+	Contacts []person `json:"contacts"`
 }
 
 type details struct {
@@ -312,14 +312,8 @@ func (c *converter) referral(rec *record) *storage.ImportedReferral {
 			part.OrganizationName = *p.OrganizationName
 		}
 		for _, u := range p.Users {
-			user := storage.ParticipantUser{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName}
-			if u.Email != nil {
-				user.Email = *u.Email
-			}
-			if u.PhoneNumber != nil {
-				user.PhoneNumber = *u.PhoneNumber
-			}
-			part.Users = append(part.Users, user)
+			part.Users = append(part.Users, storage.ParticipantUser{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName,
+				Email: deref(u.Email), PhoneNumber: deref(u.PhoneNumber)})
 		}
 		out.Participants = append(out.Participants, part)
 	}
