@@ -173,3 +173,46 @@ func TestImportCSV(t *testing.T) {
 		}
 	})
 }
+
+// TestImportPartialCSV: a CSV whose header leaves content columns out can
+// create referrals, but a row of a stored referral is an error naming the
+// missing columns rather than an update that clears them (it cleared the
+// notes, deal value and contacts it left out).
+func TestImportPartialCSV(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	source := startServer(t, "--data-dir", t.TempDir(), "--demo", "2", "--jwt-secret", edgeSecret)
+	rows := csvRows(t, exportCSV(t, ctx, source))
+	keep := []int{}
+	for i, name := range rows[0] {
+		if name != "notes" && name != "dealValue" && name != "contacts" {
+			keep = append(keep, i)
+		}
+	}
+	partial := make([][]string, len(rows))
+	for r, row := range rows {
+		for _, i := range keep {
+			partial[r] = append(partial[r], row[i])
+		}
+	}
+	target := importServer(t)
+	if res := postImport(t, ctx, target, adminToken(t), "", "text/csv", writeCSV(t, partial[:2])); fmt.Sprint(res.outcomes()) != "[created]" {
+		t.Fatalf("a new referral from a partial header: body %.600s; want created", res.body)
+	}
+	full := writeCSV(t, rows[:2])
+	before := exportLines(t, ctx, target)
+	if res := postImport(t, ctx, target, adminToken(t), "?mode=overwrite", "text/csv", full); fmt.Sprint(res.outcomes()) != "[updated]" {
+		t.Fatalf("the full row: body %.600s; want updated", res.body)
+	}
+	stored := exportLines(t, ctx, target)
+	if stored == before {
+		t.Fatal("the full row changed nothing")
+	}
+	res := postImport(t, ctx, target, adminToken(t), "?mode=overwrite", "text/csv", writeCSV(t, partial[:2]))
+	if len(res.reports) != 1 || res.reports[0]["outcome"] != "error" || !strings.Contains(fmt.Sprint(res.reports[0]["message"]), "leaves out contacts, notes, dealValue") {
+		t.Fatalf("the partial row of a stored referral: body %.600s; want an error naming the missing columns", res.body)
+	}
+	if got := exportLines(t, ctx, target); got != stored {
+		t.Errorf("the refused row changed the referral:\n%s", firstDifference(got, stored))
+	}
+}

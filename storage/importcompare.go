@@ -127,24 +127,32 @@ type participantKey struct {
 }
 
 // sameParticipants reports whether given, a record's participants, are
-// stored: what readers see of each at now, in order, and of what the
-// record may leave out (an export of an earlier version has no users,
-// locations, inviters or creation dates), what it gives.
-func sameParticipants(stored, given []*Participant, now time.Time) bool {
+// stored: what readers see of each at now, in order, and, when the record
+// gives them (details; an export of an earlier version does not), their
+// users, locations, inviters and the creation dates it gives.
+func sameParticipants(stored, given []*Participant, details bool, now time.Time) bool {
 	if !slices.Equal(participantKeys(stored, now), participantKeys(given, now)) {
 		return false
+	}
+	if !details {
+		return true
 	}
 	for i, g := range given {
 		s := stored[i]
 		switch {
-		case g.Users != nil && !slices.EqualFunc(s.Users, g.Users, sameUser),
-			g.LocationID != nil && (s.LocationID == nil || *s.LocationID != *g.LocationID),
-			g.InvitedByParticipantID != nil && (s.InvitedByParticipantID == nil || *s.InvitedByParticipantID != *g.InvitedByParticipantID),
+		case !slices.EqualFunc(s.Users, g.Users, sameUser),
+			!sameString(s.LocationID, g.LocationID),
+			!sameString(s.InvitedByParticipantID, g.InvitedByParticipantID),
 			!g.CreatedDateTime.IsZero() && !g.CreatedDateTime.Equal(s.CreatedDateTime):
 			return false
 		}
 	}
 	return true
+}
+
+// sameString reports whether a and b are both nil or hold the same.
+func sameString(a, b *string) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // sameUser reports whether given is the stored user; a record may leave

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,15 @@ import (
 type ImportedReferral struct {
 	Referral     Referral
 	Participants []Participant
+	// ParticipantDetails says that the record gives its participants'
+	// creation dates, locations, inviters and users, which are then
+	// compared with the stored ones; an export of an earlier version
+	// gives none of them.
+	ParticipantDetails bool
+	// Partial names the fields the record leaves out (a CSV header's
+	// missing columns): it may create a referral, not update one, which
+	// would clear them.
+	Partial []string
 }
 
 // ImportOutcome is what importing one referral did.
@@ -204,15 +214,19 @@ func (s *Store) reconcileRaced(ctx context.Context, recs []*ImportedReferral, ra
 func (s *Store) reconcile(ctx context.Context, rec *ImportedReferral, current *Referral, parts []*Participant, opts ImportOptions) ImportResult {
 	r := &rec.Referral
 	fields := changedFields(current, r)
-	sameParticipants := sameParticipants(parts, ptrs(rec.Participants), s.Now())
+	sameParticipants := sameParticipants(parts, ptrs(rec.Participants), rec.ParticipantDetails, s.Now())
 	switch {
 	case len(fields) == 0 && sameParticipants:
 		return ImportResult{Outcome: ImportUnchanged}
+	case !sameParticipants:
+		// Before the dates: neither a newer record nor overwrite mode
+		// would change them.
+		return ImportResult{Err: badInput("participants", "differ from the stored participants of referral %s: an import creates participants with a new referral but does not change those of a stored one (invite, or answer invitations, through the API)", r.ID)}
+	case len(rec.Partial) > 0:
+		return ImportResult{Err: badInput("", "the file leaves out %s: it can create a referral but not update one, which would clear them; import every column of the export", strings.Join(rec.Partial, ", "))}
 	case !opts.Overwrite && !r.UpdatedDateTime.After(current.UpdatedDateTime):
 		return ImportResult{Outcome: ImportSkipped, Reason: fmt.Sprintf("the stored referral was updated at %s, not before this record's updatedDateTime %s; import with mode=overwrite to replace it",
 			current.UpdatedDateTime.Format(time.RFC3339Nano), r.UpdatedDateTime.Format(time.RFC3339Nano))}
-	case !sameParticipants:
-		return ImportResult{Err: badInput("participants", "differ from the stored participants of referral %s: an import creates participants with a new referral but does not change those of a stored one (invite, or answer invitations, through the API)", r.ID)}
 	case r.Status != current.Status && !allowedMove(current.Status, r.Status):
 		// The moves of changeReferralStatus hold for an import too.
 		return ImportResult{Err: badInput("status", "a referral cannot move from %s to %s", apiName(current.Status), apiName(r.Status))}

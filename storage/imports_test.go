@@ -509,6 +509,7 @@ func TestImportParticipantsInFull(t *testing.T) {
 		p := &rec.Participants[1]
 		p.CreatedDateTime, p.LocationID, p.InvitedByParticipantID = invited, ptr("adatum-oslo"), &rec.Participants[0].ID
 		p.Users = []ParticipantUser{{ID: "u1", FirstName: "Jo", LastName: "Kim", Email: "jo@adatum.example"}}
+		rec.ParticipantDetails = true
 		return rec
 	}
 	if outcome, _, err := s.ImportReferral(ctx, full(), ImportOptions{}); outcome != ImportCreated || err != nil {
@@ -531,15 +532,28 @@ func TestImportParticipantsInFull(t *testing.T) {
 	older := full()
 	p := &older.Participants[1]
 	p.CreatedDateTime, p.LocationID, p.InvitedByParticipantID, p.Users = time.Time{}, nil, nil, nil
+	older.ParticipantDetails = false
 	for name, rec := range map[string]*ImportedReferral{"Same": full(), "WithoutTheNewFields": older} {
 		if outcome, _, err := s.ImportReferral(ctx, rec, ImportOptions{}); outcome != ImportUnchanged || err != nil {
 			t.Errorf("%s: %s, %v; want unchanged", name, outcome, err)
 		}
 	}
-	changed := full()
-	changed.Referral.UpdatedDateTime = updated.Add(time.Hour)
-	changed.Participants[1].Users[0].LastName = "Park"
-	if _, _, err := s.ImportReferral(ctx, changed, ImportOptions{}); ErrorCodeOf(err) != CodeBadUserInput || !strings.Contains(err.Error(), "differ from the stored participants") {
-		t.Errorf("a record whose users differ: %v, want participants refused", err)
+	for name, edit := range map[string]func(p *Participant){
+		"UserRenamed": func(p *Participant) { p.Users[0].LastName = "Park" },
+		"UsersEmpty":  func(p *Participant) { p.Users = []ParticipantUser{} },
+		"NoLocation":  func(p *Participant) { p.LocationID = nil },
+		"NoInviter":   func(p *Participant) { p.InvitedByParticipantID = nil },
+	} {
+		changed := full()
+		changed.Referral.UpdatedDateTime = updated.Add(time.Hour)
+		edit(&changed.Participants[1])
+		if _, _, err := s.ImportReferral(ctx, changed, ImportOptions{}); ErrorCodeOf(err) != CodeBadUserInput || !strings.Contains(err.Error(), "differ from the stored participants") {
+			t.Errorf("%s: %v, want participants refused", name, err)
+		}
+	}
+	same := full() // the same date: the participants, not the date, are what is wrong
+	same.Participants[1].Users = nil
+	if _, _, err := s.ImportReferral(ctx, same, ImportOptions{}); !strings.Contains(fmt.Sprint(err), "differ from the stored participants") {
+		t.Errorf("participants that differ in a record not newer: %v, want participants refused rather than skipped", err)
 	}
 }

@@ -19,7 +19,7 @@ const maxMoneyUnits = math.MaxInt64 / 100
 // at most two decimal places. Exponents, separators and more decimals are
 // rejected rather than rounded: money is never silently changed.
 func ParseMoney(s string) (Money, error) {
-	invalid := Errorf(CodeBadUserInput, "%q is not a decimal amount with at most 2 decimal places", s)
+	invalid := Errorf(CodeBadUserInput, "%.40q is not a decimal amount with at most 2 decimal places", s)
 	neg := strings.HasPrefix(s, "-")
 	body := strings.TrimPrefix(s, "-")
 	whole, frac, hasPoint := strings.Cut(body, ".")
@@ -32,7 +32,7 @@ func ParseMoney(s string) (Money, error) {
 		cents, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
 	}
 	if err != nil || units > maxMoneyUnits || (units == maxMoneyUnits && cents > math.MaxInt64%100) {
-		return 0, Errorf(CodeBadUserInput, "%q is too large an amount", s)
+		return 0, Errorf(CodeBadUserInput, "%.40q is too large an amount: at most %d.%02d", s, maxMoneyUnits, math.MaxInt64%100)
 	}
 	m := units*100 + cents
 	if neg {

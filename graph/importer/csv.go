@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -45,6 +46,7 @@ type csvSource struct {
 	rows    *csv.Reader
 	budget  *rowBudget
 	columns []string // the header's columns, in its order
+	missing []string // content columns the header leaves out
 	n       int      // rows read after the header
 	line    int      // the last line read
 }
@@ -116,7 +118,7 @@ func newCSVSource(body io.Reader, maxRow int) (*csvSource, error) {
 		columns[i] = name
 	}
 	rows.FieldsPerRecord = len(columns)
-	return &csvSource{rows: rows, budget: budget, columns: columns, line: 1}, nil
+	return &csvSource{rows: rows, budget: budget, columns: columns, missing: missingContent(columns), line: 1}, nil
 }
 
 func (s *csvSource) seen() int { return s.n }
@@ -137,7 +139,7 @@ func (s *csvSource) next() (position, []byte, error) {
 	s.n++
 	line, _ := s.rows.FieldPos(0)
 	s.line = line
-	at := position{line: line}
+	at := position{line: line, missing: s.missing}
 	if err != nil {
 		return at, nil, &recordError{message: fmt.Sprintf("the row has %d cells, the header %d", len(row), len(s.columns))}
 	}
@@ -397,3 +399,18 @@ var (
 		"locationId": "participantLocationIds", "invitedByParticipantId": "participantInvitedBy", "users": "participantUsers",
 	}
 )
+
+// missingContent lists the columns of a referral's content (all but its
+// id, dates, version and participants, which are compared rather than
+// written) that header leaves out.
+func missingContent(header []string) []string {
+	var missing []string
+	for _, c := range csvColumns {
+		switch {
+		case c == "id" || c == "createdDateTime" || c == "updatedDateTime" || c == "version" || strings.HasPrefix(c, "participant"):
+		case !slices.Contains(header, c):
+			missing = append(missing, c)
+		}
+	}
+	return missing
+}

@@ -356,6 +356,7 @@ func (h *Handler) importBatch(ctx context.Context, batch []pendingRecord, opts s
 				h.fail(ctx, &reports[i], err)
 				return nil
 			}
+			rec.Partial = p.at.missing
 			decoded[i] = rec
 			return nil
 		})

@@ -31,19 +31,32 @@ type record struct {
 	CustomerProfile *profile        `json:"customerProfile"`
 	Details         *details        `json:"details"`
 	Participants    []struct {
-		ID                     string          `json:"id"`
-		CreatedDateTime        *string         `json:"createdDateTime"`
-		OrganizationID         string          `json:"organizationId"`
-		OrganizationName       *string         `json:"organizationName"`
-		LocationID             *string         `json:"locationId"`
-		Status                 json.RawMessage `json:"status"`
-		ExpirationDateTime     *string         `json:"expirationDateTime"`
-		InvitedByParticipantID *string         `json:"invitedByParticipantId"`
-		Users                  []struct {
+		ID                 string          `json:"id"`
+		OrganizationID     string          `json:"organizationId"`
+		OrganizationName   *string         `json:"organizationName"`
+		Status             json.RawMessage `json:"status"`
+		ExpirationDateTime *string         `json:"expirationDateTime"`
+		// What an export of an earlier version does not give.
+		CreatedDateTime        given[*string] `json:"createdDateTime"`
+		LocationID             given[*string] `json:"locationId"`
+		InvitedByParticipantID given[*string] `json:"invitedByParticipantId"`
+		Users                  given[[]struct {
 			ID string `json:"id"`
 			person
-		} `json:"users"`
+		}] `json:"users"`
 	} `json:"participants"`
+}
+
+// given is a field a record may leave out: Set says it is in the record,
+// null included.
+type given[T any] struct {
+	Set bool
+	V   T
+}
+
+func (g *given[T]) UnmarshalJSON(b []byte) error {
+	g.Set = true
+	return json.Unmarshal(b, &g.V)
 }
 
 // person is a contact of a customer, or a participant's user.
@@ -85,6 +98,9 @@ type details struct {
 
 type tagRef struct {
 	ID string `json:"id"`
+	// Name, which the specification's tags may carry, is read and not
+	// kept: a tag's name is the catalog's.
+	Name *string `json:"name"`
 }
 
 // enumValue is one value of an enum: the API's name for it, its position
@@ -301,17 +317,21 @@ func (c *converter) referral(rec *record) *storage.ImportedReferral {
 	for i, p := range rec.Participants {
 		at := "participants." + strconv.Itoa(i)
 		part := storage.Participant{
-			ID: p.ID, OrganizationID: p.OrganizationID, LocationID: p.LocationID, InvitedByParticipantID: p.InvitedByParticipantID,
+			ID: p.ID, OrganizationID: p.OrganizationID, LocationID: p.LocationID.V, InvitedByParticipantID: p.InvitedByParticipantID.V,
 			Status:             enum(c, at+".status", p.Status, participantStatuses),
 			ExpirationDateTime: c.optionalDate(at+".expirationDateTime", p.ExpirationDateTime),
 		}
-		if created := c.optionalDate(at+".createdDateTime", p.CreatedDateTime); created != nil {
+		out.ParticipantDetails = out.ParticipantDetails || p.CreatedDateTime.Set || p.LocationID.Set || p.InvitedByParticipantID.Set || p.Users.Set
+		if created := c.optionalDate(at+".createdDateTime", p.CreatedDateTime.V); created != nil {
 			part.CreatedDateTime = *created
+		}
+		if p.Users.V != nil {
+			part.Users = make([]storage.ParticipantUser, 0, len(p.Users.V))
 		}
 		if p.OrganizationName != nil {
 			part.OrganizationName = *p.OrganizationName
 		}
-		for _, u := range p.Users {
+		for _, u := range p.Users.V {
 			part.Users = append(part.Users, storage.ParticipantUser{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName,
 				Email: deref(u.Email), PhoneNumber: deref(u.PhoneNumber)})
 		}
@@ -363,14 +383,18 @@ func (c *converter) details(d *details) *storage.ReferralDetails {
 				c.fail("details.dealValue", "is not a string or a number")
 			}
 		}
-		if raw[0] != '"' {
-			text = exactCents(text)
+		if raw[0] != '"' && tooLargeExponent(text) {
+			c.fail("details.dealValue", "%.40q is too large an amount", text)
+		} else {
+			if raw[0] != '"' {
+				text = exactCents(text)
+			}
+			m, err := storage.ParseMoney(text)
+			if err != nil {
+				c.fail("details.dealValue", "%s", err.Error())
+			}
+			out.DealValue = &m
 		}
-		m, err := storage.ParseMoney(text)
-		if err != nil {
-			c.fail("details.dealValue", "%s", err.Error())
-		}
-		out.DealValue = &m
 	}
 	ids := func(tags []tagRef) []string {
 		out := make([]string, len(tags))
@@ -385,6 +409,18 @@ func (c *converter) details(d *details) *storage.ReferralDetails {
 			ServiceTypes: ids(r.ServiceTypes), Solutions: ids(r.Solutions)}
 	}
 	return out
+}
+
+// tooLargeExponent reports whether the JSON number n has an exponent
+// that makes any nonzero n larger than every amount (1e30, 1e400); such
+// numbers are not built to be compared.
+func tooLargeExponent(n string) bool {
+	i := strings.IndexAny(n, "eE")
+	if i < 0 || strings.Trim(n[:i], "-+0.") == "" {
+		return false
+	}
+	exp, err := strconv.Atoi(strings.TrimPrefix(n[i+1:], "+"))
+	return exp > 20 || err != nil && !strings.HasPrefix(n[i+1:], "-")
 }
 
 // exactCents writes the JSON number n as a plain decimal when it is an

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -126,5 +127,54 @@ func TestRecordsWithoutVersion(t *testing.T) {
 		if err != nil || rec.Referral.Version != 1 {
 			t.Errorf("%s: %+v, %v; want version 1", line, rec, err)
 		}
+	}
+}
+
+// TestHugeDealValuesAreTooLarge: a deal value written with an exponent
+// past every amount (1e30, 1e400, 1e1000000) is refused as too large, as
+// 1e19 is, not as a badly written decimal; the value is quoted at most 40
+// characters long however long it is.
+func TestHugeDealValuesAreTooLarge(t *testing.T) {
+	for _, number := range []string{"1e19", "1e30", "1e400", "1e1000000", "-2.5E+99", strings.Repeat("9", 5000)} {
+		line := `{"id":"m","createdDateTime":"2026-03-01T09:30:00Z","updatedDateTime":"2026-03-01T09:30:00Z","status":"PENDING","referralSource":"P2P",` +
+			`"details":{"dealValue":` + number + `}}`
+		_, _, _, err := decode([]byte(line))
+		if err == nil || !strings.Contains(err.Error(), "too large an amount") || len(err.Error()) > 200 {
+			t.Errorf("%.20s…: %.300v; want refused as too large, briefly", number, err)
+		}
+	}
+}
+
+// TestParticipantDetailsGiven: a record that names a participant's
+// users, location, inviter or creation date, null or empty included,
+// gives its participants' details, which are then compared with the
+// stored ones; one that names none of them (an export of an earlier
+// version) does not. Empty users stay given as empty.
+func TestParticipantDetailsGiven(t *testing.T) {
+	base := `{"id":"d","createdDateTime":"2026-03-01T09:30:00Z","updatedDateTime":"2026-03-01T09:30:00Z","status":"PENDING","referralSource":"P2P",` +
+		`"participants":[{"id":"p","organizationId":"o","organizationName":"O","status":"ACCEPTED"%s}]}`
+	for extra, want := range map[string]bool{
+		"": false, `,"users":[]`: true, `,"locationId":null`: true, `,"invitedByParticipantId":null`: true, `,"createdDateTime":"2026-03-01T09:30:00Z"`: true,
+	} {
+		rec, _, _, err := decode([]byte(fmt.Sprintf(base, extra)))
+		if err != nil || rec.ParticipantDetails != want {
+			t.Errorf("participant with %q: details %v (%v), want %v", extra, rec != nil && rec.ParticipantDetails, err, want)
+			continue
+		}
+		if extra == `,"users":[]` && (rec.Participants[0].Users == nil || len(rec.Participants[0].Users) != 0) {
+			t.Errorf("users [] read as %#v, want empty and given", rec.Participants[0].Users)
+		}
+	}
+}
+
+// TestTagNamesAreRead: a tag of the specification's shape may carry its
+// name beside its id; the id is imported, the name is the catalog's (it
+// was refused as an unknown field).
+func TestTagNamesAreRead(t *testing.T) {
+	line := `{"Id":"t","CreatedDateTime":"2026-03-01T09:30:00Z","UpdatedDateTime":"2026-03-01T09:30:00Z","Status":"Pending","ReferralSource":"P2P",` +
+		`"Details":{"Requirements":{"IndustryFocus":[{"Id":"Healthcare","Name":"HC"}]}}}`
+	rec, _, _, err := decode([]byte(line))
+	if err != nil || fmt.Sprint(rec.Referral.Details.Requirements.IndustryFocus) != "[Healthcare]" {
+		t.Errorf("decode: %v, %v; want the tag Healthcare", rec, err)
 	}
 }

@@ -14,6 +14,9 @@ import (
 type position struct {
 	line  int
 	index *int
+	// missing are the fields the record's source leaves out (a CSV
+	// header's missing columns): an update would clear them.
+	missing []string
 }
 
 // source yields the records of a body one at a time, holding one record
