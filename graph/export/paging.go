@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -49,11 +50,66 @@ func (h *Handler) page(ctx context.Context, vars map[string]any) (*page, *pageEr
 	if err := responseError(resp); err != nil {
 		return nil, err
 	}
-	var data struct{ Referrals page }
-	if err := json.Unmarshal(resp.Data, &data); err != nil {
+	p, ok := splitPage(resp.Data)
+	if !ok {
 		return nil, &pageError{code: storage.CodeInternal, message: "internal error: the page could not be read"}
 	}
-	return &data.Referrals, nil
+	return p, nil
+}
+
+// splitPage reads a page the executor wrote, compact JSON in the query's
+// order ({"referrals":{"pageInfo":{…},"nodes":[{…},…]}}), taking each
+// node's bytes as they are: reading every node with encoding/json only to
+// copy it took a quarter of an export's own time. ok is false for data of
+// any other shape.
+func splitPage(data []byte) (*page, bool) {
+	const head, nodesKey = `{"referrals":`, `,"nodes":[`
+	at := bytes.Index(data, []byte(nodesKey)) // a key: in a string its quotes would be escaped
+	if !bytes.HasPrefix(data, []byte(head)) || at < 0 {
+		return nil, false
+	}
+	var info struct {
+		PageInfo struct {
+			HasNextPage bool
+			EndCursor   string
+		}
+	}
+	if err := json.Unmarshal(append(data[len(head):at:at], '}'), &info); err != nil {
+		return nil, false
+	}
+	p := &page{}
+	p.PageInfo.HasNextPage, p.PageInfo.EndCursor = info.PageInfo.HasNextPage, info.PageInfo.EndCursor
+	rest := data[at+len(nodesKey):]
+	depth, inString, escaped, start := 0, false, false, -1
+	for i, c := range rest {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth == 0 {
+				start = i
+			}
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 { // the end of the nodes
+				return p, c == ']' && string(rest[i+1:]) == "}}"
+			}
+			depth--
+			if depth == 0 {
+				p.Nodes = append(p.Nodes, json.RawMessage(rest[start:i+1]))
+			}
+		}
+	}
+	return nil, false
 }
 
 // responseError is the first error of resp, nil when it has none. A nil
