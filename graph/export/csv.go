@@ -99,11 +99,9 @@ func neutralize(cell string) string {
 // Neutralized reports whether the export puts an apostrophe before cell
 // (neutralize).
 func Neutralized(cell string) bool {
+	cell = strings.TrimLeft(cell, "'") // apostrophes before one that gets it, one pass however many
 	if cell != "" && strings.ContainsRune("\t\r", rune(cell[0])) {
 		return true
-	}
-	if rest, ok := strings.CutPrefix(cell, "'"); ok {
-		return Neutralized(rest)
 	}
 	rest := strings.TrimLeftFunc(cell, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)

@@ -88,3 +88,16 @@ func TestCSVColumnOf(t *testing.T) {
 		}
 	}
 }
+
+// TestUnneutralizeManyApostrophes: a cell of a million apostrophes before
+// a formula sign reads back with one taken off, in one pass (the rule
+// recursed once per apostrophe: a megabyte cell took a million frames).
+func TestUnneutralizeManyApostrophes(t *testing.T) {
+	cell := strings.Repeat("'", 1<<20) + "=x"
+	if got := unneutralize(cell); got != cell[1:] {
+		t.Errorf("unneutralize of %d apostrophes and =x kept %d bytes, want %d", 1<<20, len(got), len(cell)-1)
+	}
+	if got := unneutralize(strings.Repeat("'", 1<<20)); len(got) != 1<<20 {
+		t.Errorf("apostrophes alone lost %d", 1<<20-len(got))
+	}
+}

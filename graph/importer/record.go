@@ -56,7 +56,12 @@ type given[T any] struct {
 
 func (g *given[T]) UnmarshalJSON(b []byte) error {
 	g.Set = true
-	return json.Unmarshal(b, &g.V)
+	if len(b) == 0 || b[0] != '[' && b[0] != '{' {
+		return json.Unmarshal(b, &g.V) // a string or null: no fields to refuse
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields() // as the record's own decoder: a field out of place is named, not dropped
+	return dec.Decode(&g.V)
 }
 
 // person is a contact of a customer, or a participant's user.

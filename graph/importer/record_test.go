@@ -178,3 +178,14 @@ func TestTagNamesAreRead(t *testing.T) {
 		t.Errorf("decode: %v, %v; want the tag Healthcare", rec, err)
 	}
 }
+
+// TestParticipantUsersRefuseUnknownFields: a participant's user with a
+// field users do not have (a record's name in the wrong place) is an
+// error, as any other unknown field of a record is, not dropped.
+func TestParticipantUsersRefuseUnknownFields(t *testing.T) {
+	line := `{"id":"u","createdDateTime":"2026-03-01T09:30:00Z","updatedDateTime":"2026-03-01T09:30:00Z","status":"PENDING","referralSource":"P2P",` +
+		`"participants":[{"id":"p","organizationId":"o","organizationName":"O","status":"ACCEPTED","users":[{"id":"1","firstName":"Jo","lastName":"Kim","city":"Oslo"}]}]}`
+	if _, _, _, err := decode([]byte(line)); err == nil || !strings.Contains(err.Error(), "city") {
+		t.Errorf("a user with a city: %v, want an error naming it", err)
+	}
+}
